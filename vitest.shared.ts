@@ -1,0 +1,24 @@
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import type { ViteUserConfig } from "vitest/config"
+
+const root = path.dirname(fileURLToPath(import.meta.url))
+
+/**
+ * Tests run against the TypeScript sources of the workspace packages, so a test never sees a stale `dist/`.
+ * (The packaging test is the exception: it installs the packed tarball of `@effect-oauth/client`.)
+ */
+export const shared: ViteUserConfig = {
+  resolve: {
+    alias: [
+      { find: /^@effect-oauth\/client$/, replacement: path.join(root, "packages/client/src/index.ts") },
+      { find: /^@effect-oauth\/client\/(.*)$/, replacement: path.join(root, "packages/client/src/$1.ts") },
+      { find: /^@effect-oauth\/test-server$/, replacement: path.join(root, "packages/test-server/src/index.ts") },
+      { find: /^@effect-oauth\/test-server\/(.*)$/, replacement: path.join(root, "packages/test-server/src/$1.ts") }
+    ]
+  },
+  test: {
+    testTimeout: 30_000,
+    hookTimeout: 30_000
+  }
+}
