@@ -1,0 +1,107 @@
+/**
+ * How a client authenticates at the token endpoint (RFC 6749 §2.3, RFC 7523 §2.2, OpenID Connect Core §9).
+ * Secrets and keys are `Redacted`; nothing here prints them.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type * as Redacted from "effect/Redacted"
+
+/**
+ * A private key for `private_key_jwt`: a PEM (PKCS#8) string, a JWK, or a `CryptoKey`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PrivateKey = string | JsonWebKey | CryptoKey
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientAuth = Data.TaggedEnum<{
+  /** `client_secret_basic`: id and secret, each form-urlencoded, in an HTTP Basic header (RFC 6749 §2.3.1) */
+  ClientSecretBasic: { readonly clientId: string; readonly clientSecret: Redacted.Redacted<string> }
+  /** `client_secret_post`: `client_id` and `client_secret` in the form body */
+  ClientSecretPost: { readonly clientId: string; readonly clientSecret: Redacted.Redacted<string> }
+  /** `client_secret_jwt`: an HS256 assertion signed with the secret (RFC 7523) */
+  ClientSecretJwt: {
+    readonly clientId: string
+    readonly clientSecret: Redacted.Redacted<string>
+    readonly algorithm: "HS256" | "HS384" | "HS512"
+  }
+  /** `private_key_jwt`: an assertion signed with the client's private key (RFC 7523) */
+  PrivateKeyJwt: {
+    readonly clientId: string
+    readonly privateKey: Redacted.Redacted<PrivateKey>
+    readonly algorithm: string
+    readonly keyId: string | undefined
+  }
+  /** `none`: a public client; only `client_id` is sent */
+  None: { readonly clientId: string }
+}>
+
+const { ClientSecretBasic, ClientSecretJwt, ClientSecretPost, None, PrivateKeyJwt, $is, $match } = Data.taggedEnum<
+  ClientAuth
+>()
+
+export {
+  /**
+   * @since 0.1.0
+   * @category guards
+   */
+  $is as is,
+  /**
+   * @since 0.1.0
+   * @category pattern matching
+   */
+  $match as match
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const clientSecretBasic = (clientId: string, clientSecret: Redacted.Redacted<string>): ClientAuth =>
+  ClientSecretBasic({ clientId, clientSecret })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const clientSecretPost = (clientId: string, clientSecret: Redacted.Redacted<string>): ClientAuth =>
+  ClientSecretPost({ clientId, clientSecret })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const clientSecretJwt = (
+  clientId: string,
+  clientSecret: Redacted.Redacted<string>,
+  options?: { readonly algorithm?: "HS256" | "HS384" | "HS512" }
+): ClientAuth => ClientSecretJwt({ clientId, clientSecret, algorithm: options?.algorithm ?? "HS256" })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const privateKeyJwt = (
+  clientId: string,
+  privateKey: Redacted.Redacted<PrivateKey>,
+  options?: { readonly algorithm?: string; readonly keyId?: string }
+): ClientAuth => PrivateKeyJwt({ clientId, privateKey, algorithm: options?.algorithm ?? "RS256", keyId: options?.keyId })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const none = (clientId: string): ClientAuth => None({ clientId })
+
+/**
+ * The client id, whatever the method.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const clientId = (self: ClientAuth): string => self.clientId

@@ -1,0 +1,184 @@
+/**
+ * Every way an OAuth operation of this library can fail. Each is a `Schema.TaggedError`: match on `_tag` with
+ * `Effect.catchTag`, never on a message. No error carries a secret or a token: messages are built from the error
+ * code, status and description the server sent.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * The token endpoint answered with an RFC 6749 §5.2 error body (`error`, `error_description`, `error_uri`) – with a
+ * 4xx/5xx status, or with a 2xx status whose body still carries `error`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenEndpointError extends Schema.TaggedError<TokenEndpointError>("@effect-oauth/client/TokenEndpointError")(
+  "TokenEndpointError",
+  {
+    grant: Schema.String,
+    status: Schema.Number,
+    error: Schema.String,
+    errorDescription: Schema.optional(Schema.String),
+    errorUri: Schema.optional(Schema.String)
+  }
+) {
+  override get message(): string {
+    return `${this.grant}: ${this.error} (HTTP ${this.status})${this.errorDescription ? `: ${this.errorDescription}` : ""}`
+  }
+}
+
+/**
+ * Why no usable answer came back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TransportErrorReason =
+  /** connection refused, reset, DNS failure, … */
+  | "RequestError"
+  /** the request took longer than the configured timeout */
+  | "Timeout"
+  /** the server answered with a redirect, which is never followed (it would replay client credentials) */
+  | "Redirect"
+  /** a non-2xx status without an OAuth error body (an HTML 502 page, say) */
+  | "Status"
+  /** the body was larger than the configured cap */
+  | "BodyTooLarge"
+
+/**
+ * No usable answer: a connection failure, a timeout, a redirect, a non-2xx status without an OAuth error body, or a
+ * body over the size cap.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransportError extends Schema.TaggedError<TransportError>("@effect-oauth/client/TransportError")(
+  "TransportError",
+  {
+    grant: Schema.String,
+    reason: Schema.Literal("RequestError", "Timeout", "Redirect", "Status", "BodyTooLarge"),
+    description: Schema.String,
+    status: Schema.optional(Schema.Number),
+    /** the server's `Retry-After`, in milliseconds, when it sent one */
+    retryAfterMillis: Schema.optional(Schema.Number),
+    /** `false` when the request certainly did not reach the server (so a retry cannot replay it) */
+    maybeSent: Schema.Boolean
+  }
+) {
+  override get message(): string {
+    return `${this.grant}: ${this.reason}${this.status !== undefined ? ` (HTTP ${this.status})` : ""}: ${this.description}`
+  }
+}
+
+/**
+ * A 2xx answer that does not decode as a token response. `excerpt` is the start of the body with the values of every
+ * token-like member replaced by `<redacted>`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidTokenResponse extends Schema.TaggedError<InvalidTokenResponse>(
+  "@effect-oauth/client/InvalidTokenResponse"
+)("InvalidTokenResponse", {
+  grant: Schema.String,
+  status: Schema.Number,
+  description: Schema.String,
+  excerpt: Schema.String
+}) {
+  override get message(): string {
+    return `${this.grant}: invalid token response (HTTP ${this.status}): ${this.description}`
+  }
+}
+
+/**
+ * A token exchange refused before any request: the subject token belongs to a system identity (it came from a client
+ * credentials grant), which servers answer with a bare 400.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SystemIdentityTokenError extends Schema.TaggedError<SystemIdentityTokenError>(
+  "@effect-oauth/client/SystemIdentityTokenError"
+)("SystemIdentityTokenError", {
+  /** which mark said "system identity", e.g. `provenance: client_credentials` or `claim gty=client-credentials` */
+  mark: Schema.String
+}) {
+  override get message(): string {
+    return `the subject token belongs to a system identity (${this.mark}): token exchange refused before sending`
+  }
+}
+
+/**
+ * The library was configured in a way that cannot work: no token endpoint, a discovery document whose issuer is not
+ * the one asked for, a plain-http endpoint off loopback, invalid options.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConfigurationError extends Schema.TaggedError<ConfigurationError>("@effect-oauth/client/ConfigurationError")(
+  "ConfigurationError",
+  {
+    reason: Schema.Literal("MissingEndpoint", "IssuerMismatch", "InsecureEndpoint", "Discovery", "InvalidOptions"),
+    description: Schema.String
+  }
+) {
+  override get message(): string {
+    return `${this.reason}: ${this.description}`
+  }
+}
+
+/**
+ * A string that should be a JWT is not one (wrong number of segments, bad base64url, a payload that is not a JSON
+ * object).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MalformedJwtError extends Schema.TaggedError<MalformedJwtError>("@effect-oauth/client/MalformedJwtError")(
+  "MalformedJwtError",
+  { description: Schema.String }
+) {
+  override get message(): string {
+    return `malformed JWT: ${this.description}`
+  }
+}
+
+/**
+ * Every error a request to the token endpoint can end in.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type TokenRequestError = TokenEndpointError | TransportError | InvalidTokenResponse | ConfigurationError
+
+/**
+ * `true` for an RFC 6749 `invalid_grant`: the refresh token (or code) is expired, revoked or was already used. The
+ * user must sign in again.
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isInvalidGrant = (u: unknown): u is TokenEndpointError =>
+  u instanceof TokenEndpointError && u.error === "invalid_grant"
+
+/**
+ * `true` for the failures worth retrying: transport failures and HTTP 408, 429 and 5xx (also when they carry an OAuth
+ * error body, such as `temporarily_unavailable`).
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isTransient = (u: unknown): boolean => {
+  if (u instanceof TransportError) {
+    const e = u
+    return e.reason !== "Redirect" && e.reason !== "BodyTooLarge" &&
+      (e.status === undefined || e.status === 408 || e.status === 429 || e.status >= 500)
+  }
+  if (u instanceof TokenEndpointError) {
+    const e = u
+    return e.status === 408 || e.status === 429 || e.status >= 500 || e.error === "temporarily_unavailable"
+  }
+  return false
+}

@@ -1,0 +1,161 @@
+/**
+ * The decoded answer of a token endpoint.
+ *
+ * Tokens are `Redacted`: a `TokenSet` can be logged, printed, put in a span or serialised with `toJSON` without a
+ * token ever appearing. Times come from the Effect `Clock` of the fiber that made the request, in epoch milliseconds.
+ *
+ * @since 0.1.0
+ */
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+
+/**
+ * The RFC 8693 token type URNs, and `N_A` (RFC 8693 §2.2.1: the issued token is not an access token and must never be
+ * sent as a bearer token).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const TokenTypes = {
+  accessToken: "urn:ietf:params:oauth:token-type:access_token",
+  refreshToken: "urn:ietf:params:oauth:token-type:refresh_token",
+  idToken: "urn:ietf:params:oauth:token-type:id_token",
+  jwt: "urn:ietf:params:oauth:token-type:jwt",
+  saml1: "urn:ietf:params:oauth:token-type:saml1",
+  saml2: "urn:ietf:params:oauth:token-type:saml2"
+} as const
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TokenTypeUrn = (typeof TokenTypes)[keyof typeof TokenTypes]
+
+/**
+ * The grant type values this library sends.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const GrantTypes = {
+  clientCredentials: "client_credentials",
+  refreshToken: "refresh_token",
+  authorizationCode: "authorization_code",
+  tokenExchange: "urn:ietf:params:oauth:grant-type:token-exchange"
+} as const
+
+/**
+ * Where a token set came from: which grant minted it, for which client, at which token endpoint. The system-identity
+ * guard of `TokenExchange` reads it: a token minted by `client_credentials` belongs to a system identity.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Provenance extends Schema.Class<Provenance>("@effect-oauth/client/Provenance")({
+  grant: Schema.String,
+  clientId: Schema.optional(Schema.String),
+  tokenEndpoint: Schema.String
+}) {}
+
+/**
+ * A decoded token response.
+ *
+ * - `scope` is what the server granted; when the response has no `scope`, it is the scope that was requested
+ *   (RFC 6749 §5.1), and absent when none was requested either.
+ * - `expiresAt` is always set: from `expires_in`, else from a JWT access token's `exp`, else from the endpoint's
+ *   configured default lifetime.
+ * - `extra` holds the response members this library does not model (never a token: `access_token`,
+ *   `refresh_token` and `id_token` are taken out first).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class TokenSet extends Schema.Class<TokenSet>("@effect-oauth/client/TokenSet")({
+  accessToken: Schema.Redacted(Schema.String),
+  tokenType: Schema.String,
+  issuedAt: Schema.Number,
+  expiresAt: Schema.Number,
+  refreshToken: Schema.optional(Schema.Redacted(Schema.String)),
+  idToken: Schema.optional(Schema.Redacted(Schema.String)),
+  scope: Schema.optional(Schema.Array(Schema.String)),
+  issuedTokenType: Schema.optional(Schema.String),
+  extra: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  provenance: Provenance
+}) {
+  /**
+   * `false` for RFC 8693 `N_A` tokens: they are not access tokens and must never be sent as bearer tokens.
+   *
+   * @since 0.1.0
+   */
+  get isAccessToken(): boolean {
+    return this.tokenType.toLowerCase() !== "n_a"
+  }
+
+  /**
+   * The lifetime the server granted, in milliseconds.
+   *
+   * @since 0.1.0
+   */
+  get lifetimeMillis(): number {
+    return Math.max(0, this.expiresAt - this.issuedAt)
+  }
+
+  /**
+   * A printable summary without any token.
+   *
+   * @since 0.1.0
+   */
+  override toString(): string {
+    return `TokenSet(${this.tokenType}, grant=${this.provenance.grant}, scope=${this.scope?.join(" ") ?? "-"}, ` +
+      `expiresAt=${new Date(this.expiresAt).toISOString()}${this.refreshToken ? ", refreshToken=<redacted>" : ""})`
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  toJSON(): unknown {
+    return {
+      _id: "TokenSet",
+      accessToken: "<redacted>",
+      tokenType: this.tokenType,
+      issuedAt: this.issuedAt,
+      expiresAt: this.expiresAt,
+      ...(this.refreshToken ? { refreshToken: "<redacted>" } : {}),
+      ...(this.idToken ? { idToken: "<redacted>" } : {}),
+      ...(this.scope ? { scope: this.scope } : {}),
+      ...(this.issuedTokenType ? { issuedTokenType: this.issuedTokenType } : {}),
+      provenance: { grant: this.provenance.grant, clientId: this.provenance.clientId, tokenEndpoint: this.provenance.tokenEndpoint }
+    }
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  [Symbol.for("nodejs.util.inspect.custom")](): unknown {
+    return this.toJSON()
+  }
+}
+
+/**
+ * The access token in clear, for the one place that must send it.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const accessTokenValue = (self: TokenSet): string => Redacted.value(self.accessToken)
+
+/**
+ * Encodes a token set for storage (tokens in clear: only for stores the application protects).
+ *
+ * @since 0.1.0
+ * @category serialization
+ */
+export const encodeJson = Schema.encodeSync(Schema.parseJson(TokenSet))
+
+/**
+ * Decodes a stored token set.
+ *
+ * @since 0.1.0
+ * @category serialization
+ */
+export const decodeJson = Schema.decodeUnknown(Schema.parseJson(TokenSet))
