@@ -1,1 +1,20 @@
-export {}
+/**
+ * @since 0.1.0
+ */
+export * as ClientAuth from "./ClientAuth.js"
+/**
+ * @since 0.1.0
+ */
+export * as OAuthError from "./OAuthError.js"
+/**
+ * @since 0.1.0
+ */
+export * as TokenEndpoint from "./TokenEndpoint.js"
+/**
+ * @since 0.1.0
+ */
+export * as TokenSet from "./TokenSet.js"
+/**
+ * @since 0.1.0
+ */
+export * as TokenSource from "./TokenSource.js"
