@@ -18,3 +18,15 @@ export * as TokenSet from "./TokenSet.js"
  * @since 0.1.0
  */
 export * as TokenSource from "./TokenSource.js"
+/**
+ * @since 0.1.0
+ */
+export * as CacheKey from "./CacheKey.js"
+/**
+ * @since 0.1.0
+ */
+export * as Freshness from "./Freshness.js"
+/**
+ * @since 0.1.0
+ */
+export * as TokenCache from "./TokenCache.js"

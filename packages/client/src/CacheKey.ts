@@ -1,0 +1,127 @@
+/**
+ * Cache keys for token caches: one deterministic string for everything that changes the token a request returns.
+ *
+ * - Inputs that mean the same request give the same key: scopes and resources are split on whitespace (scopes),
+ *   sorted and deduplicated; an absent list and an empty one are the same; extra discriminators are sorted by name.
+ * - Different requests give different keys: the parts are JSON-encoded in a fixed order, so no choice of values can
+ *   make two different inputs collide (`["a b"]` and `["a", "b"]` as resources stay apart, and no separator can be
+ *   injected).
+ * - No secret or token in clear: whatever must influence the key without being readable (a subject token, an actor
+ *   token, a per-call client secret) goes in `secrets` and enters the key as its SHA-256, base64url.
+ *
+ * @example
+ * ```ts
+ * import { CacheKey } from "@effect-oauth/client"
+ * import { Redacted } from "effect"
+ *
+ * const key = CacheKey.make({
+ *   endpoint: "https://issuer.example/token",
+ *   clientId: "orders",
+ *   grant: "urn:ietf:params:oauth:grant-type:token-exchange",
+ *   scope: ["api:write", "api:read", "api:read"],
+ *   resource: "https://api.example",
+ *   secrets: { subjectToken: Redacted.make("eyJ…") }
+ * })
+ * // effect-oauth/v1["https://issuer.example/token","orders","urn:…:token-exchange",["api:read","api:write"],
+ * //   ["https://api.example"],[],[],[["subjectToken","<sha256 base64url>"]]]
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Redacted from "effect/Redacted"
+import { createHash } from "node:crypto"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Parts {
+  /** the token endpoint (or any name of the authorization server) */
+  readonly endpoint?: string | undefined
+  /** the client the token is issued to */
+  readonly clientId?: string | undefined
+  /** the `grant_type` */
+  readonly grant: string
+  /** requested scopes: split on whitespace, sorted, deduplicated */
+  readonly scope?: string | ReadonlyArray<string> | undefined
+  /** RFC 8707 resource indicators: sorted, deduplicated */
+  readonly resource?: string | ReadonlyArray<string> | undefined
+  /** RFC 8693 audiences: sorted, deduplicated */
+  readonly audience?: string | ReadonlyArray<string> | undefined
+  /** other request parameters that change the token (e.g. `requested_token_type`), sorted by name */
+  readonly extra?: Readonly<Record<string, string | undefined>> | undefined
+  /** values that must change the key but never appear in it (subject/actor tokens, per-call secrets): hashed */
+  readonly secrets?: Readonly<Record<string, string | Redacted.Redacted<string> | undefined>> | undefined
+}
+
+/**
+ * The prefix of every key this module makes (bumped if the encoding ever changes).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const prefix = "effect-oauth/v1"
+
+/**
+ * SHA-256 of a secret or token, base64url without padding: lets a value influence a key without being readable in
+ * it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const hash = (secretOrToken: string | Redacted.Redacted<string>): string =>
+  createHash("sha256")
+    .update(typeof secretOrToken === "string" ? secretOrToken : Redacted.value(secretOrToken), "utf8")
+    .digest("base64url")
+
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+const sortedUnique = (values: ReadonlyArray<string>): Array<string> =>
+  Array.from(new Set(values)).sort(compare)
+
+const list = (value: string | ReadonlyArray<string> | undefined): Array<string> =>
+  value === undefined ? [] : sortedUnique(typeof value === "string" ? [value] : value)
+
+/**
+ * Normalises a scope: every entry split on whitespace, empty entries dropped, sorted (by code unit) and
+ * deduplicated.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const normalizeScope = (scope: string | ReadonlyArray<string> | undefined): Array<string> => {
+  if (scope === undefined) return []
+  const entries = typeof scope === "string" ? [scope] : scope
+  return sortedUnique(entries.flatMap((entry) => entry.split(/\s+/)).filter((s) => s.length > 0))
+}
+
+const entries = <V>(
+  record: Readonly<Record<string, V | undefined>> | undefined,
+  f: (value: V) => string
+): Array<[string, string]> => {
+  if (record === undefined) return []
+  const out: Array<[string, string]> = []
+  for (const name of Object.keys(record).sort(compare)) {
+    const value = record[name]
+    if (value !== undefined) out.push([name, f(value)])
+  }
+  return out
+}
+
+/**
+ * The cache key of a request. Deterministic, injective over the normalised parts, and free of secrets.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (parts: Parts): string =>
+  prefix + JSON.stringify([
+    parts.endpoint ?? null,
+    parts.clientId ?? null,
+    parts.grant,
+    normalizeScope(parts.scope),
+    list(parts.resource),
+    list(parts.audience),
+    entries(parts.extra, (value) => value),
+    entries(parts.secrets, hash)
+  ])
