@@ -30,3 +30,15 @@ export * as Freshness from "./Freshness.js"
  * @since 0.1.0
  */
 export * as TokenCache from "./TokenCache.js"
+/**
+ * @since 0.1.0
+ */
+export * as Jwt from "./Jwt.js"
+/**
+ * @since 0.1.0
+ */
+export * as SystemIdentity from "./SystemIdentity.js"
+/**
+ * @since 0.1.0
+ */
+export * as TokenExchange from "./TokenExchange.js"

@@ -1,0 +1,242 @@
+/**
+ * OAuth 2.0 Token Exchange (RFC 8693): a service trades the token its caller sent for a token to call a downstream
+ * API on that caller's behalf.
+ *
+ * - Before any request, the system-identity guard refuses a subject token that belongs to a client acting for itself
+ *   (servers answer that with a bare `400 Bad Request`): `SystemIdentityTokenError` names the mark that matched.
+ * - `actor_token_type` is required exactly when an actor token is given: otherwise `ConfigurationError` with reason
+ *   `InvalidOptions`, before any request.
+ * - With `allowCached` (the default) exchanged tokens are cached through `TokenCache`, keyed by a hash of the subject
+ *   and actor tokens with everything else that changes the result; an entry never outlives the subject (or actor)
+ *   token's own expiry when that is known.
+ * - A response with `token_type: "N_A"` (RFC 8693 §2.2.1) decodes; its `TokenSet.isAccessToken` is `false`.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as ClientAuth from "./ClientAuth.js"
+import * as internal from "./internal/tokenExchange.js"
+import type { TokenRequestError } from "./OAuthError.js"
+import { ConfigurationError, SystemIdentityTokenError } from "./OAuthError.js"
+import * as SystemIdentity from "./SystemIdentity.js"
+import { TokenCache } from "./TokenCache.js"
+import type { RetryPolicy } from "./TokenEndpoint.js"
+import { TokenEndpoint } from "./TokenEndpoint.js"
+import { GrantTypes } from "./TokenSet.js"
+import type { TokenSet } from "./TokenSet.js"
+import type { TokenTypeUrn } from "./TokenSet.js"
+import type { TokenSource } from "./TokenSource.js"
+
+/**
+ * A token type URN: one of `TokenSet.TokenTypes`, or another one the server knows.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TokenType = TokenTypeUrn | (string & {})
+
+/**
+ * A token to exchange (or to act with): a `TokenSet` (its access token is sent) or a bare token.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SubjectToken = TokenSet | Redacted.Redacted<string>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExchangeRequest {
+  /** the token to exchange (`subject_token`) */
+  readonly subjectToken: SubjectToken
+  /**
+   * `subject_token_type`; default: a `TokenSet`'s `issuedTokenType` when it has one, else
+   * `urn:ietf:params:oauth:token-type:access_token`
+   */
+  readonly subjectTokenType?: TokenType | undefined
+  /** the token of the party that acts (`actor_token`, RFC 8693 §4.1 delegation) */
+  readonly actorToken?: SubjectToken | undefined
+  /** `actor_token_type`: required exactly when `actorToken` is given */
+  readonly actorTokenType?: TokenType | undefined
+  /** `audience`: one or many (the parameter is repeated) */
+  readonly audience?: string | ReadonlyArray<string> | undefined
+  /** `resource` (absolute URIs): one or many (the parameter is repeated) */
+  readonly resource?: string | ReadonlyArray<string> | undefined
+  /** `scope`, sent space-separated */
+  readonly scope?: ReadonlyArray<string> | undefined
+  /** `requested_token_type` */
+  readonly requestedTokenType?: TokenType | undefined
+  /** the client authentication for this call (default: the service's `auth`) */
+  readonly credentials?: ClientAuth.ClientAuth | undefined
+  /** serve and store the exchanged token through `TokenCache` (default: the service's `allowCached`, itself `true`) */
+  readonly allowCached?: boolean | undefined
+}
+
+/**
+ * Every way an exchange can fail: the token endpoint's errors, `SystemIdentityTokenError` from the guard, and
+ * `ConfigurationError` (`InvalidOptions`) for an actor token without its type or a type without its token.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ExchangeError = TokenRequestError | SystemIdentityTokenError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** how this client authenticates at the token endpoint */
+  readonly auth: ClientAuth.ClientAuth
+  /**
+   * the system-identity guard (default `SystemIdentity.isSystemIdentityToken`); `false` turns it off, and the server's
+   * answer (typically a 400) arrives as `TokenEndpointError`
+   */
+  readonly guard?: SystemIdentity.Guard | false | undefined
+  /** the retry policy of every exchange (default: the token endpoint's default for the grant) */
+  readonly retry?: RetryPolicy | undefined
+  /** the default of `ExchangeRequest.allowCached` (default `true`) */
+  readonly allowCached?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class TokenExchange extends Context.Tag("@effect-oauth/client/TokenExchange")<
+  TokenExchange,
+  TokenExchange.Service
+>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace TokenExchange {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /**
+     * Exchanges `subjectToken` for a token with the requested audience, resource, scope and type. The returned
+     * `TokenSet` carries `issuedTokenType`; when `isAccessToken` is `false` (`N_A`), never send it as a bearer token.
+     */
+    readonly exchange: (request: ExchangeRequest) => Effect.Effect<TokenSet, ExchangeError>
+    /**
+     * A `TokenSource` for one exchange (one subject token, one audience …), cached: `get` exchanges or serves the
+     * cached token; `invalidate(token)` drops the cached token if it is still that one (after a 401 downstream).
+     */
+    readonly source: (request: Omit<ExchangeRequest, "allowCached">) => TokenSource<ExchangeError>
+  }
+}
+
+/**
+ * The `TokenCache` key of an exchange made by client `clientId`: the grant, the client, the sorted audiences,
+ * resources and scopes, the token types, and SHA-256 hashes of the subject and actor tokens (never a token in clear).
+ *
+ * @since 0.1.0
+ * @category cache
+ */
+export const cacheKey = (request: Omit<ExchangeRequest, "allowCached" | "credentials">, clientId: string): string =>
+  internal.cacheKey(request, internal.subjectTokenType(request), clientId)
+
+const invalidOptions = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
+
+/**
+ * Builds the service from the `TokenEndpoint` and the `TokenCache` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<TokenExchange.Service, never, TokenEndpoint | TokenCache> =>
+  Effect.gen(function*() {
+    const endpoint = yield* TokenEndpoint
+    const cache = yield* TokenCache
+    const guard = options.guard === false ? undefined : options.guard ?? SystemIdentity.isSystemIdentityToken
+    const defaultAllowCached = options.allowCached ?? true
+
+    const exchange = Effect.fn("TokenExchange.exchange")(function*(request: ExchangeRequest) {
+      const auth = request.credentials ?? options.auth
+      const subjectTokenType = internal.subjectTokenType(request)
+      yield* Effect.annotateCurrentSpan({
+        "oauth.client_id": ClientAuth.clientId(auth),
+        "oauth.subject_token_type": subjectTokenType,
+        ...(request.actorTokenType !== undefined ? { "oauth.actor_token_type": request.actorTokenType } : {}),
+        ...(request.requestedTokenType !== undefined ? { "oauth.requested_token_type": request.requestedTokenType } : {}),
+        ...(request.audience !== undefined ? { "oauth.audience": internal.many(request.audience).join(" ") } : {}),
+        ...(request.resource !== undefined ? { "oauth.resource": internal.many(request.resource).join(" ") } : {}),
+        ...(request.scope !== undefined ? { "oauth.scope": request.scope.join(" ") } : {})
+      })
+
+      if (request.actorToken !== undefined && request.actorTokenType === undefined) {
+        return yield* invalidOptions("an actor token needs its actor_token_type (RFC 8693 §2.1)")
+      }
+      if (request.actorToken === undefined && request.actorTokenType !== undefined) {
+        return yield* invalidOptions("actor_token_type was given without an actor token (RFC 8693 §2.1)")
+      }
+      if (guard !== undefined) {
+        const mark = guard(request.subjectToken)
+        if (Option.isSome(mark)) {
+          return yield* new SystemIdentityTokenError({ mark: mark.value })
+        }
+      }
+
+      const acquire = endpoint.request({
+        grantType: GrantTypes.tokenExchange,
+        params: internal.params(request, subjectTokenType),
+        auth,
+        requestedScope: request.scope !== undefined && request.scope.length > 0 ? request.scope : undefined,
+        retry: options.retry
+      })
+
+      if (!(request.allowCached ?? defaultAllowCached)) {
+        yield* Effect.annotateCurrentSpan("oauth.cache", "bypass")
+        return yield* acquire
+      }
+      const notAfter = internal.notAfter(request)
+      const now = yield* Clock.currentTimeMillis
+      if (notAfter !== undefined && notAfter <= now) {
+        // the subject (or actor) token has expired: nothing worth caching, let the server answer
+        yield* Effect.annotateCurrentSpan("oauth.cache", "bypass")
+        return yield* acquire
+      }
+      const key = internal.cacheKey(request, subjectTokenType, ClientAuth.clientId(auth))
+      return yield* cache.getOrAcquire(key, acquire, notAfter === undefined ? undefined : { notAfter })
+    })
+
+    const source = (request: Omit<ExchangeRequest, "allowCached">): TokenSource<ExchangeError> => {
+      const key = cacheKey(request, ClientAuth.clientId(request.credentials ?? options.auth))
+      return {
+        get: exchange({ ...request, allowCached: true }),
+        invalidate: (token) => cache.invalidate(key, token)
+      }
+    }
+
+    return TokenExchange.of({ exchange, source })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<TokenExchange, never, TokenEndpoint | TokenCache> =>
+  Layer.effect(TokenExchange, make(options))
+
+/**
+ * The service with its options read from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options>
+): Layer.Layer<TokenExchange, ConfigError.ConfigError, TokenEndpoint | TokenCache> =>
+  Layer.effect(TokenExchange, Effect.flatMap(Config.unwrap(options), make))

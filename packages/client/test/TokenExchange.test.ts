@@ -1,0 +1,473 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, FastCheck as fc, Option, Redacted, TestClock } from "effect"
+import { UnsecuredJWT } from "jose"
+import * as ClientAuth from "../src/ClientAuth.js"
+import { TokenEndpointError } from "../src/OAuthError.js"
+import type { TokenRequestError } from "../src/OAuthError.js"
+import * as TokenCache from "../src/TokenCache.js"
+import { TokenEndpoint } from "../src/TokenEndpoint.js"
+import type { TokenRequest } from "../src/TokenEndpoint.js"
+import * as TokenExchange from "../src/TokenExchange.js"
+import { Provenance, TokenSet } from "../src/TokenSet.js"
+
+const auth = ClientAuth.clientSecretBasic("exchanger", Redacted.make("exchanger-secret"))
+
+const jwt = (claims: Record<string, unknown>): string => new UnsecuredJWT(claims).encode()
+
+// a user's access token: none of the system-identity marks; exp far in the future unless given
+const userToken = (claims: Record<string, unknown> = {}): Redacted.Redacted<string> =>
+  Redacted.make(jwt({ iss: "https://issuer.example", sub: "alice", client_id: "web", exp: 4_000_000_000, ...claims }))
+
+const tokenSet = (accessToken: string, grant: string, fields: Partial<{ issuedTokenType: string }> = {}) =>
+  new TokenSet({
+    accessToken: Redacted.make(accessToken),
+    tokenType: "Bearer",
+    issuedAt: 0,
+    expiresAt: 3_600_000,
+    extra: {},
+    ...fields,
+    provenance: new Provenance({ grant, clientId: "svc", tokenEndpoint: "https://issuer.example/token" })
+  })
+
+/** A token endpoint that records every request and answers with a new token that lives `expiresIn` seconds. */
+const fakeEndpoint = (
+  respond?: (request: TokenRequest, n: number) => Effect.Effect<TokenSet, TokenRequestError>
+) => {
+  const requests: Array<TokenRequest> = []
+  const endpoint = TokenEndpoint.of({
+    request: (request) =>
+      Effect.suspend(() => {
+        requests.push(request)
+        return respond ? respond(request, requests.length) : issue(request, requests.length, 3600)
+      })
+  })
+  return { requests, endpoint }
+}
+
+const issue = (request: TokenRequest, n: number, expiresIn: number) =>
+  Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
+    new TokenSet({
+      accessToken: Redacted.make(`exchanged-${n}`),
+      tokenType: "Bearer",
+      issuedAt: now,
+      expiresAt: now + expiresIn * 1000,
+      issuedTokenType: "urn:ietf:params:oauth:token-type:access_token",
+      extra: {},
+      provenance: new Provenance({
+        grant: request.grantType,
+        clientId: ClientAuth.clientId(request.auth),
+        tokenEndpoint: "https://issuer.example/token"
+      })
+    }))
+
+const setup = (
+  options: Omit<TokenExchange.Options, "auth"> & { readonly auth?: ClientAuth.ClientAuth } = {},
+  respond?: (request: TokenRequest, n: number) => Effect.Effect<TokenSet, TokenRequestError>
+) =>
+  Effect.gen(function*() {
+    const { endpoint, requests } = fakeEndpoint(respond)
+    const service = yield* TokenExchange.make({ auth, ...options }).pipe(Effect.provideService(TokenEndpoint, endpoint))
+    return { requests, ...service }
+  })
+
+const run = <A, E>(effect: Effect.Effect<A, E, TokenCache.TokenCache>) =>
+  Effect.provide(effect, TokenCache.layerMemory())
+
+describe("TokenExchange.exchange", () => {
+  it.effect("sends the RFC 8693 parameters: repeated audience and resource, types, scope", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      const subject = userToken()
+      const actor = Redacted.make("opaque-actor-token-value")
+      const token = yield* exchange({
+        subjectToken: subject,
+        actorToken: actor,
+        actorTokenType: "urn:ietf:params:oauth:token-type:access_token",
+        audience: ["https://api.example", "https://billing.example"],
+        resource: ["https://api.example/orders", "https://api.example/invoices"],
+        scope: ["api:read", "api:write"],
+        requestedTokenType: "urn:ietf:params:oauth:token-type:jwt"
+      })
+      expect(Redacted.value(token.accessToken)).toBe("exchanged-1")
+      expect(token.issuedTokenType).toBe("urn:ietf:params:oauth:token-type:access_token")
+      expect(requests).toHaveLength(1)
+      const [request] = requests
+      expect(request.grantType).toBe("urn:ietf:params:oauth:grant-type:token-exchange")
+      expect(request.auth).toBe(auth)
+      expect(request.requestedScope).toEqual(["api:read", "api:write"])
+      expect(request.params).toEqual({
+        subject_token: Redacted.value(subject),
+        subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+        actor_token: "opaque-actor-token-value",
+        actor_token_type: "urn:ietf:params:oauth:token-type:access_token",
+        audience: ["https://api.example", "https://billing.example"],
+        resource: ["https://api.example/orders", "https://api.example/invoices"],
+        scope: "api:read api:write",
+        requested_token_type: "urn:ietf:params:oauth:token-type:jwt"
+      })
+    })))
+
+  it.effect("defaults: subject type access_token, no optional parameter sent; per-call credentials", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      const subject = userToken()
+      const other = ClientAuth.clientSecretPost("other-client", Redacted.make("other-secret"))
+      yield* exchange({ subjectToken: subject, audience: "https://api.example", credentials: other })
+      expect(requests[0].auth).toBe(other)
+      expect(requests[0].requestedScope).toBeUndefined()
+      expect(requests[0].params).toEqual({
+        subject_token: Redacted.value(subject),
+        subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
+        actor_token: undefined,
+        actor_token_type: undefined,
+        audience: "https://api.example",
+        resource: undefined,
+        scope: undefined,
+        requested_token_type: undefined
+      })
+    })))
+
+  it.effect("a TokenSet subject sends its access token, typed by its issuedTokenType when it has one", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup({ allowCached: false })
+      const userJwt = jwt({ sub: "alice", client_id: "web" })
+      yield* exchange({ subjectToken: tokenSet(userJwt, "authorization_code") })
+      yield* exchange({
+        subjectToken: tokenSet(userJwt, "urn:ietf:params:oauth:grant-type:token-exchange", {
+          issuedTokenType: "urn:ietf:params:oauth:token-type:jwt"
+        })
+      })
+      expect(requests.map((r) => [r.params?.subject_token, r.params?.subject_token_type])).toEqual([
+        [userJwt, "urn:ietf:params:oauth:token-type:access_token"],
+        [userJwt, "urn:ietf:params:oauth:token-type:jwt"]
+      ])
+    })))
+
+  it.effect("an actor token without its type is a ConfigurationError before any request, and vice versa", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      const noType = yield* Effect.flip(
+        exchange({ subjectToken: userToken(), actorToken: Redacted.make("actor-token-value-xyz") })
+      )
+      expect(noType._tag).toBe("ConfigurationError")
+      expect(noType._tag === "ConfigurationError" && noType.reason).toBe("InvalidOptions")
+      expect(noType.message).not.toContain("actor-token-value-xyz")
+      const noToken = yield* Effect.flip(
+        exchange({ subjectToken: userToken(), actorTokenType: "urn:ietf:params:oauth:token-type:access_token" })
+      )
+      expect(noToken._tag === "ConfigurationError" && noToken.reason).toBe("InvalidOptions")
+      expect(requests).toHaveLength(0)
+    })))
+})
+
+describe("TokenExchange guard", () => {
+  it.effect("a TokenSet minted by client_credentials is refused with zero requests", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      const error = yield* Effect.flip(
+        exchange({ subjectToken: tokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials"), audience: "https://api.example" })
+      )
+      expect(error._tag).toBe("SystemIdentityTokenError")
+      expect(error._tag === "SystemIdentityTokenError" && error.mark).toBe("provenance: client_credentials")
+      expect(error.message).not.toContain("2YotnFZFEjr1zCsicMWpAA")
+      expect(requests).toHaveLength(0)
+    })))
+
+  it.effect("a JWT with a system mark is refused with zero requests", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      const marks: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
+        [{ sub: "svc", client_id: "svc" }, "claim sub=client_id"],
+        [{ sub: "x", gty: "client-credentials" }, "claim gty=client-credentials"],
+        [{ sub: "x", userType: "system" }, "claim userType=system"]
+      ]
+      for (const [claims, mark] of marks) {
+        const error = yield* Effect.flip(exchange({ subjectToken: Redacted.make(jwt(claims)) }))
+        expect(error._tag === "SystemIdentityTokenError" && error.mark).toBe(mark)
+      }
+      expect(requests).toHaveLength(0)
+    })))
+
+  it.effect("a user token and an opaque token pass", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      yield* exchange({ subjectToken: userToken() })
+      yield* exchange({ subjectToken: Redacted.make("2YotnFZFEjr1zCsicMWpAA") })
+      expect(requests).toHaveLength(2)
+    })))
+
+  it.effect("guard: false sends the request, and the server's 400 arrives as TokenEndpointError", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup({ guard: false }, (request) =>
+        Effect.fail(
+          new TokenEndpointError({ grant: request.grantType, status: 400, error: "invalid_request" })
+        ))
+      const error = yield* Effect.flip(exchange({ subjectToken: tokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials") }))
+      expect(error._tag).toBe("TokenEndpointError")
+      expect(error._tag === "TokenEndpointError" && error.status).toBe(400)
+      expect(requests).toHaveLength(1)
+      // a failure is never cached: the next call asks again
+      yield* Effect.flip(exchange({ subjectToken: tokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials") }))
+      expect(requests).toHaveLength(2)
+    })))
+
+  it.effect("a custom guard replaces the default", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup({
+        guard: (subject) => (Redacted.isRedacted(subject) && Redacted.value(subject) === "blocked" ? Option.some("house rule") : Option.none())
+      })
+      const error = yield* Effect.flip(exchange({ subjectToken: Redacted.make("blocked") }))
+      expect(error._tag === "SystemIdentityTokenError" && error.mark).toBe("house rule")
+      // the default marks are off with a custom guard
+      yield* exchange({ subjectToken: Redacted.make(jwt({ sub: "svc", client_id: "svc" })) })
+      expect(requests).toHaveLength(1)
+    })))
+})
+
+describe("TokenExchange cache", () => {
+  it.effect("an identical exchange is served from the cache; another audience, resource, scope or subject is not", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      const subject = userToken()
+      const base = { subjectToken: subject, audience: "https://api.example", scope: ["api:read"] }
+      const first = yield* exchange(base)
+      const second = yield* exchange({ ...base, scope: ["api:read", "api:read"] })
+      expect(Redacted.value(second.accessToken)).toBe(Redacted.value(first.accessToken))
+      expect(requests).toHaveLength(1)
+      yield* exchange({ ...base, audience: "https://billing.example" })
+      expect(requests).toHaveLength(2)
+      yield* exchange({ ...base, resource: "https://api.example/orders" })
+      expect(requests).toHaveLength(3)
+      yield* exchange({ ...base, scope: ["api:write"] })
+      expect(requests).toHaveLength(4)
+      yield* exchange({ ...base, subjectToken: userToken({ sub: "bob" }) })
+      expect(requests).toHaveLength(5)
+      yield* exchange({ ...base, credentials: ClientAuth.clientSecretBasic("other", Redacted.make("s")) })
+      expect(requests).toHaveLength(6)
+      // allowCached: false always asks, and the cached entry is still served afterwards
+      yield* exchange({ ...base, allowCached: false })
+      expect(requests).toHaveLength(7)
+      yield* exchange(base)
+      expect(requests).toHaveLength(7)
+    })))
+
+  it.effect("allowCached: false on the service makes every exchange a request", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup({ allowCached: false })
+      yield* exchange({ subjectToken: userToken() })
+      yield* exchange({ subjectToken: userToken() })
+      expect(requests).toHaveLength(2)
+      yield* exchange({ subjectToken: userToken(), allowCached: true })
+      yield* exchange({ subjectToken: userToken(), allowCached: true })
+      expect(requests).toHaveLength(3)
+    })))
+
+  it.effect("the entry never outlives the subject token's exp (token lives 3600 s, subject expires in 120 s)", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      // TestClock starts at epoch 0: exp 120 is 120 s from now
+      const subject = Redacted.make(jwt({ sub: "alice", client_id: "web", exp: 120 }))
+      const first = yield* exchange({ subjectToken: subject, audience: "https://api.example" })
+      expect(first.expiresAt).toBe(3_600_000)
+      yield* TestClock.adjust(Duration.seconds(60))
+      yield* exchange({ subjectToken: subject, audience: "https://api.example" })
+      expect(requests).toHaveLength(1)
+      yield* TestClock.adjust(Duration.seconds(61))
+      const third = yield* exchange({ subjectToken: subject, audience: "https://api.example" })
+      expect(requests).toHaveLength(2)
+      expect(Redacted.value(third.accessToken)).toBe("exchanged-2")
+    })))
+
+  it.effect("a TokenSet subject's expiresAt caps the entry too, and an actor token's expiry as well", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      // expiresAt 3_600_000 from tokenSet(); an opaque access token has no exp
+      const subject = new TokenSet({ ...tokenSet("opaque-user-token", "authorization_code"), expiresAt: 100_000 })
+      yield* exchange({ subjectToken: subject })
+      yield* TestClock.adjust(Duration.seconds(50))
+      yield* exchange({ subjectToken: subject })
+      expect(requests).toHaveLength(1)
+      yield* TestClock.adjust(Duration.seconds(51))
+      yield* exchange({ subjectToken: subject })
+      expect(requests).toHaveLength(2)
+
+      const actor = {
+        actorToken: Redacted.make(jwt({ sub: "svc", exp: 300 })),
+        actorTokenType: "urn:ietf:params:oauth:token-type:jwt"
+      }
+      const user = userToken()
+      yield* exchange({ subjectToken: user, ...actor }) // now = 101 s; actor expires at 300 s
+      yield* TestClock.adjust(Duration.seconds(100))
+      yield* exchange({ subjectToken: user, ...actor })
+      expect(requests).toHaveLength(3)
+      yield* TestClock.adjust(Duration.seconds(100)) // 301 s
+      yield* exchange({ subjectToken: user, ...actor })
+      expect(requests).toHaveLength(4)
+    })))
+
+  it.effect("an already expired subject token is not cached: each exchange asks the server", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      yield* TestClock.adjust(Duration.seconds(200))
+      const expired = Redacted.make(jwt({ sub: "alice", client_id: "web", exp: 120 }))
+      yield* exchange({ subjectToken: expired })
+      yield* exchange({ subjectToken: expired })
+      expect(requests).toHaveLength(2)
+    })))
+
+  it.effect("source: get is cached, invalidate drops only the current token", () =>
+    run(Effect.gen(function*() {
+      const { requests, source } = yield* setup()
+      const tokens = source({ subjectToken: userToken(), audience: "https://api.example" })
+      const first = yield* tokens.get
+      yield* tokens.get
+      expect(requests).toHaveLength(1)
+      yield* tokens.invalidate(first)
+      const second = yield* tokens.get
+      expect(Redacted.value(second.accessToken)).toBe("exchanged-2")
+      yield* tokens.invalidate(first) // an old token: the current one stays
+      yield* tokens.get
+      expect(requests).toHaveLength(2)
+    })))
+})
+
+describe("TokenExchange spans", () => {
+  it.effect("the exchange span carries no token", () =>
+    run(Effect.gen(function*() {
+      const attributes: Array<[string, unknown]> = []
+      const names: Array<string> = []
+      const subject = userToken()
+      const { exchange } = yield* setup({ allowCached: false }, (request, n) =>
+        Effect.gen(function*() {
+          const span = yield* Effect.orDie(Effect.currentSpan)
+          names.push(span.name)
+          attributes.push(...span.attributes.entries())
+          return yield* issue(request, n, 3600)
+        }))
+      yield* exchange({
+        subjectToken: subject,
+        actorToken: Redacted.make("opaque-actor-token-value"),
+        actorTokenType: "urn:ietf:params:oauth:token-type:access_token",
+        audience: "https://api.example",
+        scope: ["api:read"]
+      })
+      expect(names).toEqual(["TokenExchange.exchange"])
+      expect(attributes).toContainEqual(["oauth.audience", "https://api.example"])
+      const text = JSON.stringify(attributes)
+      expect(text).not.toContain(Redacted.value(subject).slice(0, 20))
+      expect(text).not.toContain("opaque-actor-token-value")
+    })))
+})
+
+// --- cache keys -------------------------------------------------------------------------------------------------
+
+const tokenArb = fc.oneof(
+  fc.stringMatching(/^[A-Za-z0-9_-]{8,64}$/),
+  fc.record({ sub: fc.stringMatching(/^[a-z0-9]{1,12}$/), n: fc.integer() }).map((claims) => jwt(claims))
+)
+const typeArb = fc.constantFrom(
+  "urn:ietf:params:oauth:token-type:access_token",
+  "urn:ietf:params:oauth:token-type:jwt",
+  "urn:ietf:params:oauth:token-type:id_token",
+  "urn:ietf:params:oauth:token-type:saml2"
+)
+const listArb = (values: ReadonlyArray<string>) => fc.uniqueArray(fc.constantFrom(...values), { maxLength: values.length })
+const audiences = ["https://api.example", "https://billing.example", "orders"]
+const resources = ["https://api.example/orders", "https://api.example/invoices"]
+const scopes = ["api:read", "api:write", "openid", "profile"]
+
+const requestArb = fc.record({
+  subject: tokenArb,
+  subjectTokenType: fc.option(typeArb, { nil: undefined }),
+  actor: fc.option(fc.tuple(tokenArb, typeArb), { nil: undefined }),
+  audience: listArb(audiences),
+  resource: listArb(resources),
+  scope: listArb(scopes),
+  requestedTokenType: fc.option(typeArb, { nil: undefined }),
+  clientId: fc.constantFrom("exchanger", "orders-service")
+})
+type Model = typeof requestArb extends fc.Arbitrary<infer A> ? A : never
+
+const toKey = (m: Model, shuffle: <A>(as: ReadonlyArray<A>) => ReadonlyArray<A> = (as) => as) =>
+  TokenExchange.cacheKey({
+    subjectToken: Redacted.make(m.subject),
+    subjectTokenType: m.subjectTokenType,
+    actorToken: m.actor && Redacted.make(m.actor[0]),
+    actorTokenType: m.actor?.[1],
+    audience: shuffle(m.audience),
+    resource: shuffle(m.resource),
+    scope: shuffle(m.scope),
+    requestedTokenType: m.requestedTokenType
+  }, m.clientId)
+
+// the model's own notion of "the same request": lists as sets, an absent subject type is access_token
+const sameRequest = (a: Model, b: Model): boolean => {
+  const set = (xs: ReadonlyArray<string>) => JSON.stringify([...xs].sort())
+  return a.subject === b.subject &&
+    (a.subjectTokenType ?? "urn:ietf:params:oauth:token-type:access_token") ===
+      (b.subjectTokenType ?? "urn:ietf:params:oauth:token-type:access_token") &&
+    JSON.stringify(a.actor ?? null) === JSON.stringify(b.actor ?? null) &&
+    set(a.audience) === set(b.audience) && set(a.resource) === set(b.resource) && set(a.scope) === set(b.scope) &&
+    a.requestedTokenType === b.requestedTokenType && a.clientId === b.clientId
+}
+
+describe("TokenExchange.cacheKey", () => {
+  it.prop("equal for equal inputs (lists in any order, with duplicates)", [requestArb, fc.nat()], ([m, seed]) => {
+    const shuffle = <A>(as: ReadonlyArray<A>): ReadonlyArray<A> => {
+      const out = [...as, ...as.slice(0, seed % (as.length + 1))]
+      for (let i = out.length - 1; i > 0; i--) {
+        const j = (seed + i * 7) % (i + 1)
+        ;[out[i], out[j]] = [out[j], out[i]]
+      }
+      return out
+    }
+    expect(toKey(m, shuffle)).toBe(toKey(m))
+  })
+
+  // b takes each field from a or from another request: many pairs differ in one field only
+  const pairArb = fc.tuple(requestArb, requestArb, fc.array(fc.boolean(), { minLength: 8, maxLength: 8 })).map(
+    ([a, other, mask]) => {
+      const pick = <K extends keyof Model>(field: K, i: number): Model[K] => (mask[i] ? other[field] : a[field])
+      const b: Model = {
+        subject: pick("subject", 0),
+        subjectTokenType: pick("subjectTokenType", 1),
+        actor: pick("actor", 2),
+        audience: pick("audience", 3),
+        resource: pick("resource", 4),
+        scope: pick("scope", 5),
+        requestedTokenType: pick("requestedTokenType", 6),
+        clientId: pick("clientId", 7)
+      }
+      return [a, b] as const
+    }
+  )
+
+  it.prop("different for different inputs", [pairArb], ([[a, b]]) => {
+    fc.pre(!sameRequest(a, b))
+    expect(toKey(a)).not.toBe(toKey(b))
+  })
+
+  it.prop("different when only the subject or the actor token differs", [requestArb, tokenArb], ([m, other]) => {
+    fc.pre(other !== m.subject)
+    expect(toKey({ ...m, subject: other })).not.toBe(toKey(m))
+    const type = "urn:ietf:params:oauth:token-type:access_token"
+    const withActor: Model = { ...m, actor: [m.subject, type] }
+    expect(toKey({ ...m, actor: [other, type] })).not.toBe(toKey(withActor))
+  })
+
+  it.prop("contains neither the subject nor the actor token, nor any 8-character piece of them", [requestArb], ([m]) => {
+    const key = toKey(m)
+    for (const token of [m.subject, ...(m.actor ? [m.actor[0]] : [])]) {
+      for (let i = 0; i + 8 <= token.length; i++) {
+        expect(key).not.toContain(token.slice(i, i + 8))
+      }
+    }
+  })
+
+  it("a TokenSet subject and its bare access token give the same key", () => {
+    const access = jwt({ sub: "alice" })
+    expect(TokenExchange.cacheKey({ subjectToken: tokenSet(access, "authorization_code") }, "exchanger")).toBe(
+      TokenExchange.cacheKey({ subjectToken: Redacted.make(access) }, "exchanger")
+    )
+  })
+})
