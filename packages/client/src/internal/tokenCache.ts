@@ -3,7 +3,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
-import * as FiberSet from "effect/FiberSet"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -61,7 +60,8 @@ export const makeMemory = (options?: {
   Effect.gen(function*() {
     const capacity = Math.max(1, Math.floor(options?.capacity ?? 10_000))
     const freshness: Freshness.Options = options?.freshness ?? Freshness.defaults
-    const fibers = yield* FiberSet.make<void, never>()
+    // the scope of the layer owns every acquisition: a caller's interruption does not stop one, closing it does
+    const scope = yield* Effect.scope
     // a Map iterates in insertion order: re-inserting on every use keeps the least recently used first
     const entries = new Map<string, Entry>()
     const inflight = new Map<string, InFlight>()
@@ -185,7 +185,7 @@ export const makeMemory = (options?: {
                 Effect.all([
                   Metric.increment(metrics.hits),
                   Metric.increment(metrics.backgroundRefreshes),
-                  FiberSet.run(fibers, runAcquisition(key, flight, acquire, options?.notAfter, true))
+                  Effect.forkIn(runAcquisition(key, flight, acquire, options?.notAfter, true), scope)
                 ], { discard: true }),
                 Effect.succeed(entry.token)
               )
@@ -199,7 +199,7 @@ export const makeMemory = (options?: {
             return Effect.zipRight(
               Effect.all([
                 Metric.increment(metrics.misses),
-                FiberSet.run(fibers, runAcquisition(key, flight, acquire, options?.notAfter, false))
+                Effect.forkIn(runAcquisition(key, flight, acquire, options?.notAfter, false), scope)
               ], { discard: true }),
               restore(awaitFlight<E>(flight))
             )
