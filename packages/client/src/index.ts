@@ -42,3 +42,7 @@ export * as SystemIdentity from "./SystemIdentity.js"
  * @since 0.1.0
  */
 export * as TokenExchange from "./TokenExchange.js"
+/**
+ * @since 0.1.0
+ */
+export * as BearerClient from "./BearerClient.js"
