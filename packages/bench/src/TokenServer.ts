@@ -1,0 +1,191 @@
+/**
+ * A minimal token endpoint in a separate process, so that the server's work never shares an event loop (or a core's
+ * time slice, as far as the OS allows) with the client being measured.
+ *
+ * The child is plain `node:http`: `POST /token` answers a fixed JSON body
+ * `{"access_token":"<800 bytes>","token_type":"Bearer","expires_in":3600}` after checking that the request carries the
+ * expected `client_secret_basic` header, a form content type and `grant_type=client_credentials` (anything else gets a
+ * 401 and is counted as rejected, so a peer that sends a different request is caught, not silently measured). It counts
+ * requests and the distinct `scope` values it saw; the parent reads and resets the counts over the IPC channel.
+ *
+ * The child's source is a string run with `node -e`, so the same code starts from the built `dist/` and from the
+ * TypeScript sources under vitest.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+
+/** Counts since the last reset. */
+export interface TokenServerStats {
+  /** `POST /token` requests answered 200 */
+  readonly requests: number
+  /** requests answered 401/400 (wrong authentication, content type or grant): must stay 0 */
+  readonly rejected: number
+  /** distinct `scope` values among the accepted requests */
+  readonly keys: number
+}
+
+export interface TokenServer {
+  readonly issuer: string
+  readonly tokenEndpoint: string
+  readonly pid: number
+  readonly stats: () => Promise<TokenServerStats>
+  readonly reset: () => Promise<void>
+  readonly stop: () => Promise<void>
+}
+
+export interface TokenServerOptions {
+  readonly clientId: string
+  readonly clientSecret: string
+}
+
+/** RFC 6749 §2.3.1: id and secret are form-urlencoded before the Basic encoding. */
+const formEncode = (value: string): string => encodeURIComponent(value).replace(/%20/g, "+")
+
+export const basicAuthorization = (clientId: string, clientSecret: string): string =>
+  `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(clientSecret)}`).toString("base64")}`
+
+/** The child's program (CommonJS, run with `node -e`). */
+const source = String.raw`
+const http = require("node:http")
+const crypto = require("node:crypto")
+const expectedId = process.env.BENCH_CLIENT_ID
+const expectedSecret = process.env.BENCH_CLIENT_SECRET
+// RFC 6749 §2.3.1: Basic credentials are form-urlencoded id ":" secret; clients differ in which characters they escape
+const formDecode = (value) => decodeURIComponent(value.replace(/\+/g, " "))
+const authenticated = (header) => {
+  if (typeof header !== "string" || !header.startsWith("Basic ")) return false
+  const decoded = Buffer.from(header.slice(6), "base64").toString("utf8")
+  const colon = decoded.indexOf(":")
+  if (colon < 0) return false
+  try {
+    return formDecode(decoded.slice(0, colon)) === expectedId && formDecode(decoded.slice(colon + 1)) === expectedSecret
+  } catch {
+    return false
+  }
+}
+// 600 random bytes in base64url: an 800-byte access token, fixed for the life of the server
+const accessToken = crypto.randomBytes(600).toString("base64url")
+const body = Buffer.from(JSON.stringify({ access_token: accessToken, token_type: "Bearer", expires_in: 3600 }))
+const rejectedBody = Buffer.from(JSON.stringify({ error: "invalid_client" }))
+let requests = 0
+let rejected = 0
+let scopes = new Set()
+const server = http.createServer((req, res) => {
+  if (req.method !== "POST" || req.url !== "/token") {
+    res.writeHead(404, { "content-length": 0 })
+    res.end()
+    return
+  }
+  const chunks = []
+  req.on("data", (chunk) => chunks.push(chunk))
+  req.on("end", () => {
+    const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"))
+    const contentType = String(req.headers["content-type"] || "").split(";")[0].trim().toLowerCase()
+    if (
+      !authenticated(req.headers.authorization) ||
+      contentType !== "application/x-www-form-urlencoded" ||
+      form.get("grant_type") !== "client_credentials"
+    ) {
+      rejected++
+      res.writeHead(401, { "content-type": "application/json", "content-length": rejectedBody.length })
+      res.end(rejectedBody)
+      return
+    }
+    requests++
+    scopes.add(form.get("scope") || "")
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "cache-control": "no-store",
+      "content-length": body.length
+    })
+    res.end(body)
+  })
+})
+server.keepAliveTimeout = 65000
+server.headersTimeout = 66000
+server.requestTimeout = 0
+server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => {
+  process.send({ type: "listening", port: server.address().port })
+})
+process.on("message", (message) => {
+  if (message.type === "stats") {
+    process.send({ type: "stats", id: message.id, requests, rejected, keys: scopes.size })
+  } else if (message.type === "reset") {
+    requests = 0
+    rejected = 0
+    scopes = new Set()
+    process.send({ type: "reset", id: message.id })
+  }
+})
+process.on("disconnect", () => process.exit(0))
+`
+
+interface Reply {
+  readonly type: string
+  readonly id?: number
+  readonly port?: number
+  readonly requests?: number
+  readonly rejected?: number
+  readonly keys?: number
+}
+
+/**
+ * Starts the token endpoint in a child process on 127.0.0.1, port 0; resolves once it listens.
+ */
+export const start = (options: TokenServerOptions): Promise<TokenServer> =>
+  new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(process.execPath, ["-e", source], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      env: { ...process.env, BENCH_CLIENT_ID: options.clientId, BENCH_CLIENT_SECRET: options.clientSecret }
+    })
+    const pending = new Map<number, (reply: Reply) => void>()
+    let nextId = 0
+    const ask = (type: "stats" | "reset"): Promise<Reply> =>
+      new Promise((resolveReply, rejectReply) => {
+        const id = nextId++
+        pending.set(id, resolveReply)
+        child.send({ type, id }, (error) => {
+          if (error) {
+            pending.delete(id)
+            rejectReply(error)
+          }
+        })
+      })
+    const onEarlyExit = (code: number | null) => reject(new Error(`token server exited before listening (${code})`))
+    child.once("error", reject)
+    child.once("exit", onEarlyExit)
+    child.on("message", (raw) => {
+      const reply = raw as Reply
+      if (reply.type === "listening" && reply.port !== undefined) {
+        child.off("exit", onEarlyExit)
+        child.off("error", reject)
+        const issuer = `http://127.0.0.1:${reply.port}`
+        const pid = child.pid
+        if (pid === undefined) {
+          reject(new Error("token server has no pid"))
+          return
+        }
+        resolve({
+          issuer,
+          tokenEndpoint: `${issuer}/token`,
+          pid,
+          stats: () =>
+            ask("stats").then((r) => ({ requests: r.requests ?? 0, rejected: r.rejected ?? 0, keys: r.keys ?? 0 })),
+          reset: () => ask("reset").then(() => undefined),
+          stop: () =>
+            new Promise<void>((resolveStop) => {
+              if (child.exitCode !== null || child.signalCode !== null) {
+                resolveStop()
+                return
+              }
+              child.once("exit", () => resolveStop())
+              // by its own pid, never by name
+              process.kill(pid, "SIGTERM")
+            })
+        })
+      } else if (reply.id !== undefined) {
+        const waiter = pending.get(reply.id)
+        pending.delete(reply.id)
+        waiter?.(reply)
+      }
+    })
+  })
