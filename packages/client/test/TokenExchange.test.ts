@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, FastCheck as fc, Option, Redacted, TestClock } from "effect"
+import { Config, ConfigError, ConfigProvider, Duration, Effect, FastCheck as fc, Layer, Option, Redacted, TestClock } from "effect"
 import { UnsecuredJWT } from "jose"
 import * as ClientAuth from "../src/ClientAuth.js"
 import { TokenEndpointError } from "../src/OAuthError.js"
@@ -470,4 +470,43 @@ describe("TokenExchange.cacheKey", () => {
       TokenExchange.cacheKey({ subjectToken: Redacted.make(access) }, "exchanger")
     )
   })
+})
+
+describe("TokenExchange.layerConfig", () => {
+  it.effect("reads the client's credentials from Config", () =>
+    Effect.gen(function*() {
+      const { endpoint, requests } = fakeEndpoint()
+      const live = TokenExchange.layerConfig({
+        auth: Config.all({ id: Config.string("CLIENT_ID"), secret: Config.redacted("CLIENT_SECRET") }).pipe(
+          Config.map(({ id, secret }) => ClientAuth.clientSecretBasic(id, secret))
+        ),
+        allowCached: Config.boolean("EXCHANGE_CACHE")
+      }).pipe(
+        Layer.provide(Layer.succeed(TokenEndpoint, endpoint)),
+        Layer.provide(TokenCache.layerMemory()),
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(
+          new Map([["CLIENT_ID", "orders-bff"], ["CLIENT_SECRET", "s3cr3t"], ["EXCHANGE_CACHE", "false"]])
+        )))
+      )
+      yield* Effect.gen(function*() {
+        const exchange = yield* TokenExchange.TokenExchange
+        yield* exchange.exchange({ subjectToken: userToken() })
+        yield* exchange.exchange({ subjectToken: userToken() })
+      }).pipe(Effect.provide(live))
+      expect(requests.map((r) => ClientAuth.clientId(r.auth))).toEqual(["orders-bff", "orders-bff"])
+    }))
+
+  it.effect("fails with a ConfigError when a value is missing", () =>
+    Effect.gen(function*() {
+      const live = TokenExchange.layerConfig({
+        auth: Config.string("CLIENT_ID").pipe(Config.map((id) => ClientAuth.none(id)))
+      }).pipe(
+        Layer.provide(Layer.succeed(TokenEndpoint, fakeEndpoint().endpoint)),
+        Layer.provide(TokenCache.layerMemory()),
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map())))
+      )
+      const error = yield* Effect.flip(Effect.provide(TokenExchange.TokenExchange, live))
+      expect(ConfigError.isConfigError(error)).toBe(true)
+      expect(ConfigError.isMissingData(error)).toBe(true)
+    }))
 })
