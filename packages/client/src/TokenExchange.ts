@@ -224,6 +224,22 @@ export const make = (options: Options): Effect.Effect<TokenExchange.Service, nev
   })
 
 /**
+ * The service as a layer; it needs a `TokenEndpoint` and a `TokenCache`.
+ *
+ * @example
+ * ```ts
+ * import { ClientAuth, TokenCache, TokenExchange } from "@effect-oauth/client"
+ * import { Effect, Layer, Redacted } from "effect"
+ *
+ * const onBehalfOf = (userToken: Redacted.Redacted<string>) =>
+ *   Effect.flatMap(TokenExchange.TokenExchange, (tx) =>
+ *     tx.exchange({ subjectToken: userToken, resource: "https://api.example", scope: ["api:read"] }))
+ *
+ * const Live = TokenExchange.layer({
+ *   auth: ClientAuth.clientSecretBasic("orders-bff", Redacted.make("…"))
+ * }).pipe(Layer.provide(TokenCache.layerMemory()))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -232,6 +248,18 @@ export const layer = (options: Options): Layer.Layer<TokenExchange, never, Token
 
 /**
  * The service with its options read from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { ClientAuth, TokenExchange } from "@effect-oauth/client"
+ * import { Config } from "effect"
+ *
+ * const Live = TokenExchange.layerConfig({
+ *   auth: Config.all({ id: Config.string("CLIENT_ID"), secret: Config.redacted("CLIENT_SECRET") }).pipe(
+ *     Config.map(({ id, secret }) => ClientAuth.clientSecretBasic(id, secret))
+ *   )
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category layers
