@@ -46,3 +46,7 @@ export * as TokenExchange from "./TokenExchange.js"
  * @since 0.1.0
  */
 export * as BearerClient from "./BearerClient.js"
+/**
+ * @since 0.1.0
+ */
+export * as ClientCredentials from "./ClientCredentials.js"

@@ -1,0 +1,326 @@
+/**
+ * The OAuth 2.0 Client Credentials grant (RFC 6749 §4.4): a service gets a token for itself, cached and refreshed
+ * ahead of expiry through `TokenCache`.
+ *
+ * - `acquire({ scope?, resource?, credentials?, allowCached? })`: with `allowCached` (the default) the token comes from
+ *   the cache when it is fresh; when it is only usable it is returned at once and one background refresh runs;
+ *   otherwise all concurrent callers of the same request share one request to the token endpoint.
+ *   `allowCached: false` neither reads nor writes the cache: one request, and the cached entry stays as it was.
+ *   `credentials` acquires for another client (its own cache entry).
+ * - `source(options)`: a `TokenSource` for one request shape; its `invalidate(token)` drops the cached token only if it
+ *   is still that one, so a 401 on an old token cannot throw away a newer one.
+ *
+ * The cache key covers the token endpoint (when an `AuthorizationServer` is in context), the client, the
+ * authentication method and a SHA-256 of its secret or key (so a wrong secret never gets a token cached for the right
+ * one), the sorted scopes and the resources.
+ *
+ * @example
+ * ```ts
+ * import { AuthorizationServer, ClientCredentials, TokenCache, TokenEndpoint } from "@effect-oauth/client"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Layer } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const cc = yield* ClientCredentials.ClientCredentials
+ *   const token = yield* cc.acquire({ scope: ["api:read"], resource: "https://api.example" })
+ *   console.log(`${token}`) // TokenSet(Bearer, grant=client_credentials, scope=api:read, …) – never the token
+ * })
+ *
+ * // OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_CLIENT_AUTH_METHOD, OAUTH_SCOPE, OAUTH_RESOURCE; OAUTH_ISSUER
+ * const OAuth = ClientCredentials.layerConfig().pipe(
+ *   Layer.provide(TokenCache.layerMemory({ capacity: 10_000 })),
+ *   Layer.provide(TokenEndpoint.layer),
+ *   Layer.provide(AuthorizationServer.layerDiscoveryConfig(Config.string("OAUTH_ISSUER"))),
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ *
+ * program.pipe(Effect.provide(OAuth), NodeRuntime.runMain)
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { AuthorizationServer } from "./AuthorizationServer.js"
+import * as CacheKey from "./CacheKey.js"
+import * as ClientAuth from "./ClientAuth.js"
+import * as internal from "./internal/clientCredentials.js"
+import type { ConfigurationError, TokenRequestError } from "./OAuthError.js"
+import { TokenCache } from "./TokenCache.js"
+import type { RetryPolicy } from "./TokenEndpoint.js"
+import { TokenEndpoint } from "./TokenEndpoint.js"
+import { GrantTypes } from "./TokenSet.js"
+import type { TokenSet } from "./TokenSet.js"
+import type { TokenSource } from "./TokenSource.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** how this client authenticates at the token endpoint: the default credentials of every `acquire` */
+  readonly auth: ClientAuth.ClientAuth
+  /** the scope requested when a call names none */
+  readonly scope?: ReadonlyArray<string> | undefined
+  /** the RFC 8707 resource(s) requested when a call names none */
+  readonly resource?: string | ReadonlyArray<string> | undefined
+  /** the retry policy of every request (default: the token endpoint's default for the grant, transient failures) */
+  readonly retry?: RetryPolicy | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AcquireOptions {
+  /** the scope to request (default: the service's `scope`); sent sorted, deduplicated, space-separated */
+  readonly scope?: ReadonlyArray<string> | undefined
+  /** the RFC 8707 resource(s) to request (default: the service's `resource`); several repeat the parameter */
+  readonly resource?: string | ReadonlyArray<string> | undefined
+  /** acquire for another client (default: the service's `auth`); cached under its own key */
+  readonly credentials?: ClientAuth.ClientAuth | undefined
+  /**
+   * `true` (default): reuse a cached token and cache the new one. `false`: neither – one request, and the cached entry
+   * (if any) stays as it was.
+   */
+  readonly allowCached?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type SourceOptions = Omit<AcquireOptions, "allowCached">
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class ClientCredentials extends Context.Tag("@effect-oauth/client/ClientCredentials")<
+  ClientCredentials,
+  ClientCredentials.Service
+>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace ClientCredentials {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** a token for this client (or `credentials`' client), cached unless `allowCached: false` */
+    readonly acquire: (options?: AcquireOptions) => Effect.Effect<TokenSet, TokenRequestError>
+    /** a `TokenSource` for one request shape: `get` acquires through the cache, `invalidate` drops only that token */
+    readonly source: (options?: SourceOptions) => TokenSource<TokenRequestError>
+  }
+}
+
+/**
+ * Builds the service from the `TokenEndpoint` and the `TokenCache` in context. When an `AuthorizationServer` is in
+ * context too, its token endpoint is part of every cache key (one cache can then serve several servers).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<ClientCredentials.Service, never, TokenEndpoint | TokenCache> =>
+  Effect.gen(function*() {
+    const endpoint = yield* TokenEndpoint
+    const cache = yield* TokenCache
+    const server = yield* Effect.serviceOption(AuthorizationServer)
+
+    const tokenEndpointUrl: Effect.Effect<string | undefined, ConfigurationError> = Option.match(server, {
+      onNone: () => Effect.succeed(undefined),
+      onSome: (server) => Effect.map(server.metadata, (metadata) => metadata.tokenEndpoint)
+    })
+
+    const resolve = (request: AcquireOptions | undefined) => ({
+      auth: request?.credentials ?? options.auth,
+      scope: CacheKey.normalizeScope(request?.scope ?? options.scope),
+      resource: request?.resource ?? options.resource
+    })
+
+    const keyOf = (resolved: ReturnType<typeof resolve>): Effect.Effect<string, ConfigurationError> =>
+      Effect.map(tokenEndpointUrl, (url) => internal.cacheKey({ ...resolved, endpoint: url }))
+
+    const acquire = Effect.fn("ClientCredentials.acquire")(function*(request?: AcquireOptions) {
+      const resolved = resolve(request)
+      const allowCached = request?.allowCached ?? true
+      yield* Effect.annotateCurrentSpan({
+        "oauth.client_id": resolved.auth.clientId,
+        "oauth.scope": resolved.scope.join(" "),
+        "oauth.cache": allowCached ? "use" : "bypass"
+      })
+      const scope = resolved.scope.length > 0 ? resolved.scope : undefined
+      const tokenRequest = endpoint.request({
+        grantType: GrantTypes.clientCredentials,
+        params: { scope: scope?.join(" "), resource: resolved.resource },
+        auth: resolved.auth,
+        requestedScope: scope,
+        retry: options.retry
+      })
+      if (!allowCached) return yield* tokenRequest
+      return yield* cache.getOrAcquire(yield* keyOf(resolved), tokenRequest)
+    })
+
+    const source = (request?: SourceOptions): TokenSource<TokenRequestError> => {
+      const resolved = resolve(request)
+      return {
+        get: acquire({ ...request, allowCached: true }),
+        invalidate: (token) =>
+          keyOf(resolved).pipe(
+            Effect.flatMap((key) => cache.invalidate(key, token)),
+            // no key (the server's metadata failed): nothing can have been cached under it
+            Effect.catchAll(() => Effect.void),
+            Effect.withSpan("ClientCredentials.invalidate")
+          )
+      }
+    }
+
+    return ClientCredentials.of({ acquire, source })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<ClientCredentials, never, TokenEndpoint | TokenCache> =>
+  Layer.effect(ClientCredentials, make(options))
+
+const words = (name: string): Config.Config<ReadonlyArray<string> | undefined> =>
+  Config.string(name).pipe(
+    Config.map((value) => value.split(/\s+/).filter((word) => word.length > 0)),
+    Config.option,
+    Config.map((option) => (Option.isSome(option) && option.value.length > 0 ? option.value : undefined))
+  )
+
+/**
+ * The client authentication from the environment:
+ *
+ * | variable | meaning |
+ * | --- | --- |
+ * | `OAUTH_CLIENT_ID` | the client id (required) |
+ * | `OAUTH_CLIENT_AUTH_METHOD` | `client_secret_basic` (default), `client_secret_post`, `client_secret_jwt`, `private_key_jwt` or `none` |
+ * | `OAUTH_CLIENT_SECRET` | the secret (`Config.redacted`), for the three `client_secret_*` methods |
+ * | `OAUTH_CLIENT_PRIVATE_KEY` | a PKCS#8 PEM (`Config.redacted`), for `private_key_jwt` |
+ * | `OAUTH_CLIENT_KEY_ID` | the `kid` of that key (optional) |
+ * | `OAUTH_CLIENT_SIGNING_ALG` | the assertion's algorithm (default `RS256` for `private_key_jwt`, `HS256` for `client_secret_jwt`) |
+ *
+ * Nest it for several clients: `Config.nested(ClientCredentials.clientAuthConfig, "ORDERS")` reads
+ * `ORDERS_OAUTH_CLIENT_ID`, …
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const clientAuthConfig: Config.Config<ClientAuth.ClientAuth> = Config.all({
+  clientId: Config.string("OAUTH_CLIENT_ID"),
+  method: Config.literal(
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none"
+  )("OAUTH_CLIENT_AUTH_METHOD").pipe(Config.withDefault("client_secret_basic" as const)),
+  secret: Config.option(Config.redacted("OAUTH_CLIENT_SECRET")),
+  privateKey: Config.option(Config.redacted("OAUTH_CLIENT_PRIVATE_KEY")),
+  keyId: Config.option(Config.string("OAUTH_CLIENT_KEY_ID")),
+  algorithm: Config.option(Config.string("OAUTH_CLIENT_SIGNING_ALG"))
+}).pipe(
+  Config.mapOrFail(({ algorithm, clientId, keyId, method, privateKey, secret }) => {
+    const missing = (name: string) =>
+      Either.left(ConfigError.MissingData([name], `${name} is required when OAUTH_CLIENT_AUTH_METHOD is ${method}`))
+    switch (method) {
+      case "client_secret_basic":
+        return Option.isSome(secret)
+          ? Either.right(ClientAuth.clientSecretBasic(clientId, secret.value))
+          : missing("OAUTH_CLIENT_SECRET")
+      case "client_secret_post":
+        return Option.isSome(secret)
+          ? Either.right(ClientAuth.clientSecretPost(clientId, secret.value))
+          : missing("OAUTH_CLIENT_SECRET")
+      case "client_secret_jwt": {
+        if (Option.isNone(secret)) return missing("OAUTH_CLIENT_SECRET")
+        const alg = Option.getOrElse(algorithm, () => "HS256")
+        return alg === "HS256" || alg === "HS384" || alg === "HS512"
+          ? Either.right(ClientAuth.clientSecretJwt(clientId, secret.value, { algorithm: alg }))
+          : Either.left(
+            ConfigError.InvalidData(["OAUTH_CLIENT_SIGNING_ALG"], "client_secret_jwt signs with HS256, HS384 or HS512")
+          )
+      }
+      case "private_key_jwt": {
+        if (Option.isNone(privateKey)) return missing("OAUTH_CLIENT_PRIVATE_KEY")
+        const alg = Option.getOrElse(algorithm, () => "RS256")
+        return Either.right(
+          ClientAuth.privateKeyJwt(
+            clientId,
+            privateKey.value,
+            Option.isSome(keyId) ? { algorithm: alg, keyId: keyId.value } : { algorithm: alg }
+          )
+        )
+      }
+      case "none":
+        return Either.right(ClientAuth.none(clientId))
+    }
+  })
+)
+
+/**
+ * The service's options from the environment: `clientAuthConfig`, and
+ *
+ * | variable | meaning |
+ * | --- | --- |
+ * | `OAUTH_SCOPE` | the default scope, space-separated (optional) |
+ * | `OAUTH_RESOURCE` | the default RFC 8707 resource(s), space-separated (optional) |
+ *
+ * Where the token endpoint is comes from the `AuthorizationServer` layer (e.g.
+ * `AuthorizationServer.layerDiscoveryConfig(Config.string("OAUTH_ISSUER"))`, or `layerStaticConfig` with
+ * `OAUTH_TOKEN_ENDPOINT`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  auth: clientAuthConfig,
+  scope: words("OAUTH_SCOPE"),
+  resource: words("OAUTH_RESOURCE")
+}).pipe(
+  Config.map(({ auth, resource, scope }): Options => ({
+    auth,
+    scope,
+    resource: resource !== undefined && resource.length === 1 ? resource[0] : resource
+  }))
+)
+
+/**
+ * The service with its options from `Config` (default: {@link config}, the `OAUTH_*` environment variables).
+ *
+ * @example
+ * ```ts
+ * import { ClientAuth, ClientCredentials } from "@effect-oauth/client"
+ * import { Config } from "effect"
+ *
+ * // the defaults: OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_CLIENT_AUTH_METHOD, OAUTH_SCOPE, OAUTH_RESOURCE
+ * const FromEnv = ClientCredentials.layerConfig()
+ *
+ * // or field by field
+ * const Custom = ClientCredentials.layerConfig({
+ *   auth: Config.all([Config.string("ORDERS_CLIENT_ID"), Config.redacted("ORDERS_CLIENT_SECRET")]).pipe(
+ *     Config.map(([id, secret]) => ClientAuth.clientSecretPost(id, secret))
+ *   ),
+ *   scope: Config.succeed(["api:read"])
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options> = config
+): Layer.Layer<ClientCredentials, ConfigError.ConfigError, TokenEndpoint | TokenCache> =>
+  Layer.effect(ClientCredentials, Effect.flatMap(Config.unwrap(options), make))

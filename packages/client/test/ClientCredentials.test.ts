@@ -1,0 +1,285 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, ConfigProvider, Effect, Either, Layer, Redacted, Ref, TestClock } from "effect"
+import * as AuthorizationServer from "../src/AuthorizationServer.js"
+import * as ClientAuth from "../src/ClientAuth.js"
+import * as ClientCredentials from "../src/ClientCredentials.js"
+import { TokenEndpointError } from "../src/OAuthError.js"
+import * as TokenCache from "../src/TokenCache.js"
+import { TokenEndpoint, type TokenRequest } from "../src/TokenEndpoint.js"
+import { Provenance, TokenSet } from "../src/TokenSet.js"
+
+const secret = Redacted.make("s3cret-value-0123456789")
+const auth = ClientAuth.clientSecretBasic("orders", secret)
+
+const tokenValue = (token: TokenSet): string => Redacted.value(token.accessToken)
+
+/**
+ * A counting `TokenEndpoint`: records every request; the n-th answers `t<n>` (issued now, living an hour), unless
+ * `fail(n)` says it fails.
+ */
+const fakeEndpoint = (fail: (n: number) => boolean = () => false) =>
+  Effect.gen(function*() {
+    const requests = yield* Ref.make<ReadonlyArray<TokenRequest>>([])
+    const layer = Layer.succeed(TokenEndpoint, {
+      request: (request) =>
+        Effect.gen(function*() {
+          const n = (yield* Ref.updateAndGet(requests, (rs) => [...rs, request])).length
+          if (fail(n)) {
+            return yield* new TokenEndpointError({ grant: request.grantType, status: 401, error: "invalid_client" })
+          }
+          const now = yield* Clock.currentTimeMillis
+          return new TokenSet({
+            accessToken: Redacted.make(`t${n}`),
+            tokenType: "Bearer",
+            issuedAt: now,
+            expiresAt: now + 3_600_000,
+            extra: {},
+            ...(request.requestedScope !== undefined ? { scope: request.requestedScope } : {}),
+            provenance: new Provenance({
+              grant: request.grantType,
+              clientId: request.auth.clientId,
+              tokenEndpoint: "https://as.example/token"
+            })
+          })
+        })
+    })
+    return { requests, layer }
+  })
+
+const run = <A, E>(
+  options: ClientCredentials.Options,
+  f: (cc: ClientCredentials.ClientCredentials.Service, requests: Ref.Ref<ReadonlyArray<TokenRequest>>) => Effect.Effect<A, E>,
+  fail?: (n: number) => boolean
+) =>
+  Effect.gen(function*() {
+    const endpoint = yield* fakeEndpoint(fail)
+    return yield* Effect.flatMap(ClientCredentials.ClientCredentials, (cc) => f(cc, endpoint.requests)).pipe(
+      Effect.provide(
+        ClientCredentials.layer(options).pipe(
+          Layer.provide(TokenCache.layerMemory()),
+          Layer.provide(endpoint.layer)
+        )
+      )
+    )
+  })
+
+const count = (requests: Ref.Ref<ReadonlyArray<TokenRequest>>) => Effect.map(Ref.get(requests), (rs) => rs.length)
+
+describe("ClientCredentials", () => {
+  it.effect("sends a client_credentials request with the sorted scope, the resource and the client's auth", () =>
+    run({ auth, scope: ["api:write", "api:read", "api:read"], resource: "https://api.example" }, (cc, requests) =>
+      Effect.gen(function*() {
+        const token = yield* cc.acquire()
+        expect(tokenValue(token)).toBe("t1")
+        const [request] = yield* Ref.get(requests)
+        expect(request?.grantType).toBe("client_credentials")
+        expect(request?.params).toEqual({ scope: "api:read api:write", resource: "https://api.example" })
+        expect(request?.requestedScope).toEqual(["api:read", "api:write"])
+        expect(request?.auth).toBe(auth)
+      })))
+
+  it.effect("no scope, no resource: neither parameter is sent", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        yield* cc.acquire()
+        const [request] = yield* Ref.get(requests)
+        expect(request?.params).toEqual({ scope: undefined, resource: undefined })
+        expect(request?.requestedScope).toBeUndefined()
+      })))
+
+  it.effect("the retry policy of the options reaches the token endpoint", () =>
+    run({ auth, retry: { _tag: "Never" } }, (cc, requests) =>
+      Effect.gen(function*() {
+        yield* cc.acquire()
+        expect((yield* Ref.get(requests))[0]?.retry).toEqual({ _tag: "Never" })
+      })))
+
+  it.effect("a second acquire is served from the cache; the same scopes in another order or repeated too", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        const first = yield* cc.acquire({ scope: ["api:read", "api:write"] })
+        yield* TestClock.adjust("10 minutes")
+        const second = yield* cc.acquire({ scope: ["api:write", "api:read", "api:write"] })
+        expect(tokenValue(second)).toBe(tokenValue(first))
+        expect(yield* count(requests)).toBe(1)
+        // another scope is another request
+        expect(tokenValue(yield* cc.acquire({ scope: ["api:read"] }))).toBe("t2")
+        // another resource too
+        expect(tokenValue(yield* cc.acquire({ scope: ["api:read"], resource: "https://other.example" }))).toBe("t3")
+        expect(yield* count(requests)).toBe(3)
+      })))
+
+  it.effect("1,000 concurrent cold acquires make one request", () =>
+    run({ auth, scope: ["api:read"] }, (cc, requests) =>
+      Effect.gen(function*() {
+        const tokens = yield* Effect.all(Array.from({ length: 1000 }, () => cc.acquire()), { concurrency: "unbounded" })
+        expect(new Set(tokens.map(tokenValue))).toEqual(new Set(["t1"]))
+        expect(yield* count(requests)).toBe(1)
+      })))
+
+  it.effect("per-call credentials: that client's auth is sent and its token cached under its own key", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        const other = ClientAuth.clientSecretPost("billing", Redacted.make("other-secret-0123456789"))
+        expect(tokenValue(yield* cc.acquire())).toBe("t1")
+        expect(tokenValue(yield* cc.acquire({ credentials: other }))).toBe("t2")
+        expect((yield* Ref.get(requests))[1]?.auth).toBe(other)
+        expect(tokenValue(yield* cc.acquire({ credentials: other }))).toBe("t2")
+        expect(tokenValue(yield* cc.acquire())).toBe("t1")
+        expect(yield* count(requests)).toBe(2)
+      })))
+
+  it.effect("the same client id with another secret never receives the token cached for the right one", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        yield* cc.acquire()
+        const wrong = ClientAuth.clientSecretBasic("orders", Redacted.make("not-the-secret-0123456789"))
+        const result = yield* Effect.either(cc.acquire({ credentials: wrong }))
+        expect(Either.isLeft(result)).toBe(true)
+        expect(yield* count(requests)).toBe(2)
+      }), (n) => n === 2))
+
+  it.effect("allowCached: false makes a request, returns its token, and leaves the cached entry alone", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        expect(tokenValue(yield* cc.acquire())).toBe("t1")
+        expect(tokenValue(yield* cc.acquire({ allowCached: false }))).toBe("t2")
+        expect(yield* count(requests)).toBe(2)
+        // the cache still holds t1 (not replaced by t2, not dropped)
+        expect(tokenValue(yield* cc.acquire())).toBe("t1")
+        expect(yield* count(requests)).toBe(2)
+      })))
+
+  it.effect("allowCached: false on a cold cache stores nothing", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        expect(tokenValue(yield* cc.acquire({ allowCached: false }))).toBe("t1")
+        expect(tokenValue(yield* cc.acquire())).toBe("t2")
+        expect(yield* count(requests)).toBe(2)
+      })))
+
+  it.effect("a failed request is not cached: the next acquire asks again", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        const failed = yield* Effect.flip(cc.acquire())
+        expect(failed._tag).toBe("TokenEndpointError")
+        expect(tokenValue(yield* cc.acquire())).toBe("t2")
+        expect(yield* count(requests)).toBe(2)
+      }), (n) => n === 1))
+
+  it.effect("source: get goes through the cache; invalidate with an old token leaves the newer one", () =>
+    run({ auth, scope: ["api:read"] }, (cc, requests) =>
+      Effect.gen(function*() {
+        const source = cc.source()
+        const t1 = yield* source.get
+        expect(tokenValue(t1)).toBe("t1")
+        expect(tokenValue(yield* source.get)).toBe("t1")
+        yield* source.invalidate(t1)
+        const t2 = yield* source.get
+        expect(tokenValue(t2)).toBe("t2")
+        // a 401 on the old token arrives late: the newer token stays
+        yield* source.invalidate(t1)
+        expect(tokenValue(yield* source.get)).toBe("t2")
+        expect(yield* count(requests)).toBe(2)
+        // a source of another shape does not touch this one's entry
+        yield* cc.source({ scope: ["api:write"] }).invalidate(t2)
+        expect(tokenValue(yield* source.get)).toBe("t2")
+        // acquire with the same shape shares the source's entry
+        expect(tokenValue(yield* cc.acquire({ scope: ["api:read"] }))).toBe("t2")
+        expect(yield* count(requests)).toBe(2)
+      })))
+
+  it.effect("with an AuthorizationServer in context, its token endpoint is part of the key", () =>
+    Effect.gen(function*() {
+      const endpoint = yield* fakeEndpoint()
+      const cache = TokenCache.layerMemory()
+      const serviceFor = (tokenEndpoint: string) =>
+        ClientCredentials.make({ auth }).pipe(
+          Effect.provide(Layer.merge(AuthorizationServer.layerStatic({ tokenEndpoint }), endpoint.layer))
+        )
+      yield* Effect.gen(function*() {
+        const a = yield* serviceFor("https://a.example/token")
+        const b = yield* serviceFor("https://b.example/token")
+        expect(tokenValue(yield* a.acquire())).toBe("t1")
+        expect(tokenValue(yield* b.acquire())).toBe("t2")
+        expect(tokenValue(yield* a.acquire())).toBe("t1")
+        expect(yield* count(endpoint.requests)).toBe(2)
+      }).pipe(Effect.provide(cache))
+    }))
+
+  describe("layerConfig", () => {
+    const withEnv = (env: Record<string, string>) =>
+      Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+    const requestFrom = (env: Record<string, string>) =>
+      Effect.gen(function*() {
+        const endpoint = yield* fakeEndpoint()
+        yield* Effect.flatMap(ClientCredentials.ClientCredentials, (cc) => cc.acquire()).pipe(
+          Effect.provide(
+            ClientCredentials.layerConfig().pipe(
+              Layer.provide(TokenCache.layerMemory()),
+              Layer.provide(endpoint.layer),
+              Layer.provide(withEnv(env))
+            )
+          )
+        )
+        return (yield* Ref.get(endpoint.requests))[0]
+      })
+
+    it.effect("reads OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_CLIENT_AUTH_METHOD, OAUTH_SCOPE, OAUTH_RESOURCE", () =>
+      Effect.gen(function*() {
+        const request = yield* requestFrom({
+          OAUTH_CLIENT_ID: "orders",
+          OAUTH_CLIENT_SECRET: "from-env-secret",
+          OAUTH_CLIENT_AUTH_METHOD: "client_secret_post",
+          OAUTH_SCOPE: "api:write  api:read",
+          OAUTH_RESOURCE: "https://api.example"
+        })
+        expect(request?.auth._tag).toBe("ClientSecretPost")
+        expect(request?.auth.clientId).toBe("orders")
+        expect(request?.auth._tag === "ClientSecretPost" && Redacted.value(request.auth.clientSecret)).toBe("from-env-secret")
+        expect(request?.params).toEqual({ scope: "api:read api:write", resource: "https://api.example" })
+      }))
+
+    it.effect("client_secret_basic is the default method; several resources repeat the parameter", () =>
+      Effect.gen(function*() {
+        const request = yield* requestFrom({
+          OAUTH_CLIENT_ID: "orders",
+          OAUTH_CLIENT_SECRET: "from-env-secret",
+          OAUTH_RESOURCE: "https://a.example https://b.example"
+        })
+        expect(request?.auth._tag).toBe("ClientSecretBasic")
+        expect(request?.params).toEqual({ scope: undefined, resource: ["https://a.example", "https://b.example"] })
+      }))
+
+    it.effect("private_key_jwt reads OAUTH_CLIENT_PRIVATE_KEY, OAUTH_CLIENT_KEY_ID and OAUTH_CLIENT_SIGNING_ALG", () =>
+      Effect.gen(function*() {
+        const request = yield* requestFrom({
+          OAUTH_CLIENT_ID: "orders",
+          OAUTH_CLIENT_AUTH_METHOD: "private_key_jwt",
+          OAUTH_CLIENT_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
+          OAUTH_CLIENT_KEY_ID: "k1",
+          OAUTH_CLIENT_SIGNING_ALG: "PS256"
+        })
+        expect(request?.auth._tag).toBe("PrivateKeyJwt")
+        if (request?.auth._tag === "PrivateKeyJwt") {
+          expect(request.auth.keyId).toBe("k1")
+          expect(request.auth.algorithm).toBe("PS256")
+        }
+      }))
+
+    it.effect("a secret method without OAUTH_CLIENT_SECRET fails with a ConfigError that names it", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(requestFrom({ OAUTH_CLIENT_ID: "orders" }))
+        expect(String(error)).toContain("OAUTH_CLIENT_SECRET")
+      }))
+
+    it.effect("an unknown method fails with a ConfigError", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          requestFrom({ OAUTH_CLIENT_ID: "orders", OAUTH_CLIENT_SECRET: "x", OAUTH_CLIENT_AUTH_METHOD: "magic" })
+        )
+        expect(String(error)).toContain("OAUTH_CLIENT_AUTH_METHOD")
+      }))
+  })
+})
