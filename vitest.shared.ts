@@ -13,6 +13,8 @@ export const shared: ViteUserConfig = {
     alias: [
       { find: /^@effect-oauth\/client$/, replacement: path.join(root, "packages/client/src/index.ts") },
       { find: /^@effect-oauth\/client\/(.*)$/, replacement: path.join(root, "packages/client/src/$1.ts") },
+      { find: /^@effect-oauth\/redis$/, replacement: path.join(root, "packages/redis/src/index.ts") },
+      { find: /^@effect-oauth\/redis\/(.*)$/, replacement: path.join(root, "packages/redis/src/$1.ts") },
       { find: /^@effect-oauth\/test-server$/, replacement: path.join(root, "packages/test-server/src/index.ts") },
       { find: /^@effect-oauth\/test-server\/(.*)$/, replacement: path.join(root, "packages/test-server/src/$1.ts") }
     ]
