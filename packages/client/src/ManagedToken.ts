@@ -1,0 +1,363 @@
+/**
+ * A user's token set kept valid: `get(sessionId)` hands out an access token that is valid now, refreshing it through
+ * `RefreshToken` under the `Freshness` model of the cache – fresh: served; usable: served at once while one background
+ * refresh runs; expired: callers wait for one shared refresh.
+ *
+ * - **One refresh at a time per session**, however many fibers ask: they share it (and its failure).
+ * - **The store first**: a rotated refresh token is written to the `TokenStore` before the new access token is handed
+ *   to anyone, so a crash cannot leave the store holding a refresh token the server already retired.
+ * - **`invalid_grant`** (the refresh token expired, was revoked or was already used): the store is read again first –
+ *   another caller or instance may hold a newer token set, which is then used. Only when nothing newer is there does
+ *   the session end: it is removed and the caller gets {@link ReauthenticationRequired}.
+ * - **Events** (`Refreshed`, `Rotated`, `Ended`) are where an application renews or clears its session cookie.
+ *
+ * @example
+ * ```ts
+ * import { BearerClient, ManagedToken } from "@effect-oauth/client"
+ * import { Effect, Stream } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const tokens = yield* ManagedToken.ManagedToken
+ *   // after sign-in: keep the session's token set
+ *   yield* tokens.start(sessionId, tokenSetFromTheCodeExchange)
+ *   // on every request of that user
+ *   const api = yield* BearerClient.make(tokens.source(sessionId), { origins: ["https://api.example"] })
+ *   return yield* api.get("https://api.example/me")
+ * })
+ *
+ * // where the application renews its cookie
+ * const renewCookies = Stream.runForEach(ManagedToken.events, (event) => Effect.log(event._tag))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import type * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Freshness from "./Freshness.js"
+import { jitterFraction } from "./internal/managedToken.js"
+import { isInvalidGrant, type TokenRequestError } from "./OAuthError.js"
+import { RefreshToken } from "./RefreshToken.js"
+import { TokenSet } from "./TokenSet.js"
+import type { TokenSource } from "./TokenSource.js"
+import { TokenStore, type TokenStoreError } from "./TokenStore.js"
+
+/**
+ * Why a session cannot give an access token any more.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EndReason =
+  /** the server answered `invalid_grant` to the refresh and the store held nothing newer */
+  | "InvalidGrant"
+  /** the access token expired and the session has no refresh token */
+  | "NoRefreshToken"
+  /** the application removed the session */
+  | "Removed"
+
+/**
+ * The user must sign in again: the session is unknown (never started, removed, or ended before), or it just ended
+ * because its refresh token was refused or missing. Carries no token and no session id.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReauthenticationRequired extends Schema.TaggedError<ReauthenticationRequired>(
+  "@effect-oauth/client/ReauthenticationRequired"
+)("ReauthenticationRequired", {
+  reason: Schema.Literal("NoSession", "InvalidGrant", "NoRefreshToken")
+}) {
+  override get message(): string {
+    switch (this.reason) {
+      case "NoSession":
+        return "sign in again: no token set is stored for this session"
+      case "InvalidGrant":
+        return "sign in again: the refresh token was refused (invalid_grant); the session has ended"
+      case "NoRefreshToken":
+        return "sign in again: the access token expired and the session has no refresh token; the session has ended"
+    }
+  }
+}
+
+/**
+ * Every way `ManagedToken.get` can fail: the user must sign in again, the refresh request failed (a transport failure
+ * or another token endpoint error: the session is kept and the next call tries again), or the store failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ManagedTokenError = ReauthenticationRequired | TokenRequestError | TokenStoreError
+
+/**
+ * What happened to a session. `Refreshed` and `Rotated` carry the new token set (tokens `Redacted`), already in the
+ * store; an application that keeps tokens in its cookie renews the cookie here.
+ *
+ * - `Refreshed`: a refresh gave a new access token.
+ * - `Rotated`: that refresh also gave a new refresh token (published right after `Refreshed`).
+ * - `Ended`: the session was removed (by the application, or after `invalid_grant` / an expiry without refresh
+ *   token).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Event = Data.TaggedEnum<{
+  Refreshed: { readonly sessionId: string; readonly tokenSet: TokenSet }
+  Rotated: { readonly sessionId: string; readonly tokenSet: TokenSet }
+  Ended: { readonly sessionId: string; readonly reason: EndReason }
+}>
+
+/**
+ * Constructors and matchers of {@link Event}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Event = Data.taggedEnum<Event>()
+
+/**
+ * The options `RefreshToken.refresh` accepts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RefreshOptions = NonNullable<Parameters<Context.Tag.Service<RefreshToken>["refresh"]>[1]>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** when a token counts as fresh, usable or expired (defaults: `Freshness.defaults`) */
+  readonly freshness?: Freshness.Options | undefined
+  /** passed to every `RefreshToken.refresh` (a narrower `scope`, a `resource`) */
+  readonly refresh?: RefreshOptions | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class ManagedToken extends Context.Tag("@effect-oauth/client/ManagedToken")<ManagedToken, ManagedToken.Service>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace ManagedToken {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** stores the token set of a new session (after sign-in), replacing any previous one */
+    readonly start: (sessionId: string, tokenSet: TokenSet) => Effect.Effect<void, TokenStoreError>
+    /** a token set whose access token is valid now, refreshed (once, shared) when needed */
+    readonly get: (sessionId: string) => Effect.Effect<TokenSet, ManagedTokenError>
+    /** ends a session: removed from the store, `Ended` published. Waits for a refresh of it that is in flight. */
+    readonly remove: (sessionId: string) => Effect.Effect<void, TokenStoreError>
+    /**
+     * The session as a `TokenSource`, for `BearerClient`. Its `invalidate(token)` marks that access token as rejected
+     * (when it is still the session's current one): the next `get` refreshes instead of handing it out again.
+     */
+    readonly source: (sessionId: string) => TokenSource<ManagedTokenError>
+    /** every event from the moment the stream runs */
+    readonly events: Stream.Stream<Event>
+    /** a subscription to the events, taken at once (nothing published after this effect is missed) */
+    readonly subscribe: Effect.Effect<Queue.Dequeue<Event>, never, Scope.Scope>
+  }
+}
+
+const sameToken = (a: Redacted.Redacted<string> | undefined, b: Redacted.Redacted<string> | undefined): boolean =>
+  a === undefined || b === undefined ? a === b : Redacted.value(a) === Redacted.value(b)
+
+/** how many times a refresh is tried again with a newer token set found in the store after `invalid_grant` */
+const maxNewerAttempts = 3
+
+/**
+ * Builds the service. Refreshes run in fibers of the enclosing scope: closing it interrupts them (and the callers
+ * waiting for them).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options?: Options
+): Effect.Effect<ManagedToken.Service, never, RefreshToken | TokenStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const store = yield* TokenStore
+    const refreshToken = yield* RefreshToken
+    const scope = yield* Effect.scope
+    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Event>(), PubSub.shutdown)
+    const freshness = options?.freshness ?? Freshness.defaults
+    const refreshOptions = options?.refresh
+    /** one refresh in flight per session */
+    const inflight = new Map<string, Deferred.Deferred<TokenSet, ManagedTokenError>>()
+    /** the access token a resource server rejected, per session: handed out no more */
+    const rejected = new Map<string, Redacted.Redacted<string>>()
+
+    const publish = (event: Event) => PubSub.publish(pubsub, event)
+
+    const phaseOf = (sessionId: string, tokenSet: TokenSet, now: number): Freshness.Phase => {
+      if (sameToken(rejected.get(sessionId), tokenSet.accessToken)) return "Expired"
+      // the jitter is drawn from the session and the token's times: stable for one token set, spread over sessions
+      const refreshAt = Freshness.refreshPoint(tokenSet, freshness, jitterFraction(sessionId, tokenSet))
+      return Freshness.phase(tokenSet, now, refreshAt, freshness)
+    }
+
+    const end = (sessionId: string, reason: "InvalidGrant" | "NoRefreshToken") =>
+      Effect.gen(function*() {
+        yield* store.remove(sessionId)
+        rejected.delete(sessionId)
+        yield* publish(Event.Ended({ sessionId, reason }))
+        return yield* new ReauthenticationRequired({ reason })
+      })
+
+    const loadStored = (sessionId: string) =>
+      Effect.flatMap(
+        store.get(sessionId),
+        Option.match({
+          onNone: () => Effect.fail(new ReauthenticationRequired({ reason: "NoSession" })),
+          onSome: Effect.succeed
+        })
+      )
+
+    /** the leader's work: runs once per refresh, with the store read again at each step */
+    const refreshNow = Effect.fn("ManagedToken.refresh")(function*(sessionId: string) {
+      let attempt = 0
+      while (true) {
+        const current = yield* loadStored(sessionId)
+        const now = yield* Clock.currentTimeMillis
+        const phase = phaseOf(sessionId, current, now)
+        // another caller (or instance) refreshed meanwhile
+        if (phase === "Fresh") return current
+        if (current.refreshToken === undefined) {
+          if (phase === "Usable") return current
+          return yield* end(sessionId, "NoRefreshToken")
+        }
+        const result = yield* Effect.either(refreshToken.refresh(current.refreshToken, refreshOptions))
+        if (result._tag === "Right") {
+          const fresh = result.right
+          const next = fresh.refreshToken !== undefined ? fresh : new TokenSet({ ...fresh, refreshToken: current.refreshToken })
+          const rotated = !sameToken(next.refreshToken, current.refreshToken)
+          // the session was removed while the refresh ran: do not bring it back
+          yield* loadStored(sessionId)
+          // the store holds the new refresh token before anyone sees the new access token
+          yield* store.set(sessionId, next)
+          rejected.delete(sessionId)
+          yield* Effect.annotateCurrentSpan("managed_token.rotated", rotated)
+          yield* publish(Event.Refreshed({ sessionId, tokenSet: next }))
+          if (rotated) yield* publish(Event.Rotated({ sessionId, tokenSet: next }))
+          return next
+        }
+        const error = result.left
+        if (!isInvalidGrant(error)) return yield* error
+        // someone else may already hold a newer token set (they refreshed first, the rotation retired ours)
+        const latest = yield* loadStored(sessionId)
+        const newer = !sameToken(latest.refreshToken, current.refreshToken) ||
+          !sameToken(latest.accessToken, current.accessToken)
+        if (!newer) return yield* end(sessionId, "InvalidGrant")
+        yield* Effect.annotateCurrentSpan("managed_token.newer_in_store", true)
+        attempt++
+        if (attempt >= maxNewerAttempts) return yield* error
+      }
+    })
+
+    /** joins the refresh of `sessionId` in flight, or starts it in a fiber of the service's scope */
+    const refreshShared = (sessionId: string): Effect.Effect<TokenSet, ManagedTokenError> =>
+      Effect.suspend(() => {
+        const running = inflight.get(sessionId)
+        if (running !== undefined) return Deferred.await(running)
+        const deferred = Deferred.unsafeMake<TokenSet, ManagedTokenError>(FiberId.none)
+        inflight.set(sessionId, deferred)
+        const leader = refreshNow(sessionId).pipe(
+          Effect.onExit((exit) =>
+            Effect.suspend(() => {
+              inflight.delete(sessionId)
+              return Deferred.done(deferred, exit)
+            })
+          )
+        )
+        return Effect.zipRight(Effect.forkIn(leader, scope), Deferred.await(deferred))
+      })
+
+    const awaitInflight = (sessionId: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const running = inflight.get(sessionId)
+        return running === undefined ? Effect.void : Effect.ignore(Deferred.await(running))
+      })
+
+    const get = Effect.fn("ManagedToken.get")(function*(sessionId: string) {
+      const current = yield* loadStored(sessionId)
+      const now = yield* Clock.currentTimeMillis
+      const phase = phaseOf(sessionId, current, now)
+      yield* Effect.annotateCurrentSpan("managed_token.phase", phase)
+      switch (phase) {
+        case "Fresh":
+          return current
+        case "Usable": {
+          yield* refreshShared(sessionId).pipe(
+            Effect.catchAll((error) => Effect.logWarning("ManagedToken: background refresh failed", error._tag)),
+            Effect.forkIn(scope)
+          )
+          return current
+        }
+        case "Expired":
+          return yield* refreshShared(sessionId)
+      }
+    })
+
+    const start = Effect.fn("ManagedToken.start")(function*(sessionId: string, tokenSet: TokenSet) {
+      yield* awaitInflight(sessionId)
+      rejected.delete(sessionId)
+      yield* store.set(sessionId, tokenSet)
+    })
+
+    const remove = Effect.fn("ManagedToken.remove")(function*(sessionId: string) {
+      yield* awaitInflight(sessionId)
+      rejected.delete(sessionId)
+      yield* store.remove(sessionId)
+      yield* publish(Event.Ended({ sessionId, reason: "Removed" }))
+    })
+
+    const source = (sessionId: string): TokenSource<ManagedTokenError> => ({
+      get: get(sessionId),
+      invalidate: (token) => Effect.sync(() => void rejected.set(sessionId, token.accessToken))
+    })
+
+    return ManagedToken.of({
+      start,
+      get,
+      remove,
+      source,
+      events: Stream.fromPubSub(pubsub),
+      subscribe: PubSub.subscribe(pubsub)
+    })
+  })
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<ManagedToken, never, RefreshToken | TokenStore> =>
+  Layer.scoped(ManagedToken, make(options))
+
+/**
+ * The events of the `ManagedToken` in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const events: Stream.Stream<Event, never, ManagedToken> = Stream.unwrap(
+  Effect.map(ManagedToken, (service) => service.events)
+)

@@ -1,0 +1,334 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Clock, Deferred, Effect, Fiber, FiberId, Layer, Option, Queue, Redacted, TestClock } from "effect"
+import * as ManagedToken from "../src/ManagedToken.js"
+import { TokenEndpointError, TransportError } from "../src/OAuthError.js"
+import { RefreshToken } from "../src/RefreshToken.js"
+import { Provenance, TokenSet } from "../src/TokenSet.js"
+import * as TokenStore from "../src/TokenStore.js"
+
+const HOUR = 3_600_000
+
+const tokenSet = (access: string, refresh: string | undefined, issuedAt: number, lifetime = HOUR) =>
+  new TokenSet({
+    accessToken: Redacted.make(access),
+    tokenType: "Bearer",
+    issuedAt,
+    expiresAt: issuedAt + lifetime,
+    ...(refresh !== undefined ? { refreshToken: Redacted.make(refresh) } : {}),
+    extra: {},
+    provenance: new Provenance({ grant: "refresh_token", clientId: "web", tokenEndpoint: "https://as.example/token" })
+  })
+
+const invalidGrant = new TokenEndpointError({
+  grant: "refresh_token",
+  status: 400,
+  error: "invalid_grant",
+  errorDescription: "grant request is invalid"
+})
+
+/**
+ * A refresh-token grant that rotates: only the newest refresh token is accepted (R0, then R1, R2, …), each refresh
+ * answers A<n>/R<n>, issued now for an hour. `before` runs inside each refresh before it answers.
+ */
+const fakeServer = (options?: {
+  readonly before?: (call: number) => Effect.Effect<void, TokenEndpointError | TransportError, TokenStore.TokenStore>
+  readonly omitRefreshToken?: boolean
+}) => {
+  const state = { valid: "R0", calls: 0, received: [] as Array<string> }
+  const layer = Layer.effect(
+    RefreshToken,
+    Effect.map(Effect.context<TokenStore.TokenStore>(), (context) =>
+      RefreshToken.of({
+        refresh: (refreshToken) =>
+          Effect.gen(function*() {
+            state.calls++
+            const call = state.calls
+            state.received.push(Redacted.value(refreshToken))
+            if (options?.before) yield* options.before(call)
+            if (Redacted.value(refreshToken) !== state.valid) return yield* invalidGrant
+            state.valid = `R${call}`
+            const now = yield* Clock.currentTimeMillis
+            return tokenSet(`A${call}`, options?.omitRefreshToken ? undefined : `R${call}`, now)
+          }).pipe(Effect.provide(context))
+      }))
+  )
+  return { state, layer }
+}
+
+const storedAccess = (sessionId: string) =>
+  Effect.flatMap(TokenStore.TokenStore, (store) =>
+    Effect.map(store.get(sessionId), Option.map((t) => [Redacted.value(t.accessToken), t.refreshToken ? Redacted.value(t.refreshToken) : undefined])))
+
+const access = (t: TokenSet) => Redacted.value(t.accessToken)
+
+const eventTags = (queue: Queue.Dequeue<ManagedToken.Event>) =>
+  Effect.map(Queue.takeAll(queue), (events) =>
+    Chunk.toReadonlyArray(events).map((e) =>
+      e._tag === "Ended" ? `Ended:${e.reason}` : `${e._tag}:${access(e.tokenSet)}`
+    ))
+
+/** the service over a memory store (or `storeLayer`) and `server` */
+const withService = (server: { readonly layer: Layer.Layer<RefreshToken, never, TokenStore.TokenStore> }, storeLayer: Layer.Layer<TokenStore.TokenStore> = TokenStore.layerMemory) => {
+  const deps = server.layer.pipe(Layer.provideMerge(storeLayer))
+  return <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    Effect.provide(self, ManagedToken.layer().pipe(Layer.provideMerge(deps)))
+}
+
+describe("ManagedToken", () => {
+  it.scoped("100 concurrent callers across an expiry share one refresh; the rotated token is stored", () => {
+    const server = fakeServer({ before: () => Effect.sleep("1 second") })
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const events = yield* tokens.subscribe
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      expect(access(yield* tokens.get("s1"))).toBe("A0")
+
+      yield* TestClock.setTime(HOUR)
+      const fiber = yield* Effect.fork(Effect.all(Array.from({ length: 100 }, () => tokens.get("s1")), { concurrency: "unbounded" }))
+      yield* TestClock.adjust("1 second")
+      const results = yield* Fiber.join(fiber)
+
+      expect(new Set(results.map(access))).toEqual(new Set(["A1"]))
+      expect(server.state.calls).toBe(1)
+      expect(server.state.received).toEqual(["R0"])
+      expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R1"]))
+      expect(yield* eventTags(events)).toEqual(["Refreshed:A1", "Rotated:A1"])
+
+      // later callers: served from the store, no refresh
+      const again = yield* Effect.all(Array.from({ length: 100 }, () => tokens.get("s1")), { concurrency: "unbounded" })
+      expect(new Set(again.map(access))).toEqual(new Set(["A1"]))
+      expect(server.state.calls).toBe(1)
+    }).pipe(withService(server))
+  })
+
+  it.scoped("a usable token is served at once while one background refresh runs", () => {
+    const server = fakeServer({ before: () => Effect.sleep("1 second") })
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      // 90% of the lifetime: past every jittered refresh point (75%–85%), before expiry minus the 30 s skew
+      yield* TestClock.setTime(HOUR * 0.9)
+      const served = yield* Effect.all(Array.from({ length: 10 }, () => tokens.get("s1")), { concurrency: "unbounded" })
+      expect(new Set(served.map(access))).toEqual(new Set(["A0"]))
+      expect(server.state.calls).toBe(1)
+      yield* TestClock.adjust("1 second")
+      yield* Effect.yieldNow().pipe(Effect.repeatN(10))
+      expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R1"]))
+      expect(access(yield* tokens.get("s1"))).toBe("A1")
+      expect(server.state.calls).toBe(1)
+    }).pipe(withService(server))
+  })
+
+  it.scoped("the rotated refresh token is in the store before the new access token is handed out", () => {
+    const server = fakeServer()
+    const gate = Deferred.unsafeMake<void>(FiberId.none)
+    const setLog: Array<string> = []
+    const gatedStore = Layer.effect(
+      TokenStore.TokenStore,
+      Effect.map(TokenStore.makeMemory, (memory) =>
+        TokenStore.TokenStore.of({
+          ...memory,
+          set: (sessionId, t) =>
+            Effect.gen(function*() {
+              // the write of a refreshed set waits for the test to open the gate
+              if (access(t) !== "A0") yield* Deferred.await(gate)
+              setLog.push(`${access(t)}/${t.refreshToken ? Redacted.value(t.refreshToken) : "-"}`)
+              yield* memory.set(sessionId, t)
+            })
+        }))
+    )
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const events = yield* tokens.subscribe
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      yield* TestClock.setTime(HOUR)
+      const fiber = yield* Effect.fork(tokens.get("s1"))
+      yield* Effect.yieldNow().pipe(Effect.repeatN(20))
+      expect(server.state.calls).toBe(1)
+      // refreshed at the server, not yet written: nobody has the new access token, no event is out
+      expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+      expect(yield* Queue.size(events)).toBe(0)
+      expect(setLog).toEqual(["A0/R0"])
+
+      yield* Deferred.succeed(gate, void 0)
+      const handedOut = yield* Fiber.join(fiber)
+      expect(access(handedOut)).toBe("A1")
+      expect(setLog).toEqual(["A0/R0", "A1/R1"])
+      expect(yield* eventTags(events)).toEqual(["Refreshed:A1", "Rotated:A1"])
+    }).pipe(withService(server, gatedStore))
+  })
+
+  it.scoped("invalid_grant with a newer token set in the store: that set is used, the session does not end", () => {
+    const server = fakeServer({
+      // another instance refreshed first: it rotated R0 away and stored A7/R7
+      before: (call) =>
+        call === 1
+          ? Effect.flatMap(TokenStore.TokenStore, (store) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.orDie(store.set("s1", tokenSet("A7", "R7", now)))))
+          : Effect.void
+    })
+    server.state.valid = "R7"
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const events = yield* tokens.subscribe
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      yield* TestClock.setTime(HOUR)
+      expect(access(yield* tokens.get("s1"))).toBe("A7")
+      expect(server.state.received).toEqual(["R0"])
+      expect(yield* storedAccess("s1")).toEqual(Option.some(["A7", "R7"]))
+      expect(yield* eventTags(events)).toEqual([])
+    }).pipe(withService(server))
+  })
+
+  it.scoped("invalid_grant with a newer but expired set in the store: refreshed once more with the newer token", () => {
+    const server = fakeServer({
+      before: (call) =>
+        call === 1
+          ? Effect.flatMap(TokenStore.TokenStore, (store) => Effect.orDie(store.set("s1", tokenSet("A7", "R7", 0))))
+          : Effect.void
+    })
+    server.state.valid = "R7"
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      yield* TestClock.setTime(HOUR)
+      expect(access(yield* tokens.get("s1"))).toBe("A2")
+      expect(server.state.received).toEqual(["R0", "R7"])
+      expect(yield* storedAccess("s1")).toEqual(Option.some(["A2", "R2"]))
+    }).pipe(withService(server))
+  })
+
+  it.scoped("invalid_grant with nothing newer: ReauthenticationRequired, the session is removed and Ended published", () => {
+    const server = fakeServer({ before: () => Effect.sleep("1 second") })
+    server.state.valid = "R-revoked-elsewhere"
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const events = yield* tokens.subscribe
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      yield* TestClock.setTime(HOUR)
+      const fiber = yield* Effect.fork(
+        Effect.all(Array.from({ length: 5 }, () => Effect.flip(tokens.get("s1"))), { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("1 second")
+      const errors = yield* Fiber.join(fiber)
+      for (const error of errors) {
+        expect(error).toBeInstanceOf(ManagedToken.ReauthenticationRequired)
+        expect(error).toMatchObject({ _tag: "ReauthenticationRequired", reason: "InvalidGrant" })
+        expect(`${String(error)} ${JSON.stringify(error)}`).not.toMatch(/A0|R0/)
+      }
+      expect(server.state.calls).toBe(1)
+      expect(yield* storedAccess("s1")).toEqual(Option.none())
+      expect(yield* eventTags(events)).toEqual(["Ended:InvalidGrant"])
+      expect(yield* Effect.flip(tokens.get("s1"))).toMatchObject({ reason: "NoSession" })
+    }).pipe(withService(server))
+  })
+
+  it.scoped("a transport failure reaches every joined caller and keeps the session for the next try", () => {
+    const server = fakeServer({
+      before: (call) =>
+        call === 1
+          ? Effect.zipRight(
+            Effect.sleep("1 second"),
+            Effect.fail(
+              new TransportError({ grant: "refresh_token", reason: "RequestError", description: "ECONNREFUSED", maybeSent: false })
+            )
+          )
+          : Effect.void
+    })
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      yield* TestClock.setTime(HOUR)
+      const fiber = yield* Effect.fork(
+        Effect.all(Array.from({ length: 10 }, () => Effect.flip(tokens.get("s1"))), { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("1 second")
+      const errors = yield* Fiber.join(fiber)
+      expect(errors.map((e) => e._tag)).toEqual(Array.from({ length: 10 }, () => "TransportError"))
+      expect(server.state.calls).toBe(1)
+      expect(yield* storedAccess("s1")).toEqual(Option.some(["A0", "R0"]))
+      expect(access(yield* tokens.get("s1"))).toBe("A2")
+      expect(server.state.calls).toBe(2)
+    }).pipe(withService(server))
+  })
+
+  it.scoped("an expired session without refresh token ends with NoRefreshToken", () => {
+    const server = fakeServer()
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const events = yield* tokens.subscribe
+      yield* tokens.start("s1", tokenSet("A0", undefined, 0))
+      yield* TestClock.setTime(HOUR * 0.9)
+      expect(access(yield* tokens.get("s1"))).toBe("A0") // usable: still handed out, nothing to refresh with
+      yield* TestClock.setTime(HOUR)
+      expect(yield* Effect.flip(tokens.get("s1"))).toMatchObject({ reason: "NoRefreshToken" })
+      expect(server.state.calls).toBe(0)
+      expect(yield* storedAccess("s1")).toEqual(Option.none())
+      expect(yield* eventTags(events)).toEqual(["Ended:NoRefreshToken"])
+    }).pipe(withService(server))
+  })
+
+  it.scoped("a refresh answer without refresh token keeps the stored one; no Rotated event", () => {
+    const server = fakeServer({ omitRefreshToken: true })
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const events = yield* tokens.subscribe
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      yield* TestClock.setTime(HOUR)
+      server.state.valid = "R0"
+      expect(access(yield* tokens.get("s1"))).toBe("A1")
+      expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R0"]))
+      expect(yield* eventTags(events)).toEqual(["Refreshed:A1"])
+    }).pipe(withService(server))
+  })
+
+  it.scoped("source: invalidate of the current token makes the next get refresh; of an older one does nothing", () => {
+    const server = fakeServer()
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      const source = tokens.source("s1")
+      const first = yield* source.get
+      expect(access(first)).toBe("A0")
+      yield* source.invalidate(first)
+      expect(access(yield* source.get)).toBe("A1")
+      expect(server.state.calls).toBe(1)
+      yield* source.invalidate(first) // stale: A1 is current
+      expect(access(yield* source.get)).toBe("A1")
+      expect(server.state.calls).toBe(1)
+    }).pipe(withService(server))
+  })
+
+  it.scoped("remove ends the session (Ended:Removed); start replaces a session's set", () => {
+    const server = fakeServer()
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const events = yield* tokens.subscribe
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      yield* tokens.start("s2", tokenSet("B0", "S0", 0))
+      yield* tokens.start("s2", tokenSet("B1", "S1", 0))
+      expect(access(yield* tokens.get("s2"))).toBe("B1")
+      yield* tokens.remove("s1")
+      expect(yield* Effect.flip(tokens.get("s1"))).toMatchObject({ _tag: "ReauthenticationRequired", reason: "NoSession" })
+      expect(access(yield* tokens.get("s2"))).toBe("B1")
+      expect(yield* eventTags(events)).toEqual(["Ended:Removed"])
+    }).pipe(withService(server))
+  })
+
+  it.scoped("a session removed while its refresh is in flight is not brought back", () => {
+    const server = fakeServer({ before: () => Effect.sleep("1 second") })
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const store = yield* TokenStore.TokenStore
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      yield* TestClock.setTime(HOUR)
+      const getter = yield* Effect.fork(Effect.flip(tokens.get("s1")))
+      yield* Effect.yieldNow().pipe(Effect.repeatN(10))
+      // removed behind the service's back (another instance signing the user out)
+      yield* store.remove("s1")
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(getter)).toMatchObject({ reason: "NoSession" })
+      expect(yield* storedAccess("s1")).toEqual(Option.none())
+    }).pipe(withService(server))
+  })
+})
