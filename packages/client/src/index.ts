@@ -50,3 +50,7 @@ export * as BearerClient from "./BearerClient.js"
  * @since 0.1.0
  */
 export * as ClientCredentials from "./ClientCredentials.js"
+/**
+ * @since 0.1.0
+ */
+export * as TokenStore from "./TokenStore.js"
