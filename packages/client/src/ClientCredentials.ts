@@ -17,8 +17,8 @@
  * @example
  * ```ts
  * import { AuthorizationServer, ClientCredentials, TokenCache, TokenEndpoint } from "@effect-oauth/client"
- * import { NodeHttpClient } from "@effect/platform-node"
- * import { Effect, Layer } from "effect"
+ * import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+ * import { Config, Effect, Layer } from "effect"
  *
  * const program = Effect.gen(function*() {
  *   const cc = yield* ClientCredentials.ClientCredentials

@@ -8,7 +8,10 @@
  * @example
  * ```ts
  * import { CacheKey, TokenCache } from "@effect-oauth/client"
+ * import type { OAuthError, TokenSet } from "@effect-oauth/client"
  * import { Effect } from "effect"
+ *
+ * declare const requestAToken: Effect.Effect<TokenSet.TokenSet, OAuthError.TokenRequestError>
  *
  * const program = Effect.gen(function*() {
  *   const cache = yield* TokenCache.TokenCache
