@@ -1,6 +1,10 @@
 /**
  * @since 0.1.0
  */
+export * as AuthorizationServer from "./AuthorizationServer.js"
+/**
+ * @since 0.1.0
+ */
 export * as ClientAuth from "./ClientAuth.js"
 /**
  * @since 0.1.0

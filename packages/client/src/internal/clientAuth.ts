@@ -1,0 +1,162 @@
+/**
+ * Applying a `ClientAuth` to one token request: the headers and form parameters it adds.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import * as Redacted from "effect/Redacted"
+import * as jose from "jose"
+import type { ClientAuth, PrivateKey } from "../ClientAuth.js"
+import { ConfigurationError } from "../OAuthError.js"
+
+/**
+ * `application/x-www-form-urlencoded` serialisation of one string, as the WHATWG URL standard (and so
+ * `URLSearchParams`) does it: UTF-8, every byte except ASCII alphanumerics and `*-._` percent-encoded, space as `+`.
+ *
+ * @internal
+ */
+export const formUrlEncode = (value: string): string =>
+  encodeURIComponent(value)
+    .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, "+")
+
+const utf8 = new TextEncoder()
+
+/**
+ * The value of an `Authorization` header for `client_secret_basic` (RFC 6749 §2.3.1): id and secret each
+ * form-urlencoded (UTF-8), joined by `:`, base64.
+ *
+ * @internal
+ */
+export const basicAuthorization = (clientId: string, clientSecret: string): string =>
+  `Basic ${Encoding.encodeBase64(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`)}`
+
+/**
+ * Where the request goes: the assertion's audience is the issuer when it is known, else the token endpoint.
+ * (oidc-provider accepts either; RFC 7523bis recommends the issuer.)
+ *
+ * @internal
+ */
+export interface Target {
+  readonly issuer: string | undefined
+  readonly tokenEndpoint: string
+}
+
+/**
+ * What a client authentication method adds to a request.
+ *
+ * @internal
+ */
+export interface Applied {
+  readonly headers: Readonly<Record<string, string>>
+  readonly params: Readonly<Record<string, string>>
+}
+
+/** lifetime of a client assertion, in seconds */
+const assertionLifetimeSeconds = 60
+
+const keyCache = new WeakMap<object, Promise<jose.CryptoKey | Uint8Array>>()
+
+const importPrivateKey = (key: PrivateKey, algorithm: string): Promise<jose.CryptoKey | Uint8Array> => {
+  if (typeof key === "string") return jose.importPKCS8(key, algorithm)
+  if (isCryptoKey(key)) return Promise.resolve(key)
+  const jwk: jose.JWK = key
+  return jose.importJWK(jwk, algorithm)
+}
+
+const isCryptoKey = (key: JsonWebKey | CryptoKey): key is CryptoKey =>
+  typeof CryptoKey !== "undefined" && key instanceof CryptoKey
+
+/** imports a key once per `Redacted` holder (signing is cheap, parsing a PEM is not) */
+const signingKey = (holder: Redacted.Redacted<PrivateKey>, algorithm: string): Promise<jose.CryptoKey | Uint8Array> => {
+  const cached = keyCache.get(holder)
+  if (cached) return cached
+  const imported = importPrivateKey(Redacted.value(holder), algorithm)
+  keyCache.set(holder, imported)
+  imported.catch(() => keyCache.delete(holder))
+  return imported
+}
+
+const assertion = (
+  clientId: string,
+  audience: string,
+  algorithm: string,
+  keyId: string | undefined,
+  key: () => Promise<jose.CryptoKey | Uint8Array>
+): Effect.Effect<string, ConfigurationError> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const iat = Math.floor(now / 1000)
+    return Effect.tryPromise({
+      try: async () =>
+        new jose.SignJWT({})
+          .setProtectedHeader(keyId === undefined ? { alg: algorithm } : { alg: algorithm, kid: keyId })
+          .setIssuer(clientId)
+          .setSubject(clientId)
+          .setAudience(audience)
+          .setJti(globalThis.crypto.randomUUID())
+          .setIssuedAt(iat)
+          .setExpirationTime(iat + assertionLifetimeSeconds)
+          .sign(await key()),
+      // the cause (jose's message) can name the key's type, never its material; still, keep only its name
+      catch: (cause) =>
+        new ConfigurationError({
+          reason: "InvalidOptions",
+          description: `cannot sign the client assertion with ${algorithm}` +
+            (cause instanceof Error ? ` (${cause.name})` : "")
+        })
+    })
+  })
+
+const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+/**
+ * The headers and form parameters that authenticate `auth` at `target`.
+ *
+ * @internal
+ */
+export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, ConfigurationError> => {
+  switch (auth._tag) {
+    case "ClientSecretBasic":
+      return Effect.succeed({
+        headers: { authorization: basicAuthorization(auth.clientId, Redacted.value(auth.clientSecret)) },
+        params: {}
+      })
+    case "ClientSecretPost":
+      return Effect.succeed({
+        headers: {},
+        params: { client_id: auth.clientId, client_secret: Redacted.value(auth.clientSecret) }
+      })
+    case "None":
+      return Effect.succeed({ headers: {}, params: { client_id: auth.clientId } })
+    case "ClientSecretJwt":
+      return Effect.map(
+        assertion(
+          auth.clientId,
+          target.issuer ?? target.tokenEndpoint,
+          auth.algorithm,
+          undefined,
+          () => Promise.resolve(utf8.encode(Redacted.value(auth.clientSecret)))
+        ),
+        (jwt) => ({
+          headers: {},
+          params: { client_id: auth.clientId, client_assertion_type: assertionType, client_assertion: jwt }
+        })
+      )
+    case "PrivateKeyJwt":
+      return Effect.map(
+        assertion(
+          auth.clientId,
+          target.issuer ?? target.tokenEndpoint,
+          auth.algorithm,
+          auth.keyId,
+          () => signingKey(auth.privateKey, auth.algorithm)
+        ),
+        (jwt) => ({
+          headers: {},
+          params: { client_id: auth.clientId, client_assertion_type: assertionType, client_assertion: jwt }
+        })
+      )
+  }
+}

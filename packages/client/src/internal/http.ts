@@ -1,0 +1,196 @@
+/**
+ * HTTP pieces shared by the token endpoint and discovery: the no-redirect guard, a body reader with a size cap,
+ * transport failure classification and `Retry-After` parsing.
+ *
+ * @internal
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+
+/**
+ * `fetch` follows redirects unless told otherwise, and the platform's `FetchHttpClient` reads its `RequestInit` from
+ * the context of the fiber that executes the request. Running `effect` with `redirect: "manual"` makes a 3xx come back
+ * as a response (Node, Deno, Bun) or as an opaque redirect with status 0 (browsers) – never followed. Other
+ * `RequestInit` members are kept: `captured` (read when the service was built) and then the one in the current
+ * context. The Node clients of `@effect/platform-node` never follow redirects.
+ *
+ * @internal
+ */
+export const withoutRedirects = (captured: Option.Option<globalThis.RequestInit>) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (current) =>
+    Effect.provideService(effect, FetchHttpClient.RequestInit, {
+      ...Option.getOrUndefined(captured),
+      ...Option.getOrUndefined(current),
+      redirect: "manual"
+    }))
+
+/**
+ * `true` for a status that is a redirect (3xx) or a browser's opaque redirect (0).
+ *
+ * @internal
+ */
+export const isRedirect = (status: number): boolean => status === 0 || (status >= 300 && status < 400)
+
+/**
+ * Why reading a body failed.
+ *
+ * @internal
+ */
+export type ReadFailure =
+  | { readonly _tag: "TooLarge"; readonly limit: number }
+  | { readonly _tag: "Failed"; readonly description: string }
+
+/**
+ * Reads a response body as UTF-8 text, failing as soon as more than `maxBytes` arrived (or the `Content-Length` says
+ * so): an unbounded body is never buffered.
+ *
+ * @internal
+ */
+export const readBodyCapped = (
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number
+): Effect.Effect<string, ReadFailure> => {
+  const declared = response.headers["content-length"]
+  if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
+    return Effect.fail({ _tag: "TooLarge", limit: maxBytes })
+  }
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  return response.stream.pipe(
+    Stream.mapError((error): ReadFailure => ({ _tag: "Failed", description: describeResponseError(error) })),
+    Stream.runForEach((chunk) => {
+      size += chunk.byteLength
+      if (size > maxBytes) return Effect.fail<ReadFailure>({ _tag: "TooLarge", limit: maxBytes })
+      chunks.push(chunk)
+      return Effect.void
+    }),
+    Effect.map(() => {
+      const all = new Uint8Array(size)
+      let offset = 0
+      for (const chunk of chunks) {
+        all.set(chunk, offset)
+        offset += chunk.byteLength
+      }
+      return new TextDecoder().decode(all)
+    })
+  )
+}
+
+const describeResponseError = (error: HttpClientError.ResponseError): string =>
+  `the response body could not be read (${error.reason}${causeCode(error.cause) ? `, ${causeCode(error.cause)}` : ""})`
+
+/**
+ * Error codes that say the request never left this machine (or never reached the server's HTTP layer): the
+ * connection was refused or never established, the name did not resolve, TLS failed before any byte of HTTP.
+ */
+const notSentCodes = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ERR_INVALID_URL",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+])
+
+/** the first `code` found along an error's `cause` chain (fetch wraps undici's error in a `TypeError`) */
+const causeCode = (cause: unknown): string | undefined => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    if ("code" in current && typeof current.code === "string") return current.code
+    if ("errors" in current && Array.isArray(current.errors)) {
+      for (const inner of current.errors) {
+        const code = causeCode(inner)
+        if (code) return code
+      }
+    }
+    current = "cause" in current ? current.cause : undefined
+  }
+  return undefined
+}
+
+/**
+ * A transport failure described without the request (its URL may carry parameters; its body carries secrets).
+ *
+ * @internal
+ */
+export const classifyRequestError = (
+  error: HttpClientError.HttpClientError
+): { readonly description: string; readonly maybeSent: boolean } => {
+  if (error._tag === "RequestError") {
+    if (error.reason !== "Transport") {
+      return { description: `the request could not be built (${error.reason})`, maybeSent: false }
+    }
+    const code = causeCode(error.cause)
+    return {
+      description: code ? `the request failed (${code})` : "the request failed",
+      maybeSent: code === undefined || !notSentCodes.has(code)
+    }
+  }
+  return { description: describeResponseError(error), maybeSent: true }
+}
+
+/**
+ * `Retry-After` (RFC 9110 §10.2.3) in milliseconds from `now`: delay-seconds or an HTTP-date.
+ *
+ * @internal
+ */
+export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
+/**
+ * `true` when `hostname` is a loopback host: `localhost`, `127.0.0.0/8`, `::1`.
+ *
+ * @internal
+ */
+export const isLoopback = (hostname: string): boolean => {
+  const host = hostname.toLowerCase()
+  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || host === "::1" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/**
+ * Checks an endpoint URL: absolute, https – or plain http on a loopback host. Returns a message when refused.
+ *
+ * @internal
+ */
+export const checkEndpoint = (
+  url: string,
+  allowInsecure: boolean
+): { readonly _tag: "Ok"; readonly url: URL } | {
+  readonly _tag: "Invalid" | "Insecure"
+  readonly description: string
+} => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return { _tag: "Invalid", description: `not an absolute URL: ${JSON.stringify(url.slice(0, 200))}` }
+  }
+  if (parsed.protocol === "https:") return { _tag: "Ok", url: parsed }
+  if (parsed.protocol === "http:") {
+    if (allowInsecure || isLoopback(parsed.hostname)) return { _tag: "Ok", url: parsed }
+    return {
+      _tag: "Insecure",
+      description: `${parsed.origin} uses plain http off loopback: credentials and tokens would travel in clear`
+    }
+  }
+  return { _tag: "Invalid", description: `unsupported scheme ${parsed.protocol} in ${parsed.origin}` }
+}

@@ -1,0 +1,229 @@
+/**
+ * Decoding a token endpoint's answer (RFC 6749 §5.1, §5.2; RFC 8693 §2.2) into a `TokenSet` or an error.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as jose from "jose"
+import { InvalidTokenResponse, TokenEndpointError } from "../OAuthError.js"
+import { Provenance, TokenSet } from "../TokenSet.js"
+
+const ExpiresIn = Schema.Union(
+  Schema.Number,
+  // some servers send it as a string ("3600")
+  Schema.NumberFromString
+).pipe(Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "a non-negative number" }))
+
+const optionalString = Schema.optionalWith(Schema.String, { nullable: true })
+
+/**
+ * The members of a successful token response this library models. `null` counts as absent.
+ *
+ * @internal
+ */
+export const TokenResponse = Schema.Struct({
+  access_token: Schema.NonEmptyString,
+  token_type: Schema.NonEmptyString,
+  expires_in: Schema.optionalWith(ExpiresIn, { nullable: true }),
+  refresh_token: optionalString,
+  id_token: optionalString,
+  scope: optionalString,
+  issued_token_type: optionalString
+})
+
+const modelled = new Set([
+  "access_token",
+  "token_type",
+  "expires_in",
+  "refresh_token",
+  "id_token",
+  "scope",
+  "issued_token_type"
+])
+
+/** member names whose values are never copied anywhere: tokens, secrets, codes, assertions (not `token_type`) */
+const sensitiveName = /token|secret|assertion|code|password|key/i
+const sensitive = { test: (name: string): boolean => sensitiveName.test(name) && !/_(type|types|in)$/i.test(name) }
+
+/**
+ * The start of a body with the value of every sensitive member replaced by `<redacted>`: JSON members, form-encoded
+ * pairs, and anything that looks like a JWT.
+ *
+ * @internal
+ */
+export const redactedExcerpt = (body: string, max = 300): string => {
+  let text: string
+  try {
+    text = JSON.stringify(redactJson(JSON.parse(body)))
+  } catch {
+    text = body
+      .replace(/("[^"]*"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\s]+)/g, (all, name: string, _value: string) =>
+        sensitive.test(name) ? `${name}"<redacted>"` : all)
+      .replace(/(^|[&?\s])([^=&\s]+)=([^&\s]*)/g, (all, lead: string, name: string) =>
+        sensitive.test(name) ? `${lead}${name}=<redacted>` : all)
+  }
+  text = text.replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, "<redacted>")
+  return text.length > max ? `${text.slice(0, max)}…` : text
+}
+
+const redactJson = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(redactJson)
+  if (typeof value === "object" && value !== null) {
+    const out: Record<string, unknown> = {}
+    for (const [name, member] of Object.entries(value)) {
+      out[name] = sensitive.test(name) && member !== null ? "<redacted>" : redactJson(member)
+    }
+    return out
+  }
+  return value
+}
+
+/**
+ * An RFC 6749 §5.2 error body: a JSON object whose `error` is a string.
+ *
+ * @internal
+ */
+export interface ErrorBody {
+  readonly error: string
+  readonly errorDescription: string | undefined
+  readonly errorUri: string | undefined
+}
+
+const parseObject = (body: string): Record<string, unknown> | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(body)
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+      ? { ...parsed }
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const asErrorBody = (json: Record<string, unknown>): ErrorBody | undefined =>
+  typeof json.error === "string" && json.error.length > 0
+    ? {
+      error: json.error,
+      errorDescription: typeof json.error_description === "string" ? json.error_description : undefined,
+      errorUri: typeof json.error_uri === "string" ? json.error_uri : undefined
+    }
+    : undefined
+
+/**
+ * The OAuth error body in `body`, if it is one.
+ *
+ * @internal
+ */
+export const parseErrorBody = (body: string): ErrorBody | undefined => {
+  const json = parseObject(body)
+  return json === undefined ? undefined : asErrorBody(json)
+}
+
+/**
+ * A `TokenEndpointError` from an error body.
+ *
+ * @internal
+ */
+export const endpointError = (grant: string, status: number, body: ErrorBody): TokenEndpointError =>
+  new TokenEndpointError({
+    grant,
+    status,
+    error: body.error,
+    ...(body.errorDescription !== undefined ? { errorDescription: body.errorDescription } : {}),
+    ...(body.errorUri !== undefined ? { errorUri: body.errorUri } : {})
+  })
+
+/**
+ * What the decoder needs besides the body.
+ *
+ * @internal
+ */
+export interface DecodeContext {
+  readonly grant: string
+  readonly status: number
+  readonly clientId: string | undefined
+  readonly tokenEndpoint: string
+  readonly requestedScope: ReadonlyArray<string> | undefined
+  /** `Clock` time the response arrived, epoch ms */
+  readonly now: number
+  /** the lifetime given to a token with neither `expires_in` nor a JWT `exp` */
+  readonly defaultLifetimeMillis: number
+}
+
+const decodeResponse = Schema.decodeUnknownEither(TokenResponse, { errors: "all" })
+
+/** the members that failed, without their values (a value may be a token) */
+const describeIssues = (error: ParseResult.ParseError): string => {
+  const paths = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+    issue.path.length === 0 ? "(body)" : issue.path.map(String).join(".")
+  )
+  return `missing or invalid: ${[...new Set(paths)].join(", ")}`
+}
+
+const jwtExpiry = (accessToken: string): number | undefined => {
+  if (accessToken.split(".").length !== 3) return undefined
+  try {
+    const { exp } = jose.decodeJwt(accessToken)
+    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const splitScope = (scope: string): ReadonlyArray<string> => scope.split(" ").filter((s) => s.length > 0)
+
+/**
+ * Decodes a 2xx body: a `TokenSet`, a `TokenEndpointError` when it carries `error`, or `InvalidTokenResponse`.
+ *
+ * @internal
+ */
+export const decodeSuccess = (
+  body: string,
+  context: DecodeContext
+): Either.Either<TokenSet, TokenEndpointError | InvalidTokenResponse> => {
+  const invalid = (description: string) =>
+    Either.left(
+      new InvalidTokenResponse({
+        grant: context.grant,
+        status: context.status,
+        description,
+        excerpt: redactedExcerpt(body)
+      })
+    )
+  const json = parseObject(body)
+  if (json === undefined) return invalid("the body is not a JSON object")
+  const errorBody = asErrorBody(json)
+  if (errorBody !== undefined) return Either.left(endpointError(context.grant, context.status, errorBody))
+  const decoded = decodeResponse(json)
+  if (Either.isLeft(decoded)) return invalid(describeIssues(decoded.left))
+  const response = decoded.right
+  const expiresAt = response.expires_in !== undefined
+    ? context.now + Math.round(response.expires_in * 1000)
+    : jwtExpiry(response.access_token) ?? context.now + context.defaultLifetimeMillis
+  const scope = response.scope !== undefined ? splitScope(response.scope) : context.requestedScope
+  const extra: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(json)) {
+    if (!modelled.has(name)) extra[name] = value
+  }
+  return Either.right(
+    new TokenSet({
+      accessToken: Redacted.make(response.access_token),
+      tokenType: response.token_type,
+      issuedAt: context.now,
+      expiresAt,
+      ...(response.refresh_token !== undefined ? { refreshToken: Redacted.make(response.refresh_token) } : {}),
+      ...(response.id_token !== undefined ? { idToken: Redacted.make(response.id_token) } : {}),
+      ...(scope !== undefined ? { scope: [...scope] } : {}),
+      ...(response.issued_token_type !== undefined ? { issuedTokenType: response.issued_token_type } : {}),
+      extra,
+      provenance: new Provenance({
+        grant: context.grant,
+        ...(context.clientId !== undefined ? { clientId: context.clientId } : {}),
+        tokenEndpoint: context.tokenEndpoint
+      })
+    })
+  )
+}
