@@ -31,6 +31,7 @@
  * @since 0.1.0
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -128,11 +129,21 @@ const checkAccessToken = (token: TokenSet): Effect.Effect<TokenSet, NotAnAccessT
       })
     )
 
-/** Authorized requests never follow a redirect inside the client (fetch follows by default). */
-const manualRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+/**
+ * How an authorized request is sent: no redirect followed inside the client (fetch follows by default), and the
+ * `authorization` header redacted in the platform's span attributes even where the application changed the list.
+ */
+const sendAuthorized = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(
     Effect.serviceOption(FetchHttpClient.RequestInit),
-    (init) => Effect.provideService(effect, FetchHttpClient.RequestInit, { ...Option.getOrUndefined(init), redirect: "manual" })
+    (init) =>
+      effect.pipe(
+        Effect.provideService(FetchHttpClient.RequestInit, { ...Option.getOrUndefined(init), redirect: "manual" }),
+        Effect.locallyWith(
+          Headers.currentRedactedNames,
+          (names) => names.includes("authorization") ? names : [...names, "authorization"]
+        )
+      )
   )
 
 const discardBody = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
@@ -146,7 +157,7 @@ const unsafeTransform = <E, R, ES>(
 ): HttpClient.HttpClient.With<E | ES | NotAnAccessTokenError, R> => {
   const acquire = Effect.flatMap(source.get, checkAccessToken)
   const send = (request: HttpClientRequest.HttpClientRequest, token: TokenSet) =>
-    manualRedirects(self.execute(internal.authorize(request, Redacted.value(token.accessToken))))
+    sendAuthorized(self.execute(internal.authorize(request, Redacted.value(token.accessToken))))
   const mayReplay = (request: HttpClientRequest.HttpClientRequest): boolean =>
     retryOn401 !== "never" && internal.isReplayableBody(request) &&
     (retryOn401 === "always" || internal.isIdempotent(request.method) || internal.hasReplayMarker(request))

@@ -1,7 +1,7 @@
-import { FetchHttpClient, HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { FetchHttpClient, Headers, HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted, type Scope, Stream } from "effect"
+import { Effect, Option, Redacted, type Scope, Stream, Tracer } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as BearerClient from "../src/BearerClient.js"
@@ -295,6 +295,55 @@ describe.each(clients)("BearerClient over %s", (_name, clientLayer) => {
         ["/redirect-same", "Bearer T2"],
         ["/ok", "Bearer T2"]
       ])
+    }))
+
+  test("no span attribute carries a token, even with the platform's header redaction turned off", () =>
+    Effect.gen(function*() {
+      const { a } = yield* setup
+      const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind) => {
+          const attributes = new Map<string, unknown>()
+          spans.push({ name, attributes })
+          const span: Tracer.Span = {
+            _tag: "Span",
+            name,
+            spanId: `span${spans.length}`,
+            traceId: "trace",
+            parent,
+            context,
+            status: { _tag: "Started", startTime },
+            attributes,
+            links,
+            sampled: true,
+            kind,
+            end: () => {},
+            attribute: (key, value) => void attributes.set(key, value),
+            event: (_name, _time, attrs) => void Object.entries(attrs ?? {}).forEach(([k, v]) => attributes.set(`event.${k}`, v)),
+            addLinks: () => {}
+          }
+          return span
+        },
+        context: (f) => f()
+      })
+      const { source } = fakeSource(["T1", "T2"])
+      const client = yield* BearerClient.make(source, { origins: [a.origin] })
+      const response = yield* client.get(`${a.origin}/orders`).pipe(
+        Effect.withTracer(tracer),
+        Effect.locally(Headers.currentRedactedNames, [])
+      )
+      expect(response.status).toBe(200)
+      expect(spans.filter((s) => s.name === "BearerClient.execute")).toHaveLength(1)
+      const execute = spans.find((s) => s.name === "BearerClient.execute")!
+      expect(execute.attributes.get("bearer.replayed")).toBe(true)
+      expect(Option.some(execute.attributes.get("bearer.origin"))).toEqual(Option.some(a.origin))
+      // the platform's own request spans ran, and recorded request headers
+      expect(spans.some((s) => [...s.attributes.keys()].some((k) => k.startsWith("http.request.header.")))).toBe(true)
+      for (const span of spans) {
+        for (const [key, value] of span.attributes) {
+          expect(`${key}=${String(value)}`).not.toMatch(/Bearer T|\bT1\b|\bT2\b/)
+        }
+      }
     }))
 
   test("an N_A token is refused with NotAnAccessTokenError and nothing is sent", () =>
