@@ -14,30 +14,39 @@ import { TestServer } from "@effect-oauth/test-server"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Jose from "jose"
 
 /**
  * The caller as the API saw it: the token's non-secret claims.
  *
  * @since 0.1.0
+ * @category schemas
+ */
+export const Caller = Schema.Struct({ sub: Schema.String, client_id: Schema.String, scope: Schema.String })
+
+/**
+ * @since 0.1.0
  * @category models
  */
-export interface Caller {
-  readonly sub: string
-  readonly client_id: string
-  readonly scope: string
-}
+export type Caller = typeof Caller.Type
 
 /**
  * What the API answers on `GET /orders`.
  *
  * @since 0.1.0
+ * @category schemas
+ */
+export const OrdersResponse = Schema.Struct({
+  caller: Caller,
+  orders: Schema.Array(Schema.Struct({ id: Schema.String, item: Schema.String }))
+})
+
+/**
+ * @since 0.1.0
  * @category models
  */
-export interface OrdersResponse {
-  readonly caller: Caller
-  readonly orders: ReadonlyArray<{ readonly id: string; readonly item: string }>
-}
+export type OrdersResponse = typeof OrdersResponse.Type
 
 /**
  * @since 0.1.0
