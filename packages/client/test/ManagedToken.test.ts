@@ -1,5 +1,7 @@
+import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Clock, Deferred, Effect, Fiber, FiberId, Layer, Option, Queue, Redacted, TestClock } from "effect"
+import * as BearerClient from "../src/BearerClient.js"
 import * as ManagedToken from "../src/ManagedToken.js"
 import { TokenEndpointError, TransportError } from "../src/OAuthError.js"
 import { RefreshToken } from "../src/RefreshToken.js"
@@ -296,6 +298,35 @@ describe("ManagedToken", () => {
       yield* source.invalidate(first) // stale: A1 is current
       expect(access(yield* source.get)).toBe("A1")
       expect(server.state.calls).toBe(1)
+    }).pipe(withService(server))
+  })
+
+  it.scoped("through BearerClient: a 401 on the session's token refreshes it once and the request is replayed", () => {
+    const server = fakeServer()
+    const seen: Array<string | undefined> = []
+    const api = HttpClient.make((request) =>
+      Effect.sync(() => {
+        const authorization = request.headers["authorization"]
+        seen.push(authorization)
+        return HttpClientResponse.fromWeb(
+          request,
+          authorization === "Bearer A1"
+            ? new Response("hello", { status: 200 })
+            : new Response(null, { status: 401, headers: { "www-authenticate": "Bearer error=\"invalid_token\"" } })
+        )
+      })
+    )
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+      const client = yield* BearerClient.make(tokens.source("s1"), { origins: ["https://api.example"] }).pipe(
+        Effect.provideService(HttpClient.HttpClient, api)
+      )
+      const response = yield* client.get("https://api.example/me")
+      expect(yield* response.text).toBe("hello")
+      expect(seen).toEqual(["Bearer A0", "Bearer A1"])
+      expect(server.state.received).toEqual(["R0"])
+      expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R1"]))
     }).pipe(withService(server))
   })
 
