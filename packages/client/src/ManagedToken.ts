@@ -13,20 +13,28 @@
  *
  * @example
  * ```ts
- * import { BearerClient, ManagedToken } from "@effect-oauth/client"
+ * import { BearerClient, ManagedToken, type TokenSet } from "@effect-oauth/client"
  * import { Effect, Stream } from "effect"
+ *
+ * declare const sessionId: string
+ * declare const fromSignIn: TokenSet.TokenSet // the code exchange's answer
  *
  * const program = Effect.gen(function* () {
  *   const tokens = yield* ManagedToken.ManagedToken
  *   // after sign-in: keep the session's token set
- *   yield* tokens.start(sessionId, tokenSetFromTheCodeExchange)
+ *   yield* tokens.start(sessionId, fromSignIn)
  *   // on every request of that user
  *   const api = yield* BearerClient.make(tokens.source(sessionId), { origins: ["https://api.example"] })
  *   return yield* api.get("https://api.example/me")
  * })
  *
- * // where the application renews its cookie
- * const renewCookies = Stream.runForEach(ManagedToken.events, (event) => Effect.log(event._tag))
+ * // where the application renews (or clears) its session cookie
+ * const renewCookies = Stream.runForEach(ManagedToken.events, (event) =>
+ *   ManagedToken.Event.$match(event, {
+ *     Refreshed: ({ sessionId }) => Effect.log("renew the cookie of", sessionId),
+ *     Rotated: () => Effect.void,
+ *     Ended: ({ reason, sessionId }) => Effect.log("clear the cookie of", sessionId, reason)
+ *   }))
  * ```
  *
  * @since 0.1.0
