@@ -1,0 +1,187 @@
+import * as TokenCache from "@effect-oauth/client/TokenCache"
+import * as TokenSet from "@effect-oauth/client/TokenSet"
+import * as RedisTokenCache from "@effect-oauth/redis/RedisTokenCache"
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted, Schema } from "effect"
+import { client, redisServer } from "./redisServer.js"
+
+class Refused extends Schema.TaggedError<Refused>()("Refused", { n: Schema.Number }) {}
+
+const token = (value: string, issuedAt: number, lifetimeMs: number) =>
+  new TokenSet.TokenSet({
+    accessToken: Redacted.make(value),
+    tokenType: "Bearer",
+    issuedAt,
+    expiresAt: issuedAt + lifetimeMs,
+    scope: ["api:read"],
+    extra: {},
+    provenance: new TokenSet.Provenance({ grant: "client_credentials", clientId: "svc", tokenEndpoint: "http://127.0.0.1/token" })
+  })
+
+/** an acquisition that counts itself and mints `tok-<n>` with the given lifetime, after `delay` */
+const counter = (lifetimeMs = 3_600_000, delay = Duration.millis(30)) => {
+  let calls = 0
+  const acquire = Effect.gen(function*() {
+    calls++
+    const n = calls
+    yield* Effect.sleep(delay)
+    return token(`tok-${n}`, yield* Clock.currentTimeMillis, lifetimeMs)
+  })
+  return { acquire, calls: () => calls }
+}
+
+const value = (t: TokenSet.TokenSet) => Redacted.value(t.accessToken)
+
+describe("RedisTokenCache (real redis-server)", () => {
+  it.scopedLive("two instances asked at once for one cold key make exactly one request between them", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const a = yield* RedisTokenCache.make(yield* client(server.url))
+      const b = yield* RedisTokenCache.make(yield* client(server.url))
+      const { acquire, calls } = counter()
+      const results = yield* Effect.all(
+        Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a : b).getOrAcquire("k1", acquire)),
+        { concurrency: "unbounded" }
+      )
+      expect(calls()).toBe(1)
+      expect(new Set(results.map(value))).toEqual(new Set(["tok-1"]))
+    }))
+
+  it.scopedLive("a token one instance stored is served by another without a request, until invalidated", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const a = yield* RedisTokenCache.make(yield* client(server.url))
+      const b = yield* RedisTokenCache.make(yield* client(server.url))
+      const { acquire, calls } = counter()
+      const first = yield* a.getOrAcquire("k", acquire)
+      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(Option.map(yield* b.get("k"), value)).toEqual(Option.some("tok-1"))
+      expect(calls()).toBe(1)
+      // B's 401 on tok-1: dropped in Redis too, so a third instance acquires anew
+      yield* b.invalidate("k", first)
+      const c = yield* RedisTokenCache.make(yield* client(server.url))
+      expect(value(yield* c.getOrAcquire("k", acquire))).toBe("tok-2")
+      expect(calls()).toBe(2)
+    }))
+
+  it.scopedLive("invalidate with an old token leaves the newer entry in Redis", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const cache = yield* RedisTokenCache.make(redis, { prefix: "t:" })
+      const now = yield* Clock.currentTimeMillis
+      yield* cache.set("k", token("new", now, 3_600_000))
+      yield* cache.invalidate("k", token("old", now - 1000, 3_600_000))
+      expect(yield* Effect.promise(() => redis.exists("t:k"))).toBe(1)
+      yield* cache.invalidate("k", token("new", now, 3_600_000))
+      expect(yield* Effect.promise(() => redis.exists("t:k"))).toBe(0)
+    }))
+
+  it.scopedLive("the Redis TTL ends where the token stops being usable (expiry minus the 30 s skew)", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const cache = yield* RedisTokenCache.make(redis, { prefix: "t:" })
+      yield* cache.set("k", token("t", yield* Clock.currentTimeMillis, 3_600_000))
+      const pttl = yield* Effect.promise(() => redis.pttl("t:k"))
+      expect(pttl).toBeLessThanOrEqual(3_570_000)
+      expect(pttl).toBeGreaterThan(3_560_000)
+    }))
+
+  it.scopedLive("a failure reaches every joined caller, is never written, and the next call asks again", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const a = yield* RedisTokenCache.make(redis, { prefix: "t:" })
+      let calls = 0
+      const failing = Effect.suspend(() => {
+        calls++
+        return Effect.zipRight(Effect.sleep(Duration.millis(30)), Effect.fail(new Refused({ n: calls })))
+      })
+      const exits = yield* Effect.all(Array.from({ length: 20 }, () => Effect.exit(a.getOrAcquire("k", failing))), {
+        concurrency: "unbounded"
+      })
+      expect(calls).toBe(1)
+      for (const exit of exits) expect(exit).toStrictEqual(Exit.fail(new Refused({ n: 1 })))
+      expect(yield* Effect.promise(() => redis.keys("t:*"))).toEqual([])
+      const { acquire } = counter()
+      expect(value(yield* a.getOrAcquire("k", acquire))).toBe("tok-1")
+    }))
+
+  it.scopedLive("with an encryption key no token is readable in Redis, and instances sharing the key read it", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const key = Redacted.make("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA") // 32 bytes, base64url
+      const a = yield* RedisTokenCache.make(redis, { prefix: "t:", encryptionKey: key })
+      const b = yield* RedisTokenCache.make(yield* client(server.url), { prefix: "t:", encryptionKey: key })
+      const secret = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJl"
+      yield* a.set("k", token(secret, yield* Clock.currentTimeMillis, 3_600_000))
+      const raw = yield* Effect.promise(() => redis.get("t:k"))
+      expect(raw).not.toBeNull()
+      expect(raw).not.toContain(secret)
+      expect(raw).not.toContain("c2VjcmV0LXBheWxvYWQ")
+      expect(Option.map(yield* b.get("k"), value)).toEqual(Option.some(secret))
+    }))
+
+  it.scopedLive("a wrong-sized encryption key is a ConfigurationError", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const exit = yield* Effect.exit(
+        RedisTokenCache.make(yield* client(server.url), { encryptionKey: Redacted.make("c2hvcnQ") })
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(String(exit)).toContain("encryptionKey must be 32 bytes")
+    }))
+
+  it.scopedLive("Redis down: tokens are still acquired (directly), nothing fails", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const cache = yield* RedisTokenCache.make(redis, { operationTimeout: Duration.millis(200) })
+      yield* Effect.promise(() => redis.quit())
+      const { acquire, calls } = counter()
+      expect(value(yield* cache.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(calls()).toBe(1)
+      expect(yield* cache.get("other")).toEqual(Option.none())
+    }))
+
+  it.scopedLive("past the refresh point, the fleet refreshes once and every instance moves to the new token", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      // a 4 s token: refresh point at 2 s (no jitter), usable until 3.6 s (skew capped at 10% of the lifetime)
+      const freshness = { refreshRatio: 0.5, jitter: 0 }
+      const a = yield* RedisTokenCache.make(yield* client(server.url), { freshness })
+      const b = yield* RedisTokenCache.make(yield* client(server.url), { freshness })
+      const { acquire, calls } = counter(4_000)
+      expect(value(yield* a.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
+      yield* Effect.sleep(Duration.millis(2_300))
+      // usable, not fresh: both answer at once with tok-1 and refresh in the background – once for the fleet
+      const during = yield* Effect.all([a, b, a, b].map((c) => c.getOrAcquire("k", acquire)), { concurrency: "unbounded" })
+      expect(during.map(value)).toEqual(["tok-1", "tok-1", "tok-1", "tok-1"])
+      yield* Effect.sleep(Duration.millis(400))
+      expect(value(yield* a.getOrAcquire("k", acquire))).toBe("tok-2")
+      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-2")
+      expect(calls()).toBe(2)
+    }))
+
+  it.scopedLive("layerConfig reads REDIS_URL and the optional prefix; a missing REDIS_URL is a ConfigError", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const missing = yield* Effect.exit(
+        Effect.scoped(Layer.build(RedisTokenCache.layerConfig())).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+        )
+      )
+      expect(Exit.isFailure(missing)).toBe(true)
+      expect(String(missing)).toContain("REDIS_URL")
+      const env = new Map([["REDIS_URL", server.url], ["OAUTH_CACHE_PREFIX", "cfg:"]])
+      yield* Effect.gen(function*() {
+        const cache = yield* TokenCache.TokenCache
+        yield* cache.set("k", token("t", yield* Clock.currentTimeMillis, 3_600_000))
+      }).pipe(Effect.provide(RedisTokenCache.layerConfig()), Effect.withConfigProvider(ConfigProvider.fromMap(env)))
+      const redis = yield* client(server.url)
+      expect(yield* Effect.promise(() => redis.keys("cfg:*"))).toEqual(["cfg:k"])
+    }))
+})
