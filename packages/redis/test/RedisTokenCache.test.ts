@@ -1,6 +1,6 @@
 import * as TokenCache from "@effect-oauth/client/TokenCache"
 import * as TokenSet from "@effect-oauth/client/TokenSet"
-import * as RedisTokenCache from "@effect-oauth/redis/RedisTokenCache"
+import * as RedisTokenCache from "../src/RedisTokenCache.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted, Schema } from "effect"
 import { client, redisServer } from "./redisServer.js"
