@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
 import type { TokenSet } from "@effect-oauth/client/TokenSet"
 import { HttpClientRequest } from "@effect/platform"
-import { Effect, Exit, Fiber, Layer, Metric, Redacted, TestClock } from "effect"
+import { Effect, Exit, Fiber, Layer, Metric, Redacted, TestClock, Tracer } from "effect"
 import { awaitRetrySleep, awaitSleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
 const SECRET = "SECRET-do-not-leak-7f3a"
@@ -427,6 +427,56 @@ describe("TokenEndpoint", () => {
           }
         }
       }))
+  })
+
+  describe("tracing", () => {
+    it.effect("a TokenEndpoint.request span with grant, client id and endpoint; no secret in any span", () => {
+      const mock = mockHttp([ok()])
+      const spans: Array<Tracer.Span> = []
+      return Effect.gen(function*() {
+        const base = yield* Effect.tracer
+        const recording = Tracer.make({
+          span: (...args) => {
+            const span = base.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: base.context
+        })
+        yield* request({ grantType: "client_credentials", auth: post, params: { scope: "api:read" } }).pipe(
+          Effect.withTracer(recording)
+        )
+        const span = spans.find((s) => s.name === "TokenEndpoint.request")
+        assert.isDefined(span)
+        assert.strictEqual(span!.attributes.get("oauth.grant"), "client_credentials")
+        assert.strictEqual(span!.attributes.get("oauth.client_id"), "svc")
+        assert.strictEqual(span!.attributes.get("oauth.token_endpoint"), "https://as.example/token")
+        assert.strictEqual(span!.attributes.get("oauth.outcome"), "success")
+        assert.isAbove(spans.length, 1)
+        for (const recorded of spans) {
+          for (const value of recorded.attributes.values()) assertNoSecrets(String(value))
+        }
+      }).pipe(Effect.provide(endpointWith(mock)))
+    })
+
+    it.effect("Basic: the Authorization header is redacted in the HTTP client span", () => {
+      const mock = mockHttp([ok()])
+      const spans: Array<Tracer.Span> = []
+      return Effect.gen(function*() {
+        const base = yield* Effect.tracer
+        const recording = Tracer.make({
+          span: (...args) => {
+            const span = base.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: base.context
+        })
+        yield* request({ grantType: "client_credentials", auth: basic }).pipe(Effect.withTracer(recording))
+        const values = spans.flatMap((recorded) => [...recorded.attributes.values()].map(String))
+        assert.isFalse(values.some((value) => value.includes("c3ZjOlNFQ1JFVC1kby1ub3QtbGVhay03ZjNh")))
+      }).pipe(Effect.provide(endpointWith(mock)))
+    })
   })
 
   describe("metrics", () => {
