@@ -50,9 +50,37 @@ export const rawFetch = (endpoint: Endpoint) => {
 }
 
 /**
- * `openid-client` v6 with static metadata (no discovery), `client_secret_basic`, plain http allowed for loopback.
+ * At most `max` calls of `f` in flight; the others wait their turn in order (a freed slot is handed straight to the
+ * next waiter, so the bound is never exceeded).
  */
-export const openidClient = (endpoint: Endpoint) => {
+export const bounded = <Args extends ReadonlyArray<unknown>, A>(
+  max: number,
+  f: (...args: Args) => Promise<A>
+): (...args: Args) => Promise<A> => {
+  let active = 0
+  const waiting: Array<() => void> = []
+  const release = () => {
+    const next = waiting.shift()
+    if (next !== undefined) next()
+    else active--
+  }
+  return async (...args) => {
+    if (active < max) active++
+    else await new Promise<void>((resolve) => waiting.push(resolve))
+    try {
+      return await f(...args)
+    } finally {
+      release()
+    }
+  }
+}
+
+/**
+ * `openid-client` v6 with static metadata (no discovery), `client_secret_basic`, plain http allowed for loopback.
+ * `maxInFlight` bounds its HTTP requests (through openid-client's `customFetch`), as a connection limit on the
+ * agent would: undici's default global agent has none, and 10,000 simultaneous sockets run out of file descriptors.
+ */
+export const openidClient = (endpoint: Endpoint, options?: { readonly maxInFlight?: number }) => {
   const config = new client.Configuration(
     { issuer: endpoint.issuer, token_endpoint: endpoint.tokenEndpoint },
     endpoint.clientId,
@@ -60,6 +88,10 @@ export const openidClient = (endpoint: Endpoint) => {
     client.ClientSecretBasic(endpoint.clientSecret)
   )
   client.allowInsecureRequests(config)
+  if (options?.maxInFlight !== undefined) {
+    config[client.customFetch] = bounded(options.maxInFlight, (url: string, init: client.CustomFetchOptions) =>
+      fetch(url, init))
+  }
   return async (scope: string): Promise<string> => {
     const response = await client.clientCredentialsGrant(config, { scope })
     return response.access_token

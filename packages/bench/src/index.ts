@@ -1,1 +1,5 @@
-export {}
+/**
+ * The benchmark as a module, for the test that runs it in its quick configuration.
+ */
+export { fullConfig, quickConfig, run } from "./Bench.js"
+export type { CoalescingResult, Results, RunOptions, Section } from "./Bench.js"
