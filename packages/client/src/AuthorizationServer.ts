@@ -136,22 +136,22 @@ export interface DiscoveryOptions {
   readonly allowInsecure?: boolean | undefined
 }
 
-const checked = (url: string | undefined, what: string, allowInsecure: boolean): Effect.Effect<void, ConfigurationError> => {
-  if (url === undefined) return Effect.void
+const checked = (url: string | undefined, what: string, allowInsecure: boolean): Either.Either<void, ConfigurationError> => {
+  if (url === undefined) return Either.void
   const result = Http.checkEndpoint(url, allowInsecure)
   switch (result._tag) {
     case "Ok":
-      return Effect.void
+      return Either.void
     case "Insecure":
-      return Effect.fail(new ConfigurationError({ reason: "InsecureEndpoint", description: `${what}: ${result.description}` }))
+      return Either.left(new ConfigurationError({ reason: "InsecureEndpoint", description: `${what}: ${result.description}` }))
     case "Invalid":
-      return Effect.fail(new ConfigurationError({ reason: "InvalidOptions", description: `${what}: ${result.description}` }))
+      return Either.left(new ConfigurationError({ reason: "InvalidOptions", description: `${what}: ${result.description}` }))
   }
 }
 
-const checkAll = (metadata: Metadata, allowInsecure: boolean): Effect.Effect<Metadata, ConfigurationError> =>
-  Effect.as(
-    Effect.all([
+const checkAll = (metadata: Metadata, allowInsecure: boolean): Either.Either<Metadata, ConfigurationError> =>
+  Either.map(
+    Either.all([
       checked(metadata.issuer, "issuer", allowInsecure),
       checked(metadata.tokenEndpoint, "token_endpoint", allowInsecure),
       checked(metadata.authorizationEndpoint, "authorization_endpoint", allowInsecure),
@@ -159,8 +159,8 @@ const checkAll = (metadata: Metadata, allowInsecure: boolean): Effect.Effect<Met
       checked(metadata.revocationEndpoint, "revocation_endpoint", allowInsecure),
       checked(metadata.introspectionEndpoint, "introspection_endpoint", allowInsecure),
       checked(metadata.pushedAuthorizationRequestEndpoint, "pushed_authorization_request_endpoint", allowInsecure)
-    ], { discard: true }),
-    metadata
+    ]),
+    () => metadata
   )
 
 /**
@@ -187,7 +187,9 @@ export const makeStatic = (options: StaticOptions): AuthorizationServer.Service 
     dpopSigningAlgValuesSupported: undefined,
     document: {}
   }
-  return { metadata: checkAll(metadata, options.allowInsecure ?? false) }
+  // checked once: a static server's answer never changes
+  const result = checkAll(metadata, options.allowInsecure ?? false)
+  return { metadata: Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed }) }
 }
 
 /**
@@ -336,11 +338,13 @@ export const makeDiscovery = (
           discoveryFailure(`${url}: ${Http.classifyRequestError(error).description}`)
         )
       )
-      if (Http.isRedirect(response.status)) {
-        return yield* discoveryFailure(`${url}: HTTP ${response.status}, a redirect (not followed)`)
-      }
       if (response.status !== 200) {
-        return yield* discoveryFailure(`${url}: HTTP ${response.status}`)
+        yield* Http.discardBody(response)
+        return yield* discoveryFailure(
+          Http.isRedirect(response.status)
+            ? `${url}: HTTP ${response.status}, a redirect (not followed)`
+            : `${url}: HTTP ${response.status}`
+        )
       }
       const body = yield* Http.readBodyCapped(response, maxBytes).pipe(
         Effect.mapError((failure) =>

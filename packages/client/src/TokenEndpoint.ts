@@ -352,6 +352,8 @@ export const make = (
           HttpClientRequest.bodyUrlParams(formBody(grant, request.params, applied.params))
         )
         if (hook) httpRequest = yield* Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error))
+        // a token's life starts no earlier than the request: expiresAt is never overestimated
+        const sentAt = yield* Clock.currentTimeMillis
         const response = yield* client.execute(httpRequest).pipe(
           noRedirects,
           Effect.catchAll((error) => {
@@ -363,6 +365,7 @@ export const make = (
         if (hook?.observe) yield* hook.observe(response)
         const status = response.status
         if (Http.isRedirect(status)) {
+          yield* Http.discardBody(response)
           return yield* transport("Redirect", `HTTP ${status}: the token endpoint redirected; redirects are never followed`, {
             status
           })
@@ -385,7 +388,7 @@ export const make = (
             clientId: ClientAuth.clientId(request.auth),
             tokenEndpoint: endpoint,
             requestedScope: request.requestedScope,
-            now,
+            now: sentAt,
             defaultLifetimeMillis
           })
           return Either.isRight(decoded) ? decoded.right : yield* fail(decoded.left, retryAfterMillis)

@@ -81,6 +81,14 @@ export const readBodyCapped = (
   )
 }
 
+/**
+ * Reads and drops a small body (a redirect's), cancelling a larger one, so the connection is released at once.
+ *
+ * @internal
+ */
+export const discardBody = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
+  Effect.ignore(readBodyCapped(response, 64 * 1024))
+
 const describeResponseError = (error: HttpClientError.ResponseError): string =>
   `the response body could not be read (${error.reason}${causeCode(error.cause) ? `, ${causeCode(error.cause)}` : ""})`
 

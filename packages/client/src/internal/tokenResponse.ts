@@ -147,7 +147,7 @@ export interface DecodeContext {
   readonly clientId: string | undefined
   readonly tokenEndpoint: string
   readonly requestedScope: ReadonlyArray<string> | undefined
-  /** `Clock` time the response arrived, epoch ms */
+  /** `Clock` time the request was sent, epoch ms: `issuedAt`, and the start of `expires_in` */
   readonly now: number
   /** the lifetime given to a token with neither `expires_in` nor a JWT `exp` */
   readonly defaultLifetimeMillis: number
