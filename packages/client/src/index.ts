@@ -58,3 +58,7 @@ export * as ClientCredentials from "./ClientCredentials.js"
  * @since 0.1.0
  */
 export * as TokenStore from "./TokenStore.js"
+/**
+ * @since 0.1.0
+ */
+export * as RefreshToken from "./RefreshToken.js"
