@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
-import { Effect, Layer, Redacted, TestClock } from "effect"
+import { Effect, FastCheck, Layer, Redacted, TestClock } from "effect"
 import * as jose from "jose"
+import { basicAuthorization } from "../src/internal/clientAuth.js"
 import { json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
 const ok = json(200, { access_token: "at", token_type: "Bearer", expires_in: 60 })
@@ -128,4 +129,36 @@ describe("ClientAuth", () => {
     }
     assert.notInclude(String(ClientAuth.clientSecretPost("id", Redacted.make("hidden-secret"))), "hidden-secret")
   })
+})
+
+describe("client_secret_basic, as a property", () => {
+  // decoded the way a server does it (RFC 6749 §2.3.1 + Appendix B), with the platform's own parsers:
+  // base64 → split at the only raw ':' → application/x-www-form-urlencoded decoding of each half
+  const serverDecode = (header: string): readonly [string, string] => {
+    const raw = Buffer.from(header.replace(/^Basic /, ""), "base64").toString("utf8")
+    const colon = raw.indexOf(":")
+    assert.strictEqual(raw.indexOf(":", colon + 1), -1, "a ':' in the id or secret must be encoded")
+    const decode = (part: string) => new URLSearchParams(`v=${part}`).get("v")!
+    return [decode(raw.slice(0, colon)), decode(raw.slice(colon + 1))]
+  }
+
+  it.prop(
+    "any id and secret survive the round trip; the encoded form is printable ASCII",
+    [FastCheck.string({ unit: "binary" }), FastCheck.string({ unit: "binary", minLength: 1 })],
+    ([id, secret]) => {
+      const header = basicAuthorization(id, secret)
+      const raw = Buffer.from(header.slice("Basic ".length), "base64").toString("latin1")
+      assert.match(raw, /^[\x21-\x7e]*$/)
+      assert.deepStrictEqual(serverDecode(header), [id, secret])
+    }
+  )
+})
+
+it.effect("a secret that is not well-formed Unicode (a lone surrogate): ConfigurationError, not a defect", () => {
+  const mock = mockHttp([ok])
+  return Effect.gen(function*() {
+    const error = yield* Effect.flip(send(ClientAuth.clientSecretBasic("id", Redacted.make("bad\uD800secret"))))
+    assert.strictEqual(error._tag, "ConfigurationError")
+    assert.strictEqual(mock.requests.length, 0)
+  }).pipe(Effect.provide(withServer(mock)))
 })

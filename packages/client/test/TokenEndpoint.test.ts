@@ -2,7 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
 import type { TokenSet } from "@effect-oauth/client/TokenSet"
 import { HttpClientRequest } from "@effect/platform"
-import { Effect, Exit, Fiber, Layer, Metric, Redacted, TestClock, Tracer } from "effect"
+import { Config, ConfigProvider, Effect, Exit, FastCheck, Fiber, Layer, Metric, Redacted, TestClock, Tracer } from "effect"
+import { redactedExcerpt } from "../src/internal/tokenResponse.js"
 import { awaitRetrySleep, awaitSleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
 const SECRET = "SECRET-do-not-leak-7f3a"
@@ -524,5 +525,48 @@ describe("TokenEndpoint", () => {
         assert.deepStrictEqual(mock.requests.map((r) => r.headers["dpop"]), ["proof-with-none", "proof-with-n1"])
       }).pipe(Effect.provide(endpointWith(mock, { hook })))
     })
+  })
+})
+
+describe("redacted excerpts, as a property", () => {
+  it.prop(
+    "a JSON body: every token value replaced, whatever it is",
+    [FastCheck.string({ minLength: 1 }), FastCheck.string({ minLength: 1 })],
+    ([access, refresh]) => {
+      const body = JSON.stringify({ access_token: access, refresh_token: refresh, token_type: 42 })
+      assert.strictEqual(
+        redactedExcerpt(body),
+        `{"access_token":"<redacted>","refresh_token":"<redacted>","token_type":42}`
+      )
+    }
+  )
+
+  it.prop(
+    "a form-encoded body: every token value replaced",
+    [FastCheck.string({ minLength: 1 })],
+    ([access]) => {
+      const body = `access_token=${encodeURIComponent(access)}&token_type=bearer`
+      assert.strictEqual(redactedExcerpt(body), "access_token=<redacted>&token_type=bearer")
+    }
+  )
+})
+
+describe("layerConfig", () => {
+  it.effect("options from Config: a 100-byte cap refuses a larger body", () => {
+    const mock = mockHttp([ok()])
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
+      assert.strictEqual(error._tag, "TransportError")
+      if (error._tag !== "TransportError") return
+      assert.strictEqual(error.reason, "BodyTooLarge")
+    }).pipe(
+      Effect.provide(
+        TokenEndpoint.layerConfig({ maxResponseBytes: Config.integer("OAUTH_MAX_RESPONSE_BYTES") }).pipe(
+          Layer.provide(server),
+          Layer.provide(mock.layer)
+        )
+      ),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["OAUTH_MAX_RESPONSE_BYTES", "50"]])))
+    )
   })
 })

@@ -119,9 +119,17 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, ConfigurationError> => {
   switch (auth._tag) {
     case "ClientSecretBasic":
-      return Effect.succeed({
-        headers: { authorization: basicAuthorization(auth.clientId, Redacted.value(auth.clientSecret)) },
-        params: {}
+      return Effect.try({
+        try: () => ({
+          headers: { authorization: basicAuthorization(auth.clientId, Redacted.value(auth.clientSecret)) },
+          params: {}
+        }),
+        // encodeURIComponent refuses a lone surrogate: such a string has no UTF-8 form
+        catch: () =>
+          new ConfigurationError({
+            reason: "InvalidOptions",
+            description: "the client id or secret is not well-formed Unicode"
+          })
       })
     case "ClientSecretPost":
       return Effect.succeed({
