@@ -1,6 +1,27 @@
 /**
  * How a client authenticates at the token endpoint (RFC 6749 §2.3, RFC 7523 §2.2, OpenID Connect Core §9).
- * Secrets and keys are `Redacted`; nothing here prints them.
+ * Secrets and keys are `Redacted`; nothing here prints them. `TokenEndpoint` applies the method to every request:
+ *
+ * - `clientSecretBasic`: `Authorization: Basic base64(formUrlEncode(id) ":" formUrlEncode(secret))`, UTF-8, as
+ *   RFC 6749 §2.3.1 requires (`:`, `%`, `+`, space and non-ASCII characters are encoded before base64);
+ * - `clientSecretPost`: `client_id` and `client_secret` in the form body, no `Authorization` header;
+ * - `clientSecretJwt` / `privateKeyJwt`: `client_assertion_type` `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
+ *   and a `client_assertion` signed with `jose`: `iss` = `sub` = the client id, `aud` = the issuer when the
+ *   `AuthorizationServer` knows it (else the token endpoint), a random `jti`, `iat` from the Effect `Clock`, `exp`
+ *   60 seconds later – a fresh one for every attempt;
+ * - `none`: only `client_id` in the body (a public client).
+ *
+ * @example
+ * ```ts
+ * import { ClientAuth } from "@effect-oauth/client"
+ * import { Config, Effect } from "effect"
+ *
+ * const basic = Effect.map(Config.redacted("OAUTH_CLIENT_SECRET"), (secret) =>
+ *   ClientAuth.clientSecretBasic("orders-service", secret))
+ *
+ * const signed = Effect.map(Config.redacted("OAUTH_PRIVATE_KEY_PEM"), (pem) =>
+ *   ClientAuth.privateKeyJwt("orders-service", pem, { algorithm: "ES256", keyId: "2024-01" }))
+ * ```
  *
  * @since 0.1.0
  */
