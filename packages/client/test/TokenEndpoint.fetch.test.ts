@@ -3,6 +3,7 @@
  * 127.0.0.1: the token endpoint's 307 must not be followed.
  */
 import { FetchHttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
 import { Effect, Layer, Redacted } from "effect"
@@ -29,6 +30,37 @@ const endpoint = (tokenEndpoint: string) =>
     Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint })),
     Layer.provide(FetchHttpClient.layer)
   )
+
+describe("TokenEndpoint with the Node clients of @effect/platform-node", () => {
+  for (const [name, client] of [["layerUndici", NodeHttpClient.layerUndici], ["layer (node:http)", NodeHttpClient.layer]] as const) {
+    it.scopedLive(`${name}: a 307 is not followed`, () =>
+      Effect.gen(function*() {
+        let targetHits = 0
+        const target = yield* listen((_req, res) => {
+          targetHits++
+          res.end()
+        })
+        const redirecting = yield* listen((_req, res) => {
+          res.writeHead(307, { location: `${target.url}/token` })
+          res.end()
+        })
+        const error = yield* Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
+          e.request({ grantType: "client_credentials", auth: ClientAuth.clientSecretBasic("svc", Redacted.make(SECRET)) })).pipe(
+            Effect.provide(
+              TokenEndpoint.layer.pipe(
+                Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint: `${redirecting.url}/token` })),
+                Layer.provide(client)
+              )
+            ),
+            Effect.flip
+          )
+        assert.strictEqual(error._tag, "TransportError")
+        if (error._tag !== "TransportError") return
+        assert.strictEqual(error.reason, "Redirect")
+        assert.strictEqual(targetHits, 0)
+      }))
+  }
+})
 
 describe("TokenEndpoint with FetchHttpClient", () => {
   it.scopedLive("a 307 to another loopback server is not followed: the target sees no request", () =>
