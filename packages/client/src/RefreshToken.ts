@@ -48,6 +48,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
 import { clientAuthConfig } from "./ClientCredentials.js"
 import * as internal from "./internal/refreshToken.js"
@@ -75,7 +76,7 @@ export interface Options {
  * @category models
  */
 export interface RefreshOptions {
-  /** narrows the scope (must be within the originally granted one); sent deduplicated, space-separated */
+  /** narrows the scope (must be within the originally granted one); sent sorted, deduplicated, space-separated */
   readonly scope?: ReadonlyArray<string> | undefined
   /** RFC 8707 resource indicator(s): several repeat the `resource` parameter */
   readonly resource?: string | ReadonlyArray<string> | undefined
@@ -129,7 +130,8 @@ export const make = (options: Options): Effect.Effect<RefreshToken.Service, neve
       refreshToken: Redacted.Redacted<string>,
       request?: RefreshOptions
     ) {
-      const scope = internal.normalizeScope(request?.scope)
+      const normalized = CacheKey.normalizeScope(request?.scope)
+      const scope = normalized.length > 0 ? normalized : undefined
       yield* Effect.annotateCurrentSpan({
         "oauth.client_id": ClientAuth.clientId(options.auth),
         "oauth.scope": scope?.join(" ") ?? ""

@@ -62,3 +62,7 @@ export * as TokenStore from "./TokenStore.js"
  * @since 0.1.0
  */
 export * as RefreshToken from "./RefreshToken.js"
+/**
+ * @since 0.1.0
+ */
+export * as AuthorizationCode from "./AuthorizationCode.js"

@@ -2,18 +2,6 @@ import * as Redacted from "effect/Redacted"
 import type { Param } from "../TokenEndpoint.js"
 import { TokenSet } from "../TokenSet.js"
 
-/** @internal the scope words, deduplicated in their order; `undefined` when there are none */
-export const normalizeScope = (scope: ReadonlyArray<string> | undefined): ReadonlyArray<string> | undefined => {
-  if (scope === undefined) return undefined
-  const words: Array<string> = []
-  for (const entry of scope) {
-    for (const word of entry.split(" ")) {
-      if (word.length > 0 && !words.includes(word)) words.push(word)
-    }
-  }
-  return words.length > 0 ? words : undefined
-}
-
 /** @internal the form parameters of a refresh: `extra` first, so that it can never replace the grant's own */
 export const params = (
   refreshToken: Redacted.Redacted<string>,
