@@ -20,6 +20,7 @@ describe("bench (quick configuration)", () => {
       ])
       expect(results.sections.flatMap((section) => section.rows.map((row) => row.id))).toEqual([
         "cached.floor",
+        "cached.cache",
         "cached.acquire",
         "cached.source",
         "cold.fetch",
@@ -28,9 +29,11 @@ describe("bench (quick configuration)", () => {
         "cold.openid-client",
         "coalescing.library.1",
         "coalescing.promise-memo.1",
+        "coalescing.effect-memo.1",
         "coalescing.openid-client.1",
         "coalescing.library.100",
         "coalescing.promise-memo.100",
+        "coalescing.effect-memo.100",
         "coalescing.openid-client.100",
         "memory.map",
         "memory.cache",
@@ -45,6 +48,7 @@ describe("bench (quick configuration)", () => {
       for (
         const row of [
           "| floor: `Effect.sync(() => map.get(key))` |",
+          "| `TokenCache.getOrAcquire(key)`, key computed once |",
           "| `ClientCredentials.acquire({ scope })` |",
           "| `ClientCredentials.source({ scope }).get` |",
           "| hand-written `fetch` POST (baseline) |",
@@ -55,6 +59,8 @@ describe("bench (quick configuration)", () => {
           "| library (`TokenCache.layerMemory`, fresh per run) | 100 | 10,000 | 100 |",
           "| promise-memo `Map<key, Promise>` over `fetch` (fresh per run) | 1 | 10,000 | 1 |",
           "| promise-memo `Map<key, Promise>` over `fetch` (fresh per run) | 100 | 10,000 | 100 |",
+          "| Effect floor: `Map<key, Effect.cached(fetch)>`, one fiber per acquire (fresh per run) | 1 | 10,000 | 1 |",
+          "| Effect floor: `Map<key, Effect.cached(fetch)>`, one fiber per acquire (fresh per run) | 100 | 10,000 | 100 |",
           "| openid-client `clientCredentialsGrant`, `Promise.all`, ≤ 100 in flight | 1 | 500 | 500 |",
           "| openid-client `clientCredentialsGrant`, `Promise.all`, ≤ 100 in flight | 100 | 500 | 500 |",
           "| `Map<string, TokenSet>` (baseline) |",
@@ -73,6 +79,8 @@ describe("bench (quick configuration)", () => {
       expect(coalesced("library", 100)).toMatchObject({ acquires: 10_000, requests: 100, distinctKeys: 100 })
       expect(coalesced("promise-memo", 1)).toMatchObject({ acquires: 10_000, requests: 1, distinctKeys: 1 })
       expect(coalesced("promise-memo", 100)).toMatchObject({ acquires: 10_000, requests: 100, distinctKeys: 100 })
+      expect(coalesced("effect-memo", 1)).toMatchObject({ acquires: 10_000, requests: 1, distinctKeys: 1 })
+      expect(coalesced("effect-memo", 100)).toMatchObject({ acquires: 10_000, requests: 100, distinctKeys: 100 })
       expect(coalesced("openid-client", 1)).toMatchObject({ acquires: 500, requests: 500, distinctKeys: 1 })
       expect(coalesced("openid-client", 100)).toMatchObject({ acquires: 500, requests: 500, distinctKeys: 100 })
 
