@@ -1,5 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { AuthorizationServer, ClientAuth, OAuthError, RefreshToken, TokenEndpoint } from "@effect-oauth/client"
+import * as AuthorizationServer from "../src/AuthorizationServer.js"
+import * as ClientAuth from "../src/ClientAuth.js"
+import * as OAuthError from "../src/OAuthError.js"
+import * as RefreshToken from "../src/RefreshToken.js"
+import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
 import { awaitRetrySleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
