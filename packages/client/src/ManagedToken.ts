@@ -56,7 +56,7 @@ import * as Stream from "effect/Stream"
 import * as Freshness from "./Freshness.js"
 import { jitterFraction } from "./internal/managedToken.js"
 import { isInvalidGrant, type TokenRequestError } from "./OAuthError.js"
-import { RefreshToken } from "./RefreshToken.js"
+import { type RefreshOptions, RefreshToken } from "./RefreshToken.js"
 import { TokenSet } from "./TokenSet.js"
 import type { TokenSource } from "./TokenSource.js"
 import { TokenStore, type TokenStoreError } from "./TokenStore.js"
@@ -133,14 +133,6 @@ export type Event = Data.TaggedEnum<{
  * @category models
  */
 export const Event = Data.taggedEnum<Event>()
-
-/**
- * The options `RefreshToken.refresh` accepts.
- *
- * @since 0.1.0
- * @category models
- */
-export type RefreshOptions = NonNullable<Parameters<Context.Tag.Service<RefreshToken>["refresh"]>[1]>
 
 /**
  * @since 0.1.0

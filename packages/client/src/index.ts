@@ -66,3 +66,7 @@ export * as RefreshToken from "./RefreshToken.js"
  * @since 0.1.0
  */
 export * as AuthorizationCode from "./AuthorizationCode.js"
+/**
+ * @since 0.1.0
+ */
+export * as ManagedToken from "./ManagedToken.js"
