@@ -3,7 +3,7 @@ import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
-import { ConfigProvider, Effect, Either, Exit, FastCheck as fc, Layer, Redacted } from "effect"
+import { ConfigProvider, Effect, Either, Exit, FastCheck as fc, Layer, Redacted, Tracer } from "effect"
 import { createHash } from "node:crypto"
 import * as internal from "../src/internal/authorizationCode.js"
 import * as Pkce from "../src/internal/pkce.js"
@@ -347,6 +347,38 @@ describe("AuthorizationCode.exchangeCode", () => {
       const error = yield* Effect.flip(exchangeCode(callbackFor(pending, { code: "C1" }), pending))
       assert.strictEqual(error._tag, "TransportError")
       assert.strictEqual(mock.requests.length, 1)
+    }).pipe(Effect.provide(live(mock)))
+  })
+
+  it.effect("no span attribute holds the code, the verifier, the state or a token", () => {
+    const mock = mockHttp([tokenResponse({ access_token: "AT-secret-1", refresh_token: "RT-secret-2" })])
+    return Effect.gen(function*() {
+      const spans: Array<Tracer.Span> = []
+      const base = yield* Effect.tracer
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = base.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: base.context
+      })
+      const { pending } = yield* Effect.gen(function*() {
+        const pending = yield* authorizationUrl({ scope: ["openid"] })
+        yield* exchangeCode(callbackFor(pending, { code: "CODE-secret-3" }), pending)
+        return { pending }
+      }).pipe(Effect.withTracer(recording))
+      const names = spans.map((s) => s.name)
+      assert.include(names, "AuthorizationCode.authorizationUrl")
+      assert.include(names, "AuthorizationCode.exchangeCode")
+      const exchange = spans.find((s) => s.name === "AuthorizationCode.exchangeCode")
+      assert.strictEqual(exchange!.attributes.get("oauth.refresh_token_issued"), true)
+      const secrets = ["AT-secret-1", "RT-secret-2", "CODE-secret-3", "web-secret", Redacted.value(pending.codeVerifier), pending.state]
+      for (const recorded of spans) {
+        for (const value of recorded.attributes.values()) {
+          for (const secret of secrets) assert.notInclude(String(value), secret)
+        }
+      }
     }).pipe(Effect.provide(live(mock)))
   })
 

@@ -4,7 +4,7 @@ import * as ClientAuth from "../src/ClientAuth.js"
 import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
-import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, TestClock, Tracer } from "effect"
 import { awaitRetrySleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
 const server = AuthorizationServer.layerStatic({ issuer: "https://as.example", tokenEndpoint: "https://as.example/token" })
@@ -20,6 +20,23 @@ const live = (mock: ReturnType<typeof mockHttp>, options?: Partial<RefreshToken.
 
 const refresh = (token: string, options?: RefreshToken.RefreshOptions) =>
   Effect.flatMap(RefreshToken.RefreshToken, (service) => service.refresh(Redacted.make(token), options))
+
+/** runs `effect` with a tracer that records every span */
+const recordingSpans = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const spans: Array<Tracer.Span> = []
+    const base = yield* Effect.tracer
+    const recording = Tracer.make({
+      span: (...args) => {
+        const span = base.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: base.context
+    })
+    const exit = yield* Effect.exit(Effect.withTracer(effect, recording))
+    return { exit, spans }
+  })
 
 const reset = { fail: new TypeError("fetch failed", { cause: Object.assign(new Error("socket"), { code: "ECONNRESET" }) }) }
 
@@ -139,6 +156,27 @@ describe("RefreshToken", () => {
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
       assert.strictEqual(mock.requests.length, 2)
     }).pipe(Effect.provide(live(mock, { retry: TokenEndpoint.retryTransient({ times: 1 }) })))
+  })
+
+  it.effect("a RefreshToken.refresh span names the client, scope and rotation; no attribute holds a token", () => {
+    const mock = mockHttp([json(200, { access_token: "AT-secret-1", token_type: "Bearer", expires_in: 300, refresh_token: "RT-secret-2" })])
+    return Effect.gen(function*() {
+      const { exit, spans } = yield* recordingSpans(refresh("RT-secret-0", { scope: ["api:read"] }))
+      assert.isTrue(Exit.isSuccess(exit))
+      const span = spans.find((s) => s.name === "RefreshToken.refresh")
+      assert.isDefined(span)
+      assert.strictEqual(span!.attributes.get("oauth.client_id"), "web")
+      assert.strictEqual(span!.attributes.get("oauth.scope"), "api:read")
+      assert.strictEqual(span!.attributes.get("oauth.refresh_token_rotated"), true)
+      assert.isTrue(spans.some((s) => s.name === "TokenEndpoint.request"))
+      for (const recorded of spans) {
+        for (const value of recorded.attributes.values()) {
+          for (const secret of ["RT-secret-0", "AT-secret-1", "RT-secret-2", "web-secret"]) {
+            assert.notInclude(String(value), secret)
+          }
+        }
+      }
+    }).pipe(Effect.provide(live(mock)))
   })
 
   it.effect("layerConfig reads the client from OAUTH_CLIENT_* variables", () => {
