@@ -65,7 +65,7 @@ import * as Jwt from "./Jwt.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { ConfigurationError } from "./OAuthError.js"
 import type { Param, RetryPolicy } from "./TokenEndpoint.js"
-import { retryNever, TokenEndpoint } from "./TokenEndpoint.js"
+import { TokenEndpoint } from "./TokenEndpoint.js"
 import { GrantTypes } from "./TokenSet.js"
 import type { TokenSet } from "./TokenSet.js"
 
@@ -164,7 +164,10 @@ export interface Options {
   readonly redirectUri: string
   /** the scope requested when a request names none */
   readonly scope?: ReadonlyArray<string> | undefined
-  /** the retry policy of the code exchange (default `TokenEndpoint.retryNever`: a code is single-use) */
+  /**
+   * the retry policy of the code exchange (default: the `TokenEndpoint`'s for `authorization_code` – `Never` unless
+   * configured otherwise: a code is single-use)
+   */
   readonly retry?: RetryPolicy | undefined
 }
 
@@ -331,7 +334,7 @@ export const make = (
         params: form,
         auth: options.auth,
         requestedScope: pending.scope.length > 0 ? pending.scope : undefined,
-        retry: request?.retry ?? options.retry ?? retryNever
+        retry: request?.retry ?? options.retry
       })
       if (tokenSet.idToken !== undefined) {
         const nonce = Option.flatMap(Jwt.decodeOption(tokenSet.idToken), (claims) => Option.fromNullable(claims.nonce))

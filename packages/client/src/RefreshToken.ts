@@ -9,8 +9,10 @@
  *   must be forgotten (on servers with reuse detection, presenting it again revokes the whole grant). When the server
  *   returns none, the returned `TokenSet` keeps the refresh token that was sent, so the caller can always store the
  *   returned set as it is.
- * - **Not retried by default** (`TokenEndpoint.retryNever`): once a refresh request may have reached the server, a
- *   replay could present an already rotated token and end the user's session. A caller may pass another policy.
+ * - **Not retried by default**: once a refresh request may have reached the server, a replay could present an already
+ *   rotated token and end the user's session. Without a `retry` here, the `TokenEndpoint`'s policy for
+ *   `refresh_token` applies, which is `Never` unless that layer was configured otherwise; a caller may pass another
+ *   policy (the service's `retry`, or a call's).
  * - `invalid_grant` (expired, revoked or already used refresh token) is recognised by `OAuthError.isInvalidGrant`: the
  *   user has to sign in again.
  *
@@ -53,7 +55,7 @@ import * as ClientAuth from "./ClientAuth.js"
 import { clientAuthConfig } from "./ClientCredentials.js"
 import * as internal from "./internal/refreshToken.js"
 import type { TokenRequestError } from "./OAuthError.js"
-import { retryNever, TokenEndpoint } from "./TokenEndpoint.js"
+import { TokenEndpoint } from "./TokenEndpoint.js"
 import type { RetryPolicy } from "./TokenEndpoint.js"
 import { GrantTypes } from "./TokenSet.js"
 import type { TokenSet } from "./TokenSet.js"
@@ -65,7 +67,10 @@ import type { TokenSet } from "./TokenSet.js"
 export interface Options {
   /** how this client authenticates at the token endpoint */
   readonly auth: ClientAuth.ClientAuth
-  /** the retry policy of every refresh that names none (default `TokenEndpoint.retryNever`) */
+  /**
+   * the retry policy of every refresh that names none (default: the `TokenEndpoint`'s for `refresh_token` – `Never`
+   * unless configured otherwise)
+   */
   readonly retry?: RetryPolicy | undefined
 }
 
@@ -82,7 +87,7 @@ export interface RefreshOptions {
   readonly resource?: string | ReadonlyArray<string> | undefined
   /** further form parameters; they cannot replace `grant_type`, `refresh_token`, `scope` or `resource` */
   readonly extra?: Readonly<Record<string, string>> | undefined
-  /** overrides the service's retry policy (default `TokenEndpoint.retryNever`) */
+  /** overrides the service's retry policy */
   readonly retry?: RetryPolicy | undefined
 }
 
@@ -141,7 +146,7 @@ export const make = (options: Options): Effect.Effect<RefreshToken.Service, neve
         params: internal.params(refreshToken, { scope, resource: request?.resource, extra: request?.extra }),
         auth: options.auth,
         requestedScope: scope,
-        retry: request?.retry ?? options.retry ?? retryNever
+        retry: request?.retry ?? options.retry
       })
       const rotated = tokenSet.refreshToken !== undefined
       yield* Effect.annotateCurrentSpan("oauth.refresh_token_rotated", rotated)
@@ -170,7 +175,7 @@ export const layer = (options: Options): Layer.Layer<RefreshToken, never, TokenE
 
 /**
  * The service's options from the environment: the client authentication of `ClientCredentials.clientAuthConfig`
- * (`OAUTH_CLIENT_ID`, `OAUTH_CLIENT_SECRET`, `OAUTH_CLIENT_AUTH_METHOD`, …), retry policy `Never`.
+ * (`OAUTH_CLIENT_ID`, `OAUTH_CLIENT_SECRET`, `OAUTH_CLIENT_AUTH_METHOD`, …).
  *
  * @since 0.1.0
  * @category config
