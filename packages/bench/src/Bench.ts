@@ -245,6 +245,8 @@ const coldSection = async (
   const oidc = Peers.openidClient(endpoint)
   const viaFetch = await Library.runtime(endpoint, "fetch")
   const viaUndici = await Library.runtime(endpoint, "undici")
+  const platformFetch = await Library.platformPost(endpoint, "fetch")
+  const platformUndici = await Library.platformPost(endpoint, "undici")
   try {
     const cold = { scope: Library.scopeOf(scope), allowCached: false }
     const subjects: ReadonlyArray<Subject> = [
@@ -259,7 +261,17 @@ const coldSection = async (
         label: "library, `NodeHttpClient.layerUndici`",
         run: () => viaUndici.runtime.runPromise(viaUndici.cc.acquire(cold))
       },
-      { id: "cold.openid-client", label: "openid-client `clientCredentialsGrant`", run: () => oidc(scope) }
+      { id: "cold.openid-client", label: "openid-client `clientCredentialsGrant`", run: () => oidc(scope) },
+      {
+        id: "cold.platform-fetch",
+        label: "for reference: the same POST through `HttpClient` alone, `FetchHttpClient.layer`",
+        run: () => platformFetch.runtime.runPromise(platformFetch.post(scope))
+      },
+      {
+        id: "cold.platform-undici",
+        label: "for reference: the same POST through `HttpClient` alone, `NodeHttpClient.layerUndici`",
+        run: () => platformUndici.runtime.runPromise(platformUndici.post(scope))
+      }
     ]
     for (const subject of subjects) {
       for (let i = 0; i < config.coldWarmup; i++) await subject.run()
@@ -273,13 +285,17 @@ const coldSection = async (
       note: "One client-credentials request per sample (`allowCached: false` for the library) to a `node:http` " +
         "token endpoint in a child process answering fixed JSON with an 800-byte access token; same " +
         "`client_secret_basic` header and form for every subject (the endpoint rejects anything else). " +
-        "Goal: the library within 5% of the hand-written `fetch`.",
+        "Goal: the library within 5% of the hand-written `fetch`. The two reference rows send the same POST " +
+        "through the platform `HttpClient` without the library: the gap between them and the library rows is the " +
+        "library's own work (client authentication, spans, retry and timeout, capped body read, decoding).",
       columns: ["subject", "µs/request (median)", "vs raw fetch"],
       rows: results.map((r) => ({ id: r.id, cells: [r.label, fixed(r.p50 / 1e3, 1), ratio(r.ratio)] }))
     }
   } finally {
     await viaFetch.runtime.dispose()
     await viaUndici.runtime.dispose()
+    await platformFetch.runtime.dispose()
+    await platformUndici.runtime.dispose()
   }
 }
 

@@ -9,13 +9,15 @@ import * as ClientCredentials from "@effect-oauth/client/ClientCredentials"
 import * as TokenCache from "@effect-oauth/client/TokenCache"
 import * as TokenEndpoint from "@effect-oauth/client/TokenEndpoint"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import type { Endpoint } from "./Peers.js"
+import { basicAuthorization } from "./TokenServer.js"
 
 export type Transport = "fetch" | "undici"
 
@@ -60,3 +62,25 @@ export const coalesced = (endpoint: Endpoint, transport: Transport, total: numbe
       )
     }).pipe(Effect.provide(layer(endpoint, transport)))
   )
+
+/**
+ * The same POST through the platform `HttpClient` alone (no library): separates what the platform client costs from
+ * what the library adds on top of it.
+ */
+export const platformPost = async (endpoint: Endpoint, transport: Transport) => {
+  const rt = ManagedRuntime.make(httpLayer(transport))
+  const client = await rt.runPromise(HttpClient.HttpClient)
+  const request = HttpClientRequest.post(endpoint.tokenEndpoint).pipe(
+    HttpClientRequest.acceptJson,
+    HttpClientRequest.setHeader("authorization", basicAuthorization(endpoint.clientId, endpoint.clientSecret))
+  )
+  const post = (scope: string) =>
+    client.execute(
+      HttpClientRequest.bodyUrlParams(request, { grant_type: "client_credentials", scope })
+    ).pipe(
+      Effect.filterOrFail((response) => response.status === 200, () => new Error("token endpoint refused")),
+      Effect.flatMap((response) => response.json),
+      Effect.scoped
+    )
+  return { runtime: rt, post }
+}
