@@ -7,7 +7,7 @@ import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 
 const resolveGc = (): (() => void) => {
-  const existing: unknown = (globalThis as { gc?: unknown }).gc
+  const existing: unknown = Reflect.get(globalThis, "gc")
   if (typeof existing === "function") return () => void existing()
   setFlagsFromString("--expose-gc")
   const fromContext: unknown = runInNewContext("gc")

@@ -5,6 +5,7 @@
 import * as CacheKey from "@effect-oauth/client/CacheKey"
 import * as TokenCache from "@effect-oauth/client/TokenCache"
 import { Provenance, TokenSet } from "@effect-oauth/client/TokenSet"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
@@ -70,12 +71,13 @@ const fill = async (
   for (let start = from; start < to; start += chunk) {
     const end = Math.min(to, start + chunk)
     await runtime.runPromise(Effect.gen(function*() {
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       for (let i = start; i < end; i++) yield* cache.set(keyOf(i), tokenOf(now))
     }))
   }
 }
 
+/** The baseline is plain JavaScript, as a user's own map would be (hence `Date.now()`, not the Effect `Clock`). */
 const mapGrowth = (tokens: number): number => {
   const before = settledHeapUsed()
   const map = new Map<string, TokenSet>()

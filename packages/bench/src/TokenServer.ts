@@ -128,6 +128,28 @@ interface Reply {
   readonly keys?: number
 }
 
+const numberOrUndefined = (value: unknown): number | undefined => (typeof value === "number" ? value : undefined)
+
+/** A message from the child, checked field by field (IPC hands over `unknown`). */
+const toReply = (raw: unknown): Reply | undefined => {
+  if (typeof raw !== "object" || raw === null || !("type" in raw) || typeof raw.type !== "string") return undefined
+  const field = (name: string): number | undefined =>
+    numberOrUndefined(Object.getOwnPropertyDescriptor(raw, name)?.value)
+  const reply: {
+    type: string
+    id?: number
+    port?: number
+    requests?: number
+    rejected?: number
+    keys?: number
+  } = { type: raw.type }
+  for (const name of ["id", "port", "requests", "rejected", "keys"] as const) {
+    const value = field(name)
+    if (value !== undefined) reply[name] = value
+  }
+  return reply
+}
+
 /**
  * Starts the token endpoint in a child process on 127.0.0.1, port 0; resolves once it listens.
  */
@@ -153,8 +175,9 @@ export const start = (options: TokenServerOptions): Promise<TokenServer> =>
     const onEarlyExit = (code: number | null) => reject(new Error(`token server exited before listening (${code})`))
     child.once("error", reject)
     child.once("exit", onEarlyExit)
-    child.on("message", (raw) => {
-      const reply = raw as Reply
+    child.on("message", (raw: unknown) => {
+      const reply = toReply(raw)
+      if (reply === undefined) return
       if (reply.type === "listening" && reply.port !== undefined) {
         child.off("exit", onEarlyExit)
         child.off("error", reject)
