@@ -52,6 +52,11 @@ export interface Parts {
   readonly extra?: Readonly<Record<string, string | undefined>> | undefined
   /** values that must change the key but never appear in it (subject/actor tokens, per-call secrets): hashed */
   readonly secrets?: Readonly<Record<string, string | Redacted.Redacted<string> | undefined>> | undefined
+  /**
+   * values already hashed with {@link hash} (to hash a long-lived secret once, not on every call): they enter the key
+   * exactly as the same value given in `secrets` would; use each name in one of the two records only
+   */
+  readonly hashes?: Readonly<Record<string, string | undefined>> | undefined
 }
 
 /**
@@ -123,5 +128,7 @@ export const make = (parts: Parts): string =>
     list(parts.resource),
     list(parts.audience),
     entries(parts.extra, (value) => value),
-    entries(parts.secrets, hash)
+    parts.hashes === undefined
+      ? entries(parts.secrets, hash)
+      : [...entries(parts.secrets, hash), ...entries(parts.hashes, (value) => value)].sort(([a], [b]) => compare(a, b))
   ])

@@ -135,50 +135,77 @@ export const make = (options: Options): Effect.Effect<ClientCredentials.Service,
     const cache = yield* TokenCache
     const server = yield* Effect.serviceOption(AuthorizationServer)
 
-    const tokenEndpointUrl: Effect.Effect<string | undefined, ConfigurationError> = Option.match(server, {
-      onNone: () => Effect.succeed(undefined),
-      onSome: (server) => Effect.map(server.metadata, (metadata) => metadata.tokenEndpoint)
-    })
+    // the token endpoint enters the cache key; remembered after the first success (the server's metadata is fixed)
+    let knownEndpoint: { readonly url: string | undefined } | undefined = Option.isNone(server)
+      ? { url: undefined }
+      : undefined
+    const tokenEndpointUrl: Effect.Effect<string | undefined, ConfigurationError> = Effect.suspend(() =>
+      knownEndpoint !== undefined || Option.isNone(server)
+        ? Effect.succeed(knownEndpoint?.url)
+        : Effect.map(server.value.metadata, (metadata) => {
+          knownEndpoint = { url: metadata.tokenEndpoint }
+          return metadata.tokenEndpoint
+        })
+    )
 
-    const resolve = (request: AcquireOptions | undefined) => ({
+    type Resolved = {
+      readonly auth: ClientAuth.ClientAuth
+      readonly scope: ReadonlyArray<string>
+      readonly resource: string | ReadonlyArray<string> | undefined
+    }
+
+    const resolve = (request: AcquireOptions | undefined): Resolved => ({
       auth: request?.credentials ?? options.auth,
       scope: CacheKey.normalizeScope(request?.scope ?? options.scope),
       resource: request?.resource ?? options.resource
     })
 
-    const keyOf = (resolved: ReturnType<typeof resolve>): Effect.Effect<string, ConfigurationError> =>
+    const keyOf = (resolved: Resolved): Effect.Effect<string, ConfigurationError> =>
       Effect.map(tokenEndpointUrl, (url) => internal.cacheKey({ ...resolved, endpoint: url }))
 
-    const acquire = Effect.fn("ClientCredentials.acquire")(function*(request?: AcquireOptions) {
-      const resolved = resolve(request)
-      const allowCached = request?.allowCached ?? true
+    // the span covers the request to the token endpoint (a cache hit costs a few microseconds; a span, ten times
+    // more, so hits are not traced: the cache's metrics count them)
+    const request = Effect.fn("ClientCredentials.request")(function*(resolved: Resolved, cached: boolean) {
+      const scope = resolved.scope.length > 0 ? resolved.scope : undefined
       yield* Effect.annotateCurrentSpan({
         "oauth.client_id": resolved.auth.clientId,
         "oauth.scope": resolved.scope.join(" "),
-        "oauth.cache": allowCached ? "use" : "bypass"
+        "oauth.cache": cached ? "use" : "bypass"
       })
-      const scope = resolved.scope.length > 0 ? resolved.scope : undefined
-      const tokenRequest = endpoint.request({
+      return yield* endpoint.request({
         grantType: GrantTypes.clientCredentials,
         params: { scope: scope?.join(" "), resource: resolved.resource },
         auth: resolved.auth,
         requestedScope: scope,
         retry: options.retry
       })
-      if (!allowCached) return yield* tokenRequest
-      return yield* cache.getOrAcquire(yield* keyOf(resolved), tokenRequest)
     })
 
-    const source = (request?: SourceOptions): TokenSource<TokenRequestError> => {
-      const resolved = resolve(request)
+    const acquireResolved = (resolved: Resolved, key: string): Effect.Effect<TokenSet, TokenRequestError> =>
+      cache.getOrAcquire(key, Effect.suspend(() => request(resolved, true)))
+
+    const acquire = (options?: AcquireOptions): Effect.Effect<TokenSet, TokenRequestError> =>
+      Effect.suspend(() => {
+        const resolved = resolve(options)
+        if (options?.allowCached === false) return request(resolved, false)
+        return Effect.flatMap(keyOf(resolved), (key) => acquireResolved(resolved, key))
+      })
+
+    const source = (options?: SourceOptions): TokenSource<TokenRequestError> => {
+      const resolved = resolve(options)
+      let key: string | undefined
+      const sourceKey = Effect.suspend(() =>
+        key !== undefined ? Effect.succeed(key) : Effect.tap(keyOf(resolved), (k) => {
+          key = k
+        })
+      )
       return {
-        get: acquire({ ...request, allowCached: true }),
+        get: Effect.flatMap(sourceKey, (key) => acquireResolved(resolved, key)),
         invalidate: (token) =>
-          keyOf(resolved).pipe(
+          sourceKey.pipe(
             Effect.flatMap((key) => cache.invalidate(key, token)),
             // no key (the server's metadata failed): nothing can have been cached under it
-            Effect.catchAll(() => Effect.void),
-            Effect.withSpan("ClientCredentials.invalidate")
+            Effect.catchAll(() => Effect.void)
           )
       }
     }

@@ -77,6 +77,16 @@ describe("CacheKey", () => {
     )
   })
 
+  it("a value given pre-hashed in `hashes` enters the key exactly as in `secrets`", () => {
+    const viaSecrets = CacheKey.make({ grant: "g", secrets: { b: "abc", a: "x" } })
+    const viaHashes = CacheKey.make({
+      grant: "g",
+      secrets: { a: "x" },
+      hashes: { b: "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0" }
+    })
+    expect(viaHashes).toBe(viaSecrets)
+  })
+
   it("no separator can be injected: parts that join to the same text stay apart", () => {
     const a = CacheKey.make({ grant: "g", clientId: "a\",\"b" })
     const b = CacheKey.make({ grant: "g", clientId: "a", endpoint: "b" })

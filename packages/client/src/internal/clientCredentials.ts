@@ -3,10 +3,10 @@ import type * as ClientAuth from "../ClientAuth.js"
 import * as CacheKey from "../CacheKey.js"
 import { GrantTypes } from "../TokenSet.js"
 
-/** what distinguishes one client authentication from another in a cache key: public parts and a secret to hash */
+/** what distinguishes one client authentication from another in a cache key: public parts and a secret's hash */
 interface Fingerprint {
   readonly extra: Readonly<Record<string, string | undefined>>
-  readonly secret: string | undefined
+  readonly secretHash: string | undefined
 }
 
 const fingerprints = new WeakMap<ClientAuth.ClientAuth, Fingerprint>()
@@ -37,7 +37,7 @@ const keyMaterial = (key: ClientAuth.PrivateKey): { readonly secret?: string; re
 export const fingerprint = (auth: ClientAuth.ClientAuth): Fingerprint => {
   const cached = fingerprints.get(auth)
   if (cached !== undefined) return cached
-  let result: Fingerprint
+  let result: { readonly extra: Readonly<Record<string, string | undefined>>; readonly secret: string | undefined }
   switch (auth._tag) {
     case "ClientSecretBasic":
     case "ClientSecretPost":
@@ -58,8 +58,12 @@ export const fingerprint = (auth: ClientAuth.ClientAuth): Fingerprint => {
       result = { extra: { auth: auth._tag }, secret: undefined }
       break
   }
-  fingerprints.set(auth, result)
-  return result
+  const fp: Fingerprint = {
+    extra: result.extra,
+    secretHash: result.secret === undefined ? undefined : CacheKey.hash(result.secret)
+  }
+  fingerprints.set(auth, fp)
+  return fp
 }
 
 /** @internal */
@@ -77,6 +81,6 @@ export const cacheKey = (request: {
     scope: request.scope,
     resource: request.resource,
     extra: fp.extra,
-    secrets: { credential: fp.secret }
+    hashes: { credential: fp.secretHash }
   })
 }
