@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Either, Layer, Redacted, Ref, TestClock } from "effect"
+import { Clock, ConfigProvider, Effect, Either, Layer, Redacted, Ref, TestClock, Tracer } from "effect"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as ClientCredentials from "../src/ClientCredentials.js"
@@ -205,6 +205,38 @@ describe("ClientCredentials", () => {
         expect(tokenValue(yield* a.acquire())).toBe("t1")
         expect(yield* count(endpoint.requests)).toBe(2)
       }).pipe(Effect.provide(cache))
+    }))
+
+  it.effect("a span around each request that leaves the cache, none for a hit, and no secret or token in any", () =>
+    Effect.gen(function*() {
+      const native = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: native.context
+      })
+      yield* run({ auth, scope: ["api:read"] }, (cc) =>
+        Effect.gen(function*() {
+          yield* cc.acquire()
+          yield* cc.acquire()
+          yield* cc.acquire({ allowCached: false })
+        })).pipe(Effect.withTracer(recording))
+      const names = spans.map((span) => span.name)
+      expect(names.filter((n) => n === "ClientCredentials.request")).toHaveLength(2)
+      expect(names.filter((n) => n === "TokenCache.acquire")).toHaveLength(1)
+      const request = spans.find((span) => span.name === "ClientCredentials.request")
+      expect(request?.attributes.get("oauth.client_id")).toBe("orders")
+      expect(request?.attributes.get("oauth.scope")).toBe("api:read")
+      for (const span of spans) {
+        for (const value of span.attributes.values()) {
+          expect(String(value)).not.toContain("s3cret-value")
+          expect(String(value)).not.toMatch(/^t\d+$/)
+        }
+      }
     }))
 
   describe("layerConfig", () => {
