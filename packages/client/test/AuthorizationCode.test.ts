@@ -116,6 +116,45 @@ describe("callback checks", () => {
   })
 })
 
+describe("authorization URL parameters", () => {
+  const protocol = {
+    response_type: "code",
+    client_id: "web",
+    redirect_uri: "https://app.example/cb",
+    scope: "openid",
+    state: "S",
+    nonce: "N",
+    code_challenge: "C",
+    code_challenge_method: "S256",
+    prompt: "login"
+  }
+
+  it.prop("extra parameters never replace or repeat a protocol parameter", {
+    extra: fc.dictionary(
+      fc.oneof(fc.constantFrom(...Object.keys(protocol), "resource", "login_hint"), fc.string({ minLength: 1 })),
+      fc.string()
+    )
+  }, ({ extra }) => {
+    const url = new URL(internal.authorizationUrl({
+      authorizationEndpoint: "https://as.example/authorize?state=old&x=1",
+      clientId: "web",
+      redirectUri: "https://app.example/cb",
+      scope: ["openid"],
+      resource: ["https://api.example"],
+      state: "S",
+      nonce: "N",
+      codeChallenge: "C",
+      prompt: "login",
+      extra
+    }))
+    for (const [name, value] of Object.entries(protocol)) assert.deepStrictEqual(url.searchParams.getAll(name), [value])
+    assert.deepStrictEqual(url.searchParams.getAll("resource"), ["https://api.example"])
+    for (const [name, value] of Object.entries(extra)) {
+      if (!(name in protocol) && name !== "resource" && name !== "x") assert.deepStrictEqual(url.searchParams.getAll(name), [value])
+    }
+  })
+})
+
 describe("AuthorizationCode.authorizationUrl", () => {
   it.effect("the URL carries the protocol parameters; the pending request keeps what the exchange needs", () => {
     const mock = mockHttp([])
