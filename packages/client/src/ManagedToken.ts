@@ -306,10 +306,12 @@ export const make = (
         case "Fresh":
           return current
         case "Usable": {
-          yield* refreshShared(sessionId).pipe(
-            Effect.catchAll((error) => Effect.logWarning("ManagedToken: background refresh failed", error._tag)),
-            Effect.forkIn(scope)
-          )
+          if (!inflight.has(sessionId)) {
+            yield* refreshShared(sessionId).pipe(
+              Effect.catchAll((error) => Effect.logWarning("ManagedToken: background refresh failed", error._tag)),
+              Effect.forkIn(scope)
+            )
+          }
           return current
         }
         case "Expired":

@@ -1,6 +1,6 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Deferred, Effect, Fiber, FiberId, Layer, Option, Queue, Redacted, TestClock } from "effect"
+import { Chunk, Clock, Deferred, Effect, Fiber, FiberId, Layer, Option, Queue, Redacted, TestClock, Tracer } from "effect"
 import * as BearerClient from "../src/BearerClient.js"
 import * as ManagedToken from "../src/ManagedToken.js"
 import { TokenEndpointError, TransportError } from "../src/OAuthError.js"
@@ -328,6 +328,51 @@ describe("ManagedToken", () => {
       expect(server.state.received).toEqual(["R0"])
       expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R1"]))
     }).pipe(withService(server))
+  })
+
+  it.scoped("spans: get and refresh are traced, and no attribute carries a token or the session id", () => {
+    const server = fakeServer()
+    const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
+    const tracer = Tracer.make({
+      span: (name, parent, context, links, startTime, kind) => {
+        const attributes = new Map<string, unknown>()
+        spans.push({ name, attributes })
+        return {
+          _tag: "Span",
+          name,
+          spanId: `${spans.length}`,
+          traceId: "trace",
+          parent,
+          context,
+          status: { _tag: "Started", startTime },
+          attributes,
+          links,
+          sampled: true,
+          kind,
+          end: () => {},
+          attribute: (key, value) => void attributes.set(key, value),
+          event: () => {},
+          addLinks: () => {}
+        }
+      },
+      context: (f) => f()
+    })
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      yield* tokens.start("session-xyz", tokenSet("A0", "R0", 0))
+      yield* TestClock.setTime(HOUR)
+      expect(access(yield* tokens.get("session-xyz"))).toBe("A1")
+      const names = spans.map((s) => s.name)
+      expect(names).toContain("ManagedToken.get")
+      expect(names).toContain("ManagedToken.refresh")
+      expect(spans.find((s) => s.name === "ManagedToken.get")?.attributes.get("managed_token.phase")).toBe("Expired")
+      expect(spans.find((s) => s.name === "ManagedToken.refresh")?.attributes.get("managed_token.rotated")).toBe(true)
+      for (const span of spans) {
+        for (const [key, value] of span.attributes) {
+          expect(`${key}=${String(value)}`).not.toMatch(/\b[AR][01]\b|session-xyz/)
+        }
+      }
+    }).pipe(withService(server), Effect.withTracer(tracer))
   })
 
   it.scoped("remove ends the session (Ended:Removed); start replaces a session's set", () => {
