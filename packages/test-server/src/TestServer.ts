@@ -1,11 +1,12 @@
 /**
- * A real OAuth 2.0 / OpenID Connect authorization server for tests: `oidc-provider` (OpenID-certified) in this
- * process, on a free 127.0.0.1 port. As a scoped Effect `Layer`, or as a plain async `start` / `stop`.
+ * A real OAuth 2.0 / OpenID Connect authorization server for tests: `oidc-provider` 9 in this process, on a free
+ * `127.0.0.1` port. As a scoped Effect {@link layer}, or as a plain async {@link start} / `stop`.
  *
  * What it is set up with:
- * - one resource server, `https://api.example` (scopes `api:read api:write`), whose access tokens are JWTs (RS256)
- *   with `aud: "https://api.example"`. There is **no default resource**: a request without `resource` gets an opaque
- *   access token, so a client that forgets it does not pass by luck;
+ * - one resource server, `https://api.example` (scopes `api:read api:write`), whose access tokens are JWTs (RS256,
+ *   `typ` at+jwt) with `aud: "https://api.example"`. There is **no default resource**: a client-credentials request
+ *   without `resource` gets an opaque access token (and the API scopes are dropped), so a client that forgets it does
+ *   not pass by luck;
  * - clients for `client_secret_basic`, `client_secret_post` and `private_key_jwt` (client credentials), a `web` client
  *   (authorization code with PKCE S256 required, refresh tokens, rotation and reuse detection) and an `exchanger`
  *   (RFC 8693 token exchange). The server is **strict about the registered authentication method** (oidc-provider on
@@ -19,31 +20,60 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Jose from "jose"
-import { randomUUID } from "node:crypto"
 import * as http from "node:http"
-import Provider, { errors } from "oidc-provider"
+import * as Counters from "./internal/counters.js"
+import * as Fixtures from "./internal/fixtures.js"
+import * as Headless from "./internal/headless.js"
+import * as Keys from "./internal/keys.js"
+import * as ProviderConfig from "./internal/provider.js"
+import * as TokenExchange from "./internal/tokenExchange.js"
 
 /**
+ * Options of {@link start} and {@link layer}.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface StartOptions {
-  /** access token lifetime, seconds (default 300) */
+  /** Lifetime of access tokens of every grant (JWT and opaque), in seconds. Default 300. */
   readonly accessTokenTtl?: number | undefined
-  /** refresh token lifetime, seconds (default 86,400) */
+  /** Lifetime of refresh tokens, in seconds. Default 86,400. */
   readonly refreshTokenTtl?: number | undefined
-  /** a new refresh token on every refresh; reusing a rotated one revokes the grant (default true) */
+  /**
+   * A new refresh token on every refresh, the one sent being consumed. Reusing a consumed one answers 400
+   * `invalid_grant` and revokes the whole grant (the newest refresh token dies too). Default `true`.
+   */
   readonly rotateRefreshToken?: boolean | undefined
 }
 
 /**
+ * A client registered with a shared secret.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface RegisteredClient {
   readonly clientId: string
+  /**
+   * Contains ASCII specials (`:`, `%`, `+`, space, `&`, `=`, `~`, `!`, `*`, `'`, `(`, `)`): in a Basic header it must
+   * be form-urlencoded before base64 (RFC 6749 §2.3.1), or the server refuses it.
+   */
   readonly clientSecret: string
+}
+
+/**
+ * A client registered for `private_key_jwt` with an RS256 key pair generated when the server starts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PrivateKeyJwtClient {
+  readonly clientId: string
+  /** the private key as a JWK (`kty` RSA, with `kid`, `alg` RS256 and `use` sig) */
+  readonly privateKey: JsonWebKey
+  /** the `kid` the public key is registered under; put it in the client assertion's header */
+  readonly keyId: string
+  readonly algorithm: "RS256"
 }
 
 /**
@@ -53,88 +83,105 @@ export interface RegisteredClient {
  * @category models
  */
 export interface TokenRequestRecord {
+  /** the `grant_type` parameter, if the request had one */
   readonly grantType: string | undefined
   /** whether the request carried an `Authorization` header (a `client_secret_post` client must not send one) */
   readonly authorizationHeader: boolean
+  /** the HTTP status the server answered */
   readonly status: number
 }
 
 /**
+ * Options of a headless sign-in.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignInOptions {
+  /** The account that signs in: any string (no password is checked); it becomes the tokens' `sub`. Default `"alice"`. */
+  readonly accountId?: string
+}
+
+/**
+ * A running test server: its endpoints, its registered clients, request counters, the headless sign-in and `stop`.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface TestServerInfo {
   /** `http://127.0.0.1:<port>` */
   readonly issuer: string
+  /** `<issuer>/token` */
   readonly tokenEndpoint: string
+  /** `<issuer>/auth` */
   readonly authorizationEndpoint: string
+  /** `<issuer>/jwks`: the public key that signs ID tokens and JWT access tokens */
   readonly jwksUri: string
-  /** the resource server whose access tokens are JWTs */
+  /** The resource server whose access tokens are JWTs: `aud` = this, scopes `api:read api:write`. */
   readonly resource: "https://api.example"
   readonly clients: {
-    /** `client_secret_basic` only; client credentials */
+    /** `svc-basic`: `client_secret_basic` only; grant `client_credentials`; scopes `api:read api:write` */
     readonly basic: RegisteredClient
-    /** `client_secret_post` only; client credentials */
+    /** `svc-post`: `client_secret_post` only; grant `client_credentials`; scopes `api:read api:write` */
     readonly post: RegisteredClient
-    /** `private_key_jwt` (RS256); client credentials */
-    readonly privateKeyJwt: {
-      readonly clientId: string
-      readonly privateKey: JsonWebKey
-      readonly keyId: string
-      readonly algorithm: "RS256"
-    }
-    /** `client_secret_basic`; authorization code (PKCE S256 required) and refresh token; scopes `openid
-     * offline_access api:read api:write` */
+    /** `svc-pkjwt`: `private_key_jwt` (RS256) only; grant `client_credentials`; scopes `api:read api:write` */
+    readonly privateKeyJwt: PrivateKeyJwtClient
+    /**
+     * `web-app`: `client_secret_basic` only; grants `authorization_code` (PKCE S256 required) and `refresh_token`
+     * (always issued, rotated unless `rotateRefreshToken: false`); scopes `openid offline_access api:read api:write`.
+     * Its redirect URI is `http://127.0.0.1:1/callback`, where nothing listens.
+     */
     readonly web: RegisteredClient & { readonly redirectUri: string }
-    /** `client_secret_basic`; token exchange and client credentials */
+    /**
+     * `svc-exchanger`: `client_secret_basic` only; grants token exchange (RFC 8693) and `client_credentials`; scopes
+     * `api:read api:write`
+     */
     readonly exchanger: RegisteredClient
   }
   /**
-   * Requests received by endpoint (`"token"`, `"authorization"`, `"jwks"`, `"discovery"`, `"interaction"`, …) and,
-   * for the token endpoint, by grant too: `"token:client_credentials"`, `"token:refresh_token"`, …
+   * Requests received since the start (or the last {@link TestServerInfo.resetCounts}) under `key`: `"all"`; by
+   * endpoint `"token"`, `"authorization"`, `"resume"`, `"interaction"`, `"jwks"`, `"discovery"`, `"userinfo"`,
+   * `"revocation"`, `"other"` (no endpoint); and token requests by grant: `"token:client_credentials"`,
+   * `"token:authorization_code"`, `"token:refresh_token"`, `"token:urn:ietf:params:oauth:grant-type:token-exchange"`,
+   * `"token:?"` (no `grant_type`). A request is counted before its response is sent. Unknown keys count 0.
    */
   readonly requestCount: (key: string) => number
-  /** the token endpoint's requests since the last reset, oldest first */
+  /** The token endpoint's requests since the start or the last reset, oldest first. */
   readonly tokenRequests: () => ReadonlyArray<TokenRequestRecord>
+  /** Sets every counter back to 0 and empties the token-request log. */
   readonly resetCounts: () => void
   /**
-   * Headless sign-in: drives login and consent for `authorizationUrl` (built by the client under test) as user
-   * `accountId` (default `"alice"`). Resolves with the redirect to the client's `redirect_uri` (it carries `code`,
-   * `state` and `iss`).
+   * Headless sign-in: drives the login and consent pages for `authorizationUrl` (built by the client under test) as
+   * `accountId` (default `"alice"`) and resolves with the URL the server then redirects to – the client's
+   * `redirect_uri` with `code`, `state` and `iss` (or `error`). Follows only redirects within the issuer's origin.
+   * Rejects with an `Error` that says where the flow stopped (with the server's `error` when it showed one).
    */
-  readonly signIn: (authorizationUrl: string, options?: { readonly accountId?: string }) => Promise<string>
+  readonly signIn: (authorizationUrl: string, options?: SignInOptions) => Promise<string>
+  /** Stops the server and closes its open connections. Idempotent. */
   readonly stop: () => Promise<void>
 }
 
 /**
+ * The resource whose access tokens are JWTs.
+ *
  * @since 0.1.0
  * @category constants
  */
-export const resource = "https://api.example" as const
+export const resource: "https://api.example" = Fixtures.resource
 
 /**
+ * The RFC 8693 grant type the `exchanger` client is registered for.
+ *
  * @since 0.1.0
  * @category constants
  */
-export const tokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
-
-const tokenTypes = {
-  accessToken: "urn:ietf:params:oauth:token-type:access_token",
-  jwt: "urn:ietf:params:oauth:token-type:jwt",
-  refreshToken: "urn:ietf:params:oauth:token-type:refresh_token",
-  idToken: "urn:ietf:params:oauth:token-type:id_token",
-  saml1: "urn:ietf:params:oauth:token-type:saml1",
-  saml2: "urn:ietf:params:oauth:token-type:saml2"
-}
-const knownTokenTypes = new Set(Object.values(tokenTypes))
-
-// VSCHAR specials: a client that sends them in a Basic header without form-urlencoding them first is refused
-const secret = (name: string) => `${name}-s3cr:t%+ &=~!*'()`
+export const tokenExchangeGrant: string = Fixtures.tokenExchangeGrant
 
 const listen = (server: http.Server): Promise<number> =>
   new Promise((resolve, reject) => {
     server.once("error", reject)
     server.listen(0, "127.0.0.1", () => {
+      server.off("error", reject)
       const address = server.address()
       if (address !== null && typeof address === "object") resolve(address.port)
       else reject(new Error("the test server has no TCP address"))
@@ -142,7 +189,25 @@ const listen = (server: http.Server): Promise<number> =>
   })
 
 /**
- * Starts a server; `stop` closes it.
+ * Starts a test server on a free `127.0.0.1` port. For code that does not use Effect; with Effect, use {@link layer}.
+ *
+ * @example
+ * ```ts
+ * import * as TestServer from "@effect-oauth/test-server"
+ *
+ * // RFC 6749 §2.3.1: form-urlencode id and secret, then base64
+ * const form = (s: string) => new URLSearchParams({ s }).toString().slice(2)
+ *
+ * const server = await TestServer.start()
+ * const { clientId, clientSecret } = server.clients.basic
+ * const response = await fetch(server.tokenEndpoint, {
+ *   method: "POST",
+ *   headers: { authorization: `Basic ${btoa(`${form(clientId)}:${form(clientSecret)}`)}` },
+ *   body: new URLSearchParams({ grant_type: "client_credentials", resource: server.resource, scope: "api:read" })
+ * })
+ * // 200 { access_token: "<JWT, aud https://api.example>", token_type: "Bearer", expires_in: 300, scope: "api:read" }
+ * await server.stop()
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -150,10 +215,6 @@ const listen = (server: http.Server): Promise<number> =>
 export const start = async (options: StartOptions = {}): Promise<TestServerInfo> => {
   const accessTokenTtl = options.accessTokenTtl ?? 300
   const refreshTokenTtl = options.refreshTokenTtl ?? 86_400
-
-  const counts = new Map<string, number>()
-  let tokenLog: Array<TokenRequestRecord> = []
-  const count = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
 
   // node:http first: the issuer must name the port
   let handler: http.RequestListener = (_req, res) => {
@@ -164,339 +225,72 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
   const port = await listen(server)
   const issuer = `http://127.0.0.1:${port}`
 
-  const { privateKey: signingPrivate } = await Jose.generateKeyPair("RS256", { extractable: true })
-  const signingJwk = { ...(await Jose.exportJWK(signingPrivate)), kid: "signing-1", alg: "RS256", use: "sig" }
-  const { privateKey: clientPrivate, publicKey: clientPublic } = await Jose.generateKeyPair("RS256", {
-    extractable: true
-  })
-  const clientKeyId = "client-key-1"
-  const clientPrivateJwk = { ...(await Jose.exportJWK(clientPrivate)), kid: clientKeyId, alg: "RS256" }
-  const clientPublicJwk = { ...(await Jose.exportJWK(clientPublic)), kid: clientKeyId, alg: "RS256", use: "sig" }
-
-  const clients = {
-    basic: { clientId: "svc-basic", clientSecret: secret("basic") },
-    post: { clientId: "svc-post", clientSecret: secret("post") },
-    privateKeyJwt: { clientId: "svc-pkjwt", privateKey: clientPrivateJwk, keyId: clientKeyId, algorithm: "RS256" as const },
-    web: { clientId: "web-app", clientSecret: secret("web"), redirectUri: "http://127.0.0.1:1/callback" },
-    exchanger: { clientId: "svc-exchanger", clientSecret: secret("exchanger") }
-  }
-
-  const resourceServerInfo = {
-    scope: "api:read api:write",
-    audience: resource,
-    accessTokenFormat: "jwt" as const,
-    accessTokenTTL: accessTokenTtl,
-    jwt: { sign: { alg: "RS256" as const } }
-  }
-
-  // the actor of an exchanged token, for its `act` claim
-  const actors = new WeakMap<object, string>()
-
-  const provider = new Provider(issuer, {
-    clients: [
-      {
-        client_id: clients.basic.clientId,
-        client_secret: clients.basic.clientSecret,
-        token_endpoint_auth_method: "client_secret_basic",
-        grant_types: ["client_credentials"],
-        response_types: [],
-        redirect_uris: [],
-        scope: "api:read api:write"
-      },
-      {
-        client_id: clients.post.clientId,
-        client_secret: clients.post.clientSecret,
-        token_endpoint_auth_method: "client_secret_post",
-        grant_types: ["client_credentials"],
-        response_types: [],
-        redirect_uris: [],
-        scope: "api:read api:write"
-      },
-      {
-        client_id: clients.privateKeyJwt.clientId,
-        token_endpoint_auth_method: "private_key_jwt",
-        token_endpoint_auth_signing_alg: "RS256",
-        jwks: { keys: [clientPublicJwk] },
-        grant_types: ["client_credentials"],
-        response_types: [],
-        redirect_uris: [],
-        scope: "api:read api:write"
-      },
-      {
-        client_id: clients.web.clientId,
-        client_secret: clients.web.clientSecret,
-        token_endpoint_auth_method: "client_secret_basic",
-        grant_types: ["authorization_code", "refresh_token"],
-        response_types: ["code"],
-        redirect_uris: [clients.web.redirectUri],
-        scope: "openid offline_access api:read api:write"
-      },
-      {
-        client_id: clients.exchanger.clientId,
-        client_secret: clients.exchanger.clientSecret,
-        token_endpoint_auth_method: "client_secret_basic",
-        grant_types: [tokenExchangeGrant, "client_credentials"],
-        response_types: [],
-        redirect_uris: [],
-        scope: "api:read api:write"
-      }
-    ],
-    jwks: { keys: [signingJwk] },
-    scopes: ["openid", "offline_access", "api:read", "api:write"],
-    clientAuthMethods: ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"],
-    features: {
-      devInteractions: { enabled: true },
-      clientCredentials: { enabled: true },
-      revocation: { enabled: true },
-      resourceIndicators: {
-        enabled: true,
-        defaultResource: () => undefined,
-        useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, indicator) => {
-          if (indicator === resource) return resourceServerInfo
-          throw new errors.InvalidTarget()
-        }
-      }
-    },
-    pkce: { required: () => true },
-    rotateRefreshToken: options.rotateRefreshToken ?? true,
-    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
-    expiresWithSession: () => false,
-    findAccount: (_ctx, accountId) => ({ accountId, claims: () => ({ sub: accountId }) }),
-    extraTokenClaims: (_ctx, token) => {
-      const actor = actors.get(token)
-      return actor === undefined ? undefined : { act: { sub: actor } }
-    },
-    ttl: {
-      AccessToken: accessTokenTtl,
-      ClientCredentials: accessTokenTtl,
-      AuthorizationCode: 60,
-      IdToken: 3_600,
-      RefreshToken: refreshTokenTtl,
-      Interaction: 600,
-      Session: 86_400,
-      Grant: refreshTokenTtl
-    }
-  })
-
-  // strict about the registered method: basic clients must use the header, post clients must not
-  const compare = provider.Client.prototype.compareClientSecret
-  provider.Client.prototype.compareClientSecret = function(this: InstanceType<typeof provider.Client>, actual: string) {
-    const header = Provider.ctx?.get("authorization") ?? ""
-    const basic = /^basic /i.test(header)
-    if (this.tokenEndpointAuthMethod === "client_secret_basic" && !basic) return Promise.resolve(false)
-    if (this.tokenEndpointAuthMethod === "client_secret_post" && header !== "") return Promise.resolve(false)
-    return compare.call(this, actual)
-  }
-
-  provider.use(async (ctx, next) => {
-    await next()
-    const route = ctx.oidc?.route ?? (ctx.path.startsWith("/interaction") ? "interaction" : ctx.path)
-    count(route)
-    if (route === "token") {
-      const grantType = ctx.oidc?.params?.["grant_type"]
-      const grant = typeof grantType === "string" ? grantType : undefined
-      count(`token:${grant ?? "?"}`)
-      tokenLog.push({ grantType: grant, authorizationHeader: ctx.get("authorization") !== "", status: ctx.status })
-    }
-  })
-
-  const verifyOwnToken = async (token: string) => {
-    const jwks = Jose.createLocalJWKSet({ keys: [{ ...clientPublicJwk }, publicOf(signingJwk)] })
-    return Jose.jwtVerify(token, jwks, { issuer }).then((r) => r.payload, () => undefined)
-  }
-
-  provider.registerGrantType(
-    tokenExchangeGrant,
-    async (ctx) => {
-      const params = ctx.oidc.params ?? {}
-      const str = (name: string): string | undefined => {
-        const v = params[name]
-        return typeof v === "string" && v !== "" ? v : undefined
-      }
-      const list = (name: string): Array<string> => {
-        const v = params[name]
-        return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : []
-      }
-      const client = ctx.oidc.client
-      if (client === undefined) throw new errors.InvalidClient()
-      const subjectToken = str("subject_token")
-      const subjectTokenType = str("subject_token_type")
-      if (subjectToken === undefined) throw new errors.InvalidRequest("missing required parameter 'subject_token'")
-      if (subjectTokenType === undefined) throw new errors.InvalidRequest("missing required parameter 'subject_token_type'")
-      if (!knownTokenTypes.has(subjectTokenType)) throw new errors.InvalidRequest("unsupported subject_token_type")
-      if (subjectTokenType !== tokenTypes.accessToken && subjectTokenType !== tokenTypes.jwt) {
-        throw new errors.InvalidRequest("only access tokens can be exchanged here")
-      }
-      const actorToken = str("actor_token")
-      const actorTokenType = str("actor_token_type")
-      if (actorToken !== undefined && actorTokenType === undefined) {
-        throw new errors.InvalidRequest("actor_token_type is required with actor_token")
-      }
-      if (actorToken === undefined && actorTokenType !== undefined) {
-        throw new errors.InvalidRequest("actor_token_type must not be sent without actor_token")
-      }
-      if (actorTokenType !== undefined && !knownTokenTypes.has(actorTokenType)) {
-        throw new errors.InvalidRequest("unsupported actor_token_type")
-      }
-      const requested = str("requested_token_type")
-      if (requested !== undefined && requested !== tokenTypes.accessToken && requested !== tokenTypes.jwt) {
-        throw new errors.InvalidRequest("unsupported requested_token_type")
-      }
-      for (const target of [...list("audience"), ...list("resource")]) {
-        if (target !== resource) throw new errors.InvalidTarget(`unknown target ${target}`)
-      }
-      const subject = await verifyOwnToken(subjectToken)
-      if (subject === undefined || typeof subject.sub !== "string") {
-        throw new errors.InvalidGrant("subject_token is invalid or expired")
-      }
-      // a client-credentials token has no user: servers answer such an exchange with a bare 400
-      if (subject.sub === subject["client_id"]) {
-        throw new errors.InvalidRequest("subject_token belongs to a system identity and cannot be exchanged")
-      }
-      let actorSub: string | undefined
-      if (actorToken !== undefined) {
-        const actor = await verifyOwnToken(actorToken)
-        if (actor === undefined || typeof actor.sub !== "string") {
-          throw new errors.InvalidGrant("actor_token is invalid or expired")
-        }
-        actorSub = actor.sub
-      }
-      const allowed = new Set(resourceServerInfo.scope.split(" "))
-      const subjectScopes = new Set(typeof subject["scope"] === "string" ? subject["scope"].split(" ") : [])
-      const scopeParam = str("scope")
-      const scopes = scopeParam === undefined ? [...subjectScopes].filter((s) => allowed.has(s)) : scopeParam.split(" ")
-      for (const s of scopes) {
-        if (!allowed.has(s)) throw new errors.InvalidScope("requested scope is not allowed", s)
-      }
-      // a grant of its own, as every token the provider issues has one
-      const grant = new provider.Grant({ accountId: subject.sub, clientId: client.clientId })
-      grant.addResourceScope(resource, scopes.join(" "))
-      const grantId = await grant.save()
-      const at = new provider.AccessToken({
-        accountId: subject.sub,
-        client,
-        grantId,
-        gty: "token_exchange",
-        scope: scopes.join(" ")
-      })
-      at.resourceServer = new provider.ResourceServer(resource, resourceServerInfo)
-      if (actorSub !== undefined) actors.set(at, actorSub)
-      const value = await at.save()
-      ctx.body = {
-        access_token: value,
-        issued_token_type: requested ?? tokenTypes.accessToken,
-        token_type: "Bearer",
-        expires_in: at.expiration,
-        scope: scopes.join(" ")
-      }
-    },
-    ["subject_token", "subject_token_type", "actor_token", "actor_token_type", "audience", "resource", "scope",
-      "requested_token_type"],
-    ["audience", "resource"]
-  )
-
-  // the provider's own noise ("Unsupported runtime", dev interactions) is not the test's business
-  provider.on("server_error", () => {})
-  handler = provider.callback()
-
-  const signIn = (authorizationUrl: string, signInOptions?: { readonly accountId?: string }) =>
-    headlessSignIn(issuer, authorizationUrl, signInOptions?.accountId ?? "alice")
-
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections()
+  let stopped: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopped ??= new Promise<void>((resolve) => {
       server.close(() => resolve())
+      server.closeAllConnections()
     })
-
-  return {
-    issuer,
-    tokenEndpoint: `${issuer}/token`,
-    authorizationEndpoint: `${issuer}/auth`,
-    jwksUri: `${issuer}/jwks`,
-    resource,
-    clients,
-    requestCount: (key) => counts.get(key) ?? 0,
-    tokenRequests: () => tokenLog.slice(),
-    resetCounts: () => {
-      counts.clear()
-      tokenLog = []
-    },
-    signIn,
-    stop
+    return stopped
   }
-}
 
-const publicOf = (jwk: Jose.JWK): Jose.JWK => {
-  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...rest } = jwk
-  return rest
-}
+  try {
+    const [signing, clientKey] = await Promise.all([Keys.generate("signing-1"), Keys.generate("client-key-1")])
+    const exchange = TokenExchange.make({ issuer, verificationKey: signing.publicJwk, accessTokenTtl })
+    const provider = ProviderConfig.make({
+      issuer,
+      accessTokenTtl,
+      refreshTokenTtl,
+      rotateRefreshToken: options.rotateRefreshToken ?? true,
+      signingKey: signing.privateJwk,
+      clientPublicKey: clientKey.publicJwk,
+      extraTokenClaims: exchange.extraTokenClaims
+    })
+    exchange.register(provider)
+    const counters = Counters.install(provider)
+    // an internal error of the server (not a refused request) is a bug here: make it visible
+    provider.on("server_error", (ctx, error) => {
+      console.error(`@effect-oauth/test-server: server_error on ${ctx.method} ${ctx.path}:`, error)
+    })
+    handler = provider.callback()
 
-/** the first `<form>` of a page: its action and its hidden inputs */
-const parseForm = (html: string): { action: string; fields: Record<string, string> } | undefined => {
-  const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/i.exec(html)
-  if (form === null) return undefined
-  const fields: Record<string, string> = {}
-  for (const input of form[2]!.matchAll(/<input[^>]*>/gi)) {
-    const name = /name="([^"]+)"/i.exec(input[0])
-    const value = /value="([^"]*)"/i.exec(input[0])
-    if (name !== null) fields[name[1]!] = value?.[1] ?? ""
-  }
-  return { action: form[1]!.replace(/&amp;/g, "&"), fields }
-}
-
-const headlessSignIn = async (issuer: string, authorizationUrl: string, accountId: string): Promise<string> => {
-  const origin = new URL(issuer).origin
-  const cookies = new Map<string, string>()
-  const remember = (res: Response) => {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(";")
-      const eq = pair!.indexOf("=")
-      cookies.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1))
-    }
-  }
-  const cookieHeader = () => [...cookies].map(([k, v]) => `${k}=${v}`).join("; ")
-
-  let next: { url: string; method: "GET" | "POST"; body?: URLSearchParams } = { url: authorizationUrl, method: "GET" }
-  for (let step = 0; step < 12; step++) {
-    const res = await fetch(next.url, {
-      method: next.method,
-      redirect: "manual",
-      headers: {
-        cookie: cookieHeader(),
-        ...(next.body ? { "content-type": "application/x-www-form-urlencoded" } : {})
+    return {
+      issuer,
+      tokenEndpoint: `${issuer}/token`,
+      authorizationEndpoint: `${issuer}/auth`,
+      jwksUri: `${issuer}/jwks`,
+      resource: Fixtures.resource,
+      clients: {
+        basic: { clientId: Fixtures.clientIds.basic, clientSecret: Fixtures.clientSecrets.basic },
+        post: { clientId: Fixtures.clientIds.post, clientSecret: Fixtures.clientSecrets.post },
+        privateKeyJwt: {
+          clientId: Fixtures.clientIds.privateKeyJwt,
+          privateKey: clientKey.privateJwk,
+          keyId: clientKey.keyId,
+          algorithm: "RS256"
+        },
+        web: {
+          clientId: Fixtures.clientIds.web,
+          clientSecret: Fixtures.clientSecrets.web,
+          redirectUri: Fixtures.redirectUri
+        },
+        exchanger: { clientId: Fixtures.clientIds.exchanger, clientSecret: Fixtures.clientSecrets.exchanger }
       },
-      ...(next.body ? { body: next.body } : {})
-    })
-    remember(res)
-    const location = res.headers.get("location")
-    if (res.status >= 300 && res.status < 400 && location !== null) {
-      const target = new URL(location, next.url)
-      // the client's redirect_uri: done, nothing needs to listen there
-      if (target.origin !== origin) return target.href
-      next = { url: target.href, method: "GET" }
-      continue
+      requestCount: counters.get,
+      tokenRequests: counters.tokenRequests,
+      resetCounts: counters.reset,
+      signIn: (authorizationUrl, signInOptions) =>
+        Headless.signIn({ issuer, authorizationUrl, accountId: signInOptions?.accountId ?? "alice" }),
+      stop
     }
-    const html = await res.text()
-    const form = parseForm(html)
-    if (res.status !== 200 || form === undefined) {
-      throw new Error(`sign-in stopped at ${new URL(next.url).pathname} with HTTP ${res.status}`)
-    }
-    const body = new URLSearchParams(form.fields)
-    if (form.fields["prompt"] === "login" || /name="login"/.test(html)) {
-      body.set("prompt", "login")
-      body.set("login", accountId)
-      body.set("password", randomUUID())
-    } else {
-      body.set("prompt", form.fields["prompt"] ?? "consent")
-    }
-    next = { url: new URL(form.action, next.url).href, method: "POST", body }
+  } catch (error) {
+    await stop()
+    throw error
   }
-  throw new Error("sign-in did not reach the redirect_uri within 12 steps")
 }
 
 /**
- * The running server, in an Effect program.
+ * The running test server, provided by {@link layer}.
  *
  * @since 0.1.0
  * @category tags
@@ -504,7 +298,19 @@ const headlessSignIn = async (issuer: string, authorizationUrl: string, accountI
 export class TestServer extends Context.Tag("@effect-oauth/test-server/TestServer")<TestServer, TestServerInfo>() {}
 
 /**
- * Starts a server when the layer is built and stops it when its scope closes.
+ * A test server as a scoped layer: started when the layer is built, stopped when its scope closes. A failure to start
+ * is a defect.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as TestServer from "@effect-oauth/test-server"
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* TestServer.TestServer
+ *   return server.tokenEndpoint
+ * }).pipe(Effect.provide(TestServer.layer({ accessTokenTtl: 60 })))
+ * ```
  *
  * @since 0.1.0
  * @category layers
@@ -512,21 +318,34 @@ export class TestServer extends Context.Tag("@effect-oauth/test-server/TestServe
 export const layer = (options?: StartOptions): Layer.Layer<TestServer> =>
   Layer.scoped(
     TestServer,
-    Effect.acquireRelease(Effect.promise(() => start(options)), (info) => Effect.promise(() => info.stop()))
+    Effect.acquireRelease(Effect.promise(() => start(options)), (server) => Effect.promise(() => server.stop()))
   )
 
 /**
- * Headless sign-in (see `TestServerInfo.signIn`) as an Effect.
+ * Headless sign-in on the {@link TestServer} in context (see {@link TestServerInfo.signIn}); fails with the `Error`
+ * that says where the flow stopped.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as TestServer from "@effect-oauth/test-server"
+ *
+ * // `url`: an authorization URL for the web client (PKCE S256, state, resource https://api.example)
+ * const callback = (url: string) =>
+ *   TestServer.signIn(url, { accountId: "bob" }).pipe(
+ *     Effect.map((redirect) => new URL(redirect).searchParams.get("code"))
+ *   )
+ * ```
  *
  * @since 0.1.0
  * @category accessors
  */
 export const signIn = (
   authorizationUrl: string,
-  options?: { readonly accountId?: string }
+  options?: SignInOptions
 ): Effect.Effect<string, Error, TestServer> =>
   Effect.flatMap(TestServer, (server) =>
     Effect.tryPromise({
       try: () => server.signIn(authorizationUrl, options),
-      catch: (cause) => (cause instanceof Error ? cause : new Error(String(cause)))
+      catch: (cause) => (cause instanceof Error ? cause : new Error("headless sign-in failed", { cause }))
     }))

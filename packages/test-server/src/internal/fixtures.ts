@@ -1,5 +1,5 @@
 /**
- * Fixed registration data of the test server: the one resource, its scopes, the client ids and secrets.
+ * Fixed registration data of the test server: the one resource, its scopes, client ids and secrets, token types.
  *
  * The secrets contain ASCII specials (`:`, `%`, `+`, space, `&`, `=`, `~`, `!`, `*`, `'`, `(`, `)`), all VSCHAR
  * (RFC 6749 Appendix A): the server form-urldecodes the id and secret of a Basic header (RFC 6749 §2.3.1), so a client
@@ -15,21 +15,44 @@ export const resource = "https://api.example" as const
 export const resourceScope = "api:read api:write"
 
 /** @internal */
-export const tokenExchangeGrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
+export const tokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 /** @internal */
 export const clientIds = {
-  basic: "basic-client",
-  post: "post-client",
-  privateKeyJwt: "private-key-jwt-client",
-  web: "web-client",
-  exchanger: "exchanger-client"
+  basic: "svc-basic",
+  post: "svc-post",
+  privateKeyJwt: "svc-pkjwt",
+  web: "web-app",
+  exchanger: "svc-exchanger"
 } as const
+
+const secret = (name: string): string => `${name}-s3cr:t%+ &=~!*'()`
 
 /** @internal */
 export const clientSecrets = {
-  basic: "basic s3cr:t%+ &=~!*'()",
-  post: "post s3cr:t%+ &=~!*'()",
-  web: "web s3cr:t%+ &=~!*'()",
-  exchanger: "exchanger s3cr:t%+ &=~!*'()"
+  basic: secret("basic"),
+  post: secret("post"),
+  web: secret("web"),
+  exchanger: secret("exchanger")
 } as const
+
+/**
+ * The web client's redirect URI: loopback, port 1, where nothing listens (a connection is refused at once). The
+ * headless sign-in never requests it; it returns the redirect's URL.
+ *
+ * @internal
+ */
+export const redirectUri = "http://127.0.0.1:1/callback"
+
+/** RFC 8693 §3 token type identifiers. @internal */
+export const tokenTypes = {
+  accessToken: "urn:ietf:params:oauth:token-type:access_token",
+  refreshToken: "urn:ietf:params:oauth:token-type:refresh_token",
+  idToken: "urn:ietf:params:oauth:token-type:id_token",
+  jwt: "urn:ietf:params:oauth:token-type:jwt",
+  saml1: "urn:ietf:params:oauth:token-type:saml1",
+  saml2: "urn:ietf:params:oauth:token-type:saml2"
+} as const
+
+/** @internal */
+export const knownTokenTypes: ReadonlySet<string> = new Set(Object.values(tokenTypes))

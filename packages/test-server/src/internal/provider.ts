@@ -1,11 +1,11 @@
 /**
- * The oidc-provider configuration of the test server.
+ * The oidc-provider configuration of the test server: clients, the resource server, lifetimes, strictness.
  *
  * @internal
  */
 import * as crypto from "node:crypto"
 import Provider, { errors } from "oidc-provider"
-import type { ClientMetadata, Configuration, JWK, KoaContextWithOIDC, ResourceServer } from "oidc-provider"
+import type { ClientMetadata, Configuration, ErrorOut, JWK, KoaContextWithOIDC, ResourceServer } from "oidc-provider"
 import * as Fixtures from "./fixtures.js"
 
 /** @internal */
@@ -18,12 +18,13 @@ export interface ProviderOptions {
   readonly signingKey: JWK
   /** public key of the private_key_jwt client, with `kid`, `alg` and `use` */
   readonly clientPublicKey: JWK
-  readonly redirectUri: string
+  /** extra claims of an access token (the token exchange grant's `act`) */
+  readonly extraTokenClaims: NonNullable<Configuration["extraTokenClaims"]>
 }
 
 const secondsPerDay = 24 * 60 * 60
 
-/** @internal */
+/** The one resource server: JWT access tokens (RS256, `typ` at+jwt) for `https://api.example`. @internal */
 export const resourceServerInfo = (accessTokenTtl: number): ResourceServer => ({
   scope: Fixtures.resourceScope,
   audience: Fixtures.resource,
@@ -32,34 +33,34 @@ export const resourceServerInfo = (accessTokenTtl: number): ResourceServer => ({
   jwt: { sign: { alg: "RS256" } }
 })
 
-const clients = (options: ProviderOptions): Array<ClientMetadata> => [
+const clientCredentialsOnly = {
+  response_types: [],
+  redirect_uris: [],
+  scope: Fixtures.resourceScope
+} as const
+
+const clients = (clientPublicKey: JWK): Array<ClientMetadata> => [
   {
     client_id: Fixtures.clientIds.basic,
     client_secret: Fixtures.clientSecrets.basic,
     token_endpoint_auth_method: "client_secret_basic",
     grant_types: ["client_credentials"],
-    response_types: [],
-    redirect_uris: [],
-    scope: Fixtures.resourceScope
+    ...clientCredentialsOnly
   },
   {
     client_id: Fixtures.clientIds.post,
     client_secret: Fixtures.clientSecrets.post,
     token_endpoint_auth_method: "client_secret_post",
     grant_types: ["client_credentials"],
-    response_types: [],
-    redirect_uris: [],
-    scope: Fixtures.resourceScope
+    ...clientCredentialsOnly
   },
   {
     client_id: Fixtures.clientIds.privateKeyJwt,
     token_endpoint_auth_method: "private_key_jwt",
     token_endpoint_auth_signing_alg: "RS256",
-    jwks: { keys: [options.clientPublicKey] },
+    jwks: { keys: [clientPublicKey] },
     grant_types: ["client_credentials"],
-    response_types: [],
-    redirect_uris: [],
-    scope: Fixtures.resourceScope
+    ...clientCredentialsOnly
   },
   {
     client_id: Fixtures.clientIds.web,
@@ -67,70 +68,69 @@ const clients = (options: ProviderOptions): Array<ClientMetadata> => [
     token_endpoint_auth_method: "client_secret_basic",
     grant_types: ["authorization_code", "refresh_token"],
     response_types: ["code"],
-    redirect_uris: [options.redirectUri],
+    redirect_uris: [Fixtures.redirectUri],
     scope: `openid offline_access ${Fixtures.resourceScope}`
   },
   {
     client_id: Fixtures.clientIds.exchanger,
     client_secret: Fixtures.clientSecrets.exchanger,
     token_endpoint_auth_method: "client_secret_basic",
-    grant_types: [Fixtures.tokenExchangeGrantType, "client_credentials"],
-    response_types: [],
-    redirect_uris: [],
-    scope: Fixtures.resourceScope
+    grant_types: [Fixtures.tokenExchangeGrant, "client_credentials"],
+    ...clientCredentialsOnly
   }
 ]
 
 /**
  * oidc-provider accepts `client_secret_basic` and `client_secret_post` interchangeably for a client registered with
- * either. The test server is strict: a `client_secret_basic` client must send the Authorization header and a
- * `client_secret_post` client must not (it then also sent `client_secret` in the body, which oidc-provider refuses
- * together with a header anyway). A mismatch fails like a wrong secret: 401 `invalid_client`.
+ * either. The test server is strict: a `client_secret_basic` client must send a Basic Authorization header and a
+ * `client_secret_post` client must send none. A mismatch fails like a wrong secret: 401 `invalid_client`.
  */
 const makeStrict = (provider: Provider): void => {
   const prototype = provider.Client.prototype
   const compare = prototype.compareClientSecret
   prototype.compareClientSecret = function(this: typeof prototype, actual: string) {
-    const hasAuthorizationHeader = Provider.ctx?.headers.authorization !== undefined
-    if (this.clientAuthMethod === "client_secret_basic" && !hasAuthorizationHeader) return false
-    if (this.clientAuthMethod === "client_secret_post" && hasAuthorizationHeader) return false
+    const header = Provider.ctx?.get("authorization") ?? ""
+    if (this.clientAuthMethod === "client_secret_basic" && !/^basic /i.test(header)) return false
+    if (this.clientAuthMethod === "client_secret_post" && header !== "") return false
     return compare.call(this, actual)
   }
 }
 
-const escapeHtml = (value: string): string =>
-  value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+const escapeHtml = (value: string): string => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-/** An error page without oidc-provider's "you SHOULD change renderError" notice; the error is in a `<pre>` as JSON. */
-const renderError = (ctx: KoaContextWithOIDC, out: Record<string, unknown>): void => {
+/**
+ * An error page without oidc-provider's "you SHOULD change renderError" notice: the error object as JSON in
+ * `<pre id="error">`, which the headless sign-in reports.
+ */
+const renderError = (ctx: KoaContextWithOIDC, out: ErrorOut): void => {
   ctx.type = "html"
-  ctx.body = `<!DOCTYPE html><title>oidc-provider test server error</title><pre id="error">${
-    escapeHtml(JSON.stringify(out))
-  }</pre>`
+  ctx.body = `<!DOCTYPE html><title>test server error</title><pre id="error">${escapeHtml(JSON.stringify(out))}</pre>`
 }
 
-/** @internal */
-export interface Hooks {
-  /** extra claims of an access token (used by the token exchange grant for `act`) */
-  readonly extraTokenClaims?: NonNullable<Configuration["extraTokenClaims"]>
-}
-
-/** @internal */
-export const makeProvider = (options: ProviderOptions, hooks: Hooks = {}): Provider => {
-  const configuration: Configuration = {
-    clients: clients(options),
+/**
+ * A provider for `issuer`. No `defaultResource`: a request that names no resource gets no access token for
+ * `https://api.example` – client credentials then get an opaque token (and the API scopes are dropped), a code or
+ * refresh request of a grant with `openid` gets an opaque (userinfo) token. `useGrantedResource` stays off for the
+ * same reason.
+ *
+ * @internal
+ */
+export const make = (options: ProviderOptions): Provider => {
+  const provider = new Provider(options.issuer, {
+    clients: clients(options.clientPublicKey),
     jwks: { keys: [options.signingKey] },
     cookies: { keys: [crypto.randomBytes(32).toString("base64url")] },
+    scopes: ["openid", "offline_access", "api:read", "api:write"],
     findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        // no defaultResource: a request that names no resource gets no JWT for https://api.example
         getResourceServerInfo: (_ctx, indicator) => {
           if (indicator === Fixtures.resource) return resourceServerInfo(options.accessTokenTtl)
-          throw new errors.InvalidTarget(`unknown resource indicator (this server knows only ${Fixtures.resource})`)
+          throw new errors.InvalidTarget(`unknown resource (this server knows only ${Fixtures.resource})`)
         }
       }
     },
@@ -140,7 +140,7 @@ export const makeProvider = (options: ProviderOptions, hooks: Hooks = {}): Provi
     expiresWithSession: () => false,
     clientBasedCORS: () => false,
     renderError,
-    ...(hooks.extraTokenClaims === undefined ? {} : { extraTokenClaims: hooks.extraTokenClaims }),
+    extraTokenClaims: options.extraTokenClaims,
     ttl: {
       AccessToken: options.accessTokenTtl,
       ClientCredentials: options.accessTokenTtl,
@@ -154,8 +154,7 @@ export const makeProvider = (options: ProviderOptions, hooks: Hooks = {}): Provi
       BackchannelAuthenticationRequest: 10 * 60,
       PreAuthorizedCode: 10 * 60
     }
-  }
-  const provider = new Provider(options.issuer, configuration)
+  })
   makeStrict(provider)
   return provider
 }
