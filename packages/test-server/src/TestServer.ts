@@ -5,8 +5,8 @@
  * What it is set up with:
  * - one resource server, `https://api.example` (scopes `api:read api:write`), whose access tokens are JWTs (RS256,
  *   `typ` at+jwt) with `aud: "https://api.example"`. There is **no default resource**: a client-credentials request
- *   without `resource` gets an opaque access token (and the API scopes are dropped), so a client that forgets it does
- *   not pass by luck;
+ *   without `resource` gets an opaque access token (its `scope` as requested), not a JWT for the API, so a client that
+ *   forgets it does not pass by luck;
  * - clients for `client_secret_basic`, `client_secret_post` and `private_key_jwt` (client credentials), a `web` client
  *   (authorization code with PKCE S256 required, refresh tokens, rotation and reuse detection) and an `exchanger`
  *   (RFC 8693 token exchange). The server is **strict about the registered authentication method** (oidc-provider on

@@ -109,9 +109,9 @@ const renderError = (ctx: KoaContextWithOIDC, out: ErrorOut): void => {
 
 /**
  * A provider for `issuer`. No `defaultResource`: a request that names no resource gets no access token for
- * `https://api.example` – client credentials then get an opaque token (and the API scopes are dropped), a code or
- * refresh request of a grant with `openid` gets an opaque (userinfo) token. `useGrantedResource` stays off for the
- * same reason.
+ * `https://api.example` – client credentials then get an opaque token (with the requested scope: the API scopes are
+ * also registered as plain scopes), a code or refresh request of a grant with `openid` gets an opaque (userinfo)
+ * token. `useGrantedResource` stays off for the same reason.
  *
  * @internal
  */
