@@ -300,6 +300,11 @@ describe("TestServer", () => {
       )
     })
 
+    it("response_mode=form_post is refused: the result would be posted to the client, not redirected", async () => {
+      const { url } = authorizationUrl({ response_mode: "form_post" })
+      await expect(server.signIn(url)).rejects.toThrow("posts to http://127.0.0.1:1/callback, outside the issuer")
+    })
+
     it("an authorization URL on another origin is refused without a request", async () => {
       server.resetCounts()
       await expect(server.signIn("http://127.0.0.1:1/auth?client_id=web-app")).rejects.toThrow(

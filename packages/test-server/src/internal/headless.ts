@@ -142,13 +142,18 @@ export const signIn = async (request: SignInRequest): Promise<string> => {
         `sign-in stopped at ${where(next.url)} with HTTP ${response.status}${error === undefined ? "" : ` (${error})`}`
       )
     }
+    const action = new URL(form.action, next.url)
+    if (action.origin !== origin) {
+      // e.g. response_mode=form_post: the result would be POSTed to the client, which is not a redirect
+      throw new Error(`sign-in: the page at ${where(next.url)} posts to ${where(action)}, outside the issuer`)
+    }
     const body = new URLSearchParams([...form.fields])
     if (form.inputs.has("login")) {
       body.set("login", request.accountId)
       // any password: the development login does not check it
       body.set("password", randomUUID())
     }
-    next = { url: new URL(form.action, next.url), body }
+    next = { url: action, body }
   }
   throw new Error(`sign-in did not reach the redirect_uri within ${maxSteps} steps`)
 }
