@@ -5,7 +5,7 @@
 import { FetchHttpClient } from "@effect/platform"
 import * as TestServer from "@effect-oauth/test-server"
 import { expect, layer } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Config, ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { createRemoteJWKSet, jwtVerify } from "jose"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
@@ -130,6 +130,56 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
         expect(error._tag === "TokenEndpointError" && error.error).toBe("invalid_client")
         yield* Effect.flip(cc.acquire({ scope: ["api:read"] }))
         expect(ccRequests(server)).toBe(before + 2)
+      })
+    ))
+
+  it.effect("the README wiring: layerConfig from OAUTH_* variables, the server discovered from OAUTH_ISSUER", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const env = ConfigProvider.fromMap(
+        new Map([
+          ["OAUTH_ISSUER", server.issuer],
+          ["OAUTH_CLIENT_ID", server.clients.post.clientId],
+          ["OAUTH_CLIENT_SECRET", server.clients.post.clientSecret],
+          ["OAUTH_CLIENT_AUTH_METHOD", "client_secret_post"],
+          ["OAUTH_SCOPE", "api:read"],
+          ["OAUTH_RESOURCE", server.resource]
+        ])
+      )
+      const live = ClientCredentials.layerConfig().pipe(
+        Layer.provide(TokenCache.layerMemory({ capacity: 10_000 })),
+        Layer.provide(TokenEndpoint.layer),
+        Layer.provide(AuthorizationServer.layerDiscoveryConfig(Config.string("OAUTH_ISSUER"))),
+        Layer.provide(FetchHttpClient.layer),
+        Layer.provide(Layer.setConfigProvider(env))
+      )
+      const before = ccRequests(server)
+      const [first, second] = yield* Effect.flatMap(
+        ClientCredentials.ClientCredentials,
+        (cc) => Effect.all([cc.acquire(), cc.acquire()])
+      ).pipe(Effect.provide(live))
+      expect(value(second)).toBe(value(first))
+      expect(ccRequests(server)).toBe(before + 1)
+      expect(first.provenance.clientId).toBe(server.clients.post.clientId)
+      const { payload } = yield* Effect.promise(() =>
+        jwtVerify(value(first), createRemoteJWKSet(new URL(server.jwksUri)), { audience: "https://api.example" })
+      )
+      expect(payload.scope).toBe("api:read")
+    }))
+
+  it.effect("private_key_jwt as per-call credentials", () =>
+    withClientCredentials(basic, (cc, server) =>
+      Effect.gen(function*() {
+        const pk = server.clients.privateKeyJwt
+        const credentials = ClientAuth.privateKeyJwt(pk.clientId, Redacted.make(pk.privateKey), {
+          algorithm: pk.algorithm,
+          keyId: pk.keyId
+        })
+        const before = ccRequests(server)
+        const token = yield* cc.acquire({ scope: ["api:read"], credentials })
+        expect(token.provenance.clientId).toBe(pk.clientId)
+        expect(value(yield* cc.acquire({ scope: ["api:read"], credentials }))).toBe(value(token))
+        expect(ccRequests(server)).toBe(before + 1)
       })
     ))
 })
