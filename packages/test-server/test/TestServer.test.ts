@@ -521,7 +521,7 @@ describe("TestServer", () => {
     }
   })
 
-  it.scoped("as a scoped layer: started on build, stopped when the scope closes; signIn as an Effect", () =>
+  it.scopedLive("as a scoped layer: started on build, stopped when the scope closes; signIn as an Effect", () =>
     Effect.gen(function*() {
       const issuer = yield* Effect.scoped(
         Effect.gen(function*() {

@@ -145,7 +145,7 @@ export const make = (options: ProviderOptions): Provider => {
       AccessToken: options.accessTokenTtl,
       ClientCredentials: options.accessTokenTtl,
       AuthorizationCode: 60,
-      IdToken: options.accessTokenTtl,
+      IdToken: 60 * 60,
       RefreshToken: options.refreshTokenTtl,
       Interaction: 60 * 60,
       Session: secondsPerDay,
