@@ -1,4 +1,8 @@
 /**
+ * `@effect-oauth/test-server`: a real OAuth 2.0 authorization server (oidc-provider) on a free `127.0.0.1` port, as a
+ * scoped `layer` (service `TestServer`) or a plain async `start` / `stop`, with a headless `signIn`. See
+ * {@link TestServer}.
+ *
  * @since 0.1.0
  */
 export * from "./TestServer.js"
