@@ -209,6 +209,7 @@ describe("TokenCache.layerMemory", () => {
       Effect.gen(function*() {
         const endpoint = yield* makeEndpoint(3600)
         const refreshes0 = yield* counter(TokenCache.metrics.backgroundRefreshes)
+        const misses0 = yield* counter(TokenCache.metrics.misses)
         yield* cache.getOrAcquire("k", endpoint.acquire)
         for (let window = 1; window <= 5; window++) {
           // into the usable window of the current token (90% of its life)
@@ -223,6 +224,8 @@ describe("TokenCache.layerMemory", () => {
           expect(yield* Ref.get(endpoint.count)).toBe(window + 1)
         }
         expect((yield* counter(TokenCache.metrics.backgroundRefreshes)) - refreshes0).toBe(5)
+        // nobody ever waited for a request after the first one (the gets of waitUntil always find an entry: hits)
+        expect((yield* counter(TokenCache.metrics.misses)) - misses0).toBe(1)
       })
     ))
 
