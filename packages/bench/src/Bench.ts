@@ -7,6 +7,7 @@
  */
 import * as TokenCache from "@effect-oauth/client/TokenCache"
 import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as Library from "./Library.js"
@@ -112,6 +113,8 @@ export interface Environment {
   readonly loadAfter: ReadonlyArray<number>
   readonly mitata: string
   readonly openidClient: string
+  /** the commit measured (with "+ changes" when the working tree differs from it), when run from a git checkout */
+  readonly commit: string
   readonly durationSeconds: number
 }
 
@@ -477,6 +480,17 @@ const versionOf = (name: string): string => {
   }
 }
 
+const commitOf = (): string => {
+  try {
+    const git = (args: ReadonlyArray<string>) =>
+      execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
+    const head = git(["rev-parse", "--short", "HEAD"])
+    return git(["status", "--porcelain", "--untracked-files=no"]) === "" ? head : `${head} + changes`
+  } catch {
+    return "unknown (not a git checkout)"
+  }
+}
+
 export const render = (
   mode: Results["mode"],
   environment: Environment,
@@ -491,7 +505,8 @@ export const render = (
     "",
     `- date: ${environment.date}`,
     `- machine: ${environment.cpu}, ${environment.cores} cores, ${environment.platform}`,
-    `- Node ${environment.node}, mitata ${environment.mitata}, openid-client ${environment.openidClient}`,
+    `- Node ${environment.node}, mitata ${environment.mitata}, openid-client ${environment.openidClient}; ` +
+    `commit ${environment.commit}`,
     `- load average (1/5/15 min) at start ${load(environment.loadBefore)}, at end ${load(environment.loadAfter)}`,
     `- ${config.rounds} interleaved round(s) per timed section; a figure is the median of the rounds' medians, a ` +
     "ratio the median of the per-round ratios to the baseline measured in the same round",
@@ -535,6 +550,7 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       loadAfter: os.loadavg(),
       mitata: versionOf("mitata"),
       openidClient: versionOf("openid-client"),
+      commit: commitOf(),
       durationSeconds: (performance.now() - started) / 1e3
     }
     return {
