@@ -70,3 +70,7 @@ export * as AuthorizationCode from "./AuthorizationCode.js"
  * @since 0.1.0
  */
 export * as ManagedToken from "./ManagedToken.js"
+/**
+ * @since 0.1.0
+ */
+export * as Revocation from "./Revocation.js"

@@ -1,0 +1,291 @@
+/**
+ * OAuth 2.0 Token Revocation (RFC 7009): tell the authorization server that a token is no longer needed – when a
+ * user signs out, revoke the refresh token, and the server ends the grant (RFC 7009 §2.1: revoking a refresh token
+ * should also invalidate the access tokens of the same grant, and oidc-provider does).
+ *
+ * - `revoke(token, { hint? })` POSTs `token` and `token_type_hint` to the server's `revocation_endpoint` (from the
+ *   `AuthorizationServer`; `ConfigurationError` `MissingEndpoint` when it names none), authenticated with the
+ *   service's `ClientAuth` exactly as a token request is (Basic header, form parameters or a client assertion whose
+ *   audience is the issuer, else the token endpoint).
+ * - Given a `TokenSet`, its refresh token is revoked (hint `refresh_token`), or its access token when it has none or
+ *   when the hint is `access_token`.
+ * - As for the token endpoint: redirects are never followed (`TransportError` `Redirect`), an attempt has a timeout
+ *   (30 s by default), the response body is capped (1 MiB by default).
+ * - RFC 7009 §2.2: a 200 means the token is revoked **or was already invalid** – both succeed, so signing out twice
+ *   is harmless. An RFC 6749 §5.2 error body is a `TokenEndpointError` (`unsupported_token_type`, §2.2.1, when the
+ *   server cannot revoke that kind of token – oidc-provider cannot revoke its JWT access tokens; `invalid_client`);
+ *   another non-2xx status is a `TransportError`.
+ * - Revoking is idempotent, so transient failures (transport errors, 408, 429, 5xx such as a 503 with `Retry-After`)
+ *   are retried by default, like a `client_credentials` request (`TokenEndpoint.retryTransient()`).
+ * - A span `Revocation.revoke` (attributes `oauth.client_id`, `oauth.revocation_endpoint`, `oauth.token_type_hint`,
+ *   `oauth.outcome` – never the token) and the counter {@link revocationsTotal}.
+ *
+ * @example
+ * ```ts
+ * import { AuthorizationServer, ClientAuth, Revocation } from "@effect-oauth/client"
+ * import type { TokenSet } from "@effect-oauth/client/TokenSet"
+ * import { FetchHttpClient } from "@effect/platform"
+ * import { Effect, Layer, Redacted } from "effect"
+ *
+ * declare const session: TokenSet
+ *
+ * // sign out: the refresh token (and with it the grant) is revoked at the server
+ * const signOut = Effect.flatMap(Revocation.Revocation, (revocation) => revocation.revoke(session))
+ *
+ * const Live = Revocation.layer({ auth: ClientAuth.clientSecretBasic("web", Redacted.make("s3cret")) }).pipe(
+ *   Layer.provide(AuthorizationServer.layerDiscovery("https://login.example")),
+ *   Layer.provide(FetchHttpClient.layer)
+ * )
+ *
+ * signOut.pipe(Effect.provide(Live))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { AuthorizationServer } from "./AuthorizationServer.js"
+import * as ClientAuth from "./ClientAuth.js"
+import { clientAuthConfig } from "./ClientCredentials.js"
+import * as Http from "./internal/http.js"
+import * as internal from "./internal/revocation.js"
+import * as Retry from "./internal/retry.js"
+import type { TokenEndpointError, TransportError } from "./OAuthError.js"
+import { ConfigurationError } from "./OAuthError.js"
+import { defaults as endpointDefaults, retryTransient } from "./TokenEndpoint.js"
+import type { RetryPolicy } from "./TokenEndpoint.js"
+import { TokenSet } from "./TokenSet.js"
+
+/**
+ * The RFC 7009 §2.1 `token_type_hint` values this library sends.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TokenTypeHint = "refresh_token" | "access_token"
+
+/**
+ * Every way a revocation can fail. The `grant` of a `TokenEndpointError` or `TransportError` is `"revocation"`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RevocationError = TokenEndpointError | TransportError | ConfigurationError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** how this client authenticates at the revocation endpoint (as at the token endpoint) */
+  readonly auth: ClientAuth.ClientAuth
+  /** the retry policy (default `TokenEndpoint.retryTransient()`: revoking is idempotent) */
+  readonly retry?: RetryPolicy | undefined
+  /** how long one attempt may take, sending and reading (default 30 seconds) */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** the largest response body read, in bytes (default 1 MiB); a larger one fails as `BodyTooLarge` */
+  readonly maxResponseBytes?: number | undefined
+}
+
+/**
+ * The options of one revocation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RevokeOptions {
+  /**
+   * The `token_type_hint`. For a `TokenSet` it also picks the token: `access_token` revokes its access token,
+   * otherwise its refresh token is revoked when it has one. Without a hint, a bare token is sent without one (the
+   * server then searches all its token kinds).
+   */
+  readonly hint?: TokenTypeHint | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Revocation extends Context.Tag("@effect-oauth/client/Revocation")<
+  Revocation,
+  Revocation.Service
+>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace Revocation {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /**
+     * Revokes `token` (a bare token, or a `TokenSet`'s refresh token – its access token when it has none or the hint
+     * is `access_token`). Succeeds when the server answers 200: revoked, or already invalid (RFC 7009 §2.2).
+     */
+    readonly revoke: (
+      token: Redacted.Redacted<string> | TokenSet,
+      options?: RevokeOptions
+    ) => Effect.Effect<void, RevocationError>
+  }
+}
+
+/**
+ * Revocation requests, by `hint` (`refresh_token`, `access_token` or `none`) and `outcome`: `success`; an RFC 7009 /
+ * RFC 6749 error code for a `TokenEndpointError` (`unsupported_token_type`, `invalid_client`, … – `other_error` for
+ * any other); the reason of a `TransportError`; `ConfigurationError`. Counted once per revocation, after its retries.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const revocationsTotal: Metric.Metric.Counter<number> = Metric.counter("effect_oauth_revocations", {
+  description: "token revocation requests by hint and outcome (after retries)",
+  incremental: true
+})
+
+/** the token to send and its hint */
+const select = (
+  token: Redacted.Redacted<string> | TokenSet,
+  hint: TokenTypeHint | undefined
+): { readonly token: Redacted.Redacted<string>; readonly hint: TokenTypeHint | undefined } => {
+  if (!(token instanceof TokenSet)) return { token, hint }
+  if (hint !== "access_token" && token.refreshToken !== undefined) {
+    return { token: token.refreshToken, hint: "refresh_token" }
+  }
+  return { token: token.accessToken, hint: "access_token" }
+}
+
+/**
+ * Builds the service from the `AuthorizationServer` and the `HttpClient` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<Revocation.Service, never, AuthorizationServer | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const server = yield* AuthorizationServer
+    const client = yield* HttpClient.HttpClient
+    const noRedirects = Http.withoutRedirects(yield* Effect.serviceOption(FetchHttpClient.RequestInit))
+    const timeout = Duration.decode(options.timeout ?? endpointDefaults.timeout)
+    const maxBytes = options.maxResponseBytes ?? endpointDefaults.maxResponseBytes
+    const schedule = Retry.schedule(options.retry ?? retryTransient())
+    const clientId = ClientAuth.clientId(options.auth)
+
+    const revoke = Effect.fn("Revocation.revoke")(function*(
+      token: Redacted.Redacted<string> | TokenSet,
+      revokeOptions?: RevokeOptions
+    ) {
+      const selected = select(token, revokeOptions?.hint)
+      yield* Effect.annotateCurrentSpan({
+        "oauth.client_id": clientId,
+        "oauth.token_type_hint": selected.hint ?? "none"
+      })
+      const exit = yield* Effect.exit(Effect.gen(function*() {
+        const metadata = yield* server.metadata
+        const endpoint = metadata.revocationEndpoint
+        if (endpoint === undefined) {
+          return yield* new ConfigurationError({
+            reason: "MissingEndpoint",
+            description: "the authorization server names no revocation_endpoint"
+          })
+        }
+        yield* Effect.annotateCurrentSpan("oauth.revocation_endpoint", endpoint)
+        return yield* internal.attempt({
+          client,
+          noRedirects,
+          endpoint,
+          issuer: metadata.issuer,
+          tokenEndpoint: metadata.tokenEndpoint,
+          auth: options.auth,
+          token: Redacted.value(selected.token),
+          hint: selected.hint,
+          timeout,
+          maxBytes
+        }).pipe(
+          Effect.retry(schedule),
+          Effect.mapError((failure) => failure.error)
+        )
+      }))
+      const outcome = Exit.match(exit, {
+        onSuccess: () => "success",
+        onFailure: (cause) =>
+          Option.match(Cause.failureOption(cause), { onNone: () => "interrupted_or_defect", onSome: internal.errorOutcome })
+      })
+      yield* Metric.update(
+        revocationsTotal.pipe(Metric.tagged("hint", selected.hint ?? "none"), Metric.tagged("outcome", outcome)),
+        1
+      )
+      yield* Effect.annotateCurrentSpan("oauth.outcome", outcome)
+      return yield* exit
+    })
+
+    return Revocation.of({ revoke })
+  })
+
+/**
+ * The service, from the `AuthorizationServer` and `HttpClient` in context.
+ *
+ * @example
+ * ```ts
+ * import { ClientAuth, Revocation } from "@effect-oauth/client"
+ * import { Redacted } from "effect"
+ *
+ * const Revoke = Revocation.layer({ auth: ClientAuth.clientSecretBasic("web", Redacted.make("s3cret")) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<Revocation, never, AuthorizationServer | HttpClient.HttpClient> =>
+  Layer.effect(Revocation, make(options))
+
+/**
+ * The service's options from the environment: the client authentication of `ClientCredentials.clientAuthConfig`
+ * (`OAUTH_CLIENT_ID`, `OAUTH_CLIENT_SECRET`, `OAUTH_CLIENT_AUTH_METHOD`, …).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.map(clientAuthConfig, (auth): Options => ({ auth }))
+
+/**
+ * The service with its options from `Config` (default: {@link config}, the `OAUTH_CLIENT_*` environment variables).
+ *
+ * @example
+ * ```ts
+ * import { ClientAuth, Revocation } from "@effect-oauth/client"
+ * import { Config } from "effect"
+ *
+ * // OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_CLIENT_AUTH_METHOD
+ * const FromEnv = Revocation.layerConfig()
+ *
+ * // or field by field
+ * const Custom = Revocation.layerConfig({
+ *   auth: Config.all([Config.string("WEB_CLIENT_ID"), Config.redacted("WEB_CLIENT_SECRET")]).pipe(
+ *     Config.map(([id, secret]) => ClientAuth.clientSecretBasic(id, secret))
+ *   ),
+ *   timeout: Config.duration("OAUTH_TIMEOUT").pipe(Config.withDefault("30 seconds"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options> = config
+): Layer.Layer<Revocation, ConfigError.ConfigError, AuthorizationServer | HttpClient.HttpClient> =>
+  Layer.effect(Revocation, Effect.flatMap(Config.unwrap(options), make))
