@@ -11,10 +11,10 @@
  *   when the hint is `access_token`.
  * - As for the token endpoint: redirects are never followed (`TransportError` `Redirect`), an attempt has a timeout
  *   (30 s by default), the response body is capped (1 MiB by default).
- * - RFC 7009 §2.2: a 200 means the token is revoked **or was already invalid** – both succeed, so signing out twice
- *   is harmless. An RFC 6749 §5.2 error body is a `TokenEndpointError` (`unsupported_token_type`, §2.2.1, when the
- *   server cannot revoke that kind of token – oidc-provider cannot revoke its JWT access tokens; `invalid_client`);
- *   another non-2xx status is a `TransportError`.
+ * - RFC 7009 §2.2: a 200 (any 2xx; its body is ignored) means the token is revoked **or was already invalid** – both
+ *   succeed, so signing out twice is harmless. An RFC 6749 §5.2 error body is a `TokenEndpointError`
+ *   (`unsupported_token_type`, §2.2.1, when the server cannot revoke that kind of token; `invalid_client`); another
+ *   non-2xx status is a `TransportError`.
  * - Revoking is idempotent, so transient failures (transport errors, 408, 429, 5xx such as a 503 with `Retry-After`)
  *   are retried by default, like a `client_credentials` request (`TokenEndpoint.retryTransient()`).
  * - A span `Revocation.revoke` (attributes `oauth.client_id`, `oauth.revocation_endpoint`, `oauth.token_type_hint`,

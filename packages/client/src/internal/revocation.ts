@@ -83,9 +83,9 @@ const describeStatus = (response: HttpClientResponse.HttpClientResponse): string
 }
 
 /**
- * One POST to the revocation endpoint. Succeeds on a 2xx without an error body (RFC 7009 §2.2: the token is revoked,
- * or was invalid already – the body is not otherwise read); an error body (any status) is a `TokenEndpointError`; a
- * redirect, another status, a timeout, a body over the cap or a connection failure a `TransportError`.
+ * One POST to the revocation endpoint. Succeeds on a 2xx (RFC 7009 §2.2: the token is revoked, or was invalid
+ * already; the body is ignored); a non-2xx with an RFC 6749 §5.2 error body is a `TokenEndpointError`; a redirect,
+ * another status, a timeout, a body over the cap or a connection failure a `TransportError`.
  *
  * @internal
  */
@@ -135,6 +135,12 @@ export const attempt = (options: Attempt): Effect.Effect<void, AttemptFailure> =
         { status }
       )
     }
+    if (status >= 200 && status < 300) {
+      // RFC 7009 §2.2: the status says it all, the body is ignored (read and dropped, so the connection is released;
+      // a 204 or a body-less 200 has none to read)
+      yield* Http.discardBody(response)
+      return
+    }
     const now = yield* Clock.currentTimeMillis
     const retryAfterMillis = Http.parseRetryAfter(response.headers["retry-after"], now)
     const body = yield* Http.readBodyCapped(response, options.maxBytes).pipe(
@@ -151,7 +157,6 @@ export const attempt = (options: Attempt): Effect.Effect<void, AttemptFailure> =
     if (errorBody !== undefined) {
       return yield* fail(TokenResponse.endpointError(operation, status, errorBody), retryAfterMillis)
     }
-    if (status >= 200 && status < 300) return
     return yield* transport("Status", describeStatus(response), {
       status,
       ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
