@@ -1,0 +1,111 @@
+/**
+ * Revocation against a real authorization server (oidc-provider, `@effect-oauth/test-server`, on 127.0.0.1, its
+ * `revocation_endpoint` found by discovery): a user signs in headlessly through the real AuthorizationCode flow, the
+ * application signs them out by revoking the refresh token, and the server then refuses that refresh token.
+ */
+import { FetchHttpClient } from "@effect/platform"
+import * as TestServer from "@effect-oauth/test-server"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Redacted } from "effect"
+import * as AuthorizationCode from "../src/AuthorizationCode.js"
+import * as AuthorizationServer from "../src/AuthorizationServer.js"
+import * as ClientAuth from "../src/ClientAuth.js"
+import * as OAuthError from "../src/OAuthError.js"
+import * as RefreshToken from "../src/RefreshToken.js"
+import * as Revocation from "../src/Revocation.js"
+import * as TokenEndpoint from "../src/TokenEndpoint.js"
+
+/** the `web` client of the test server: sign-in, refresh and revocation, over discovery and fetch */
+const live = Layer.unwrapEffect(
+  Effect.map(TestServer.TestServer, (server) => {
+    const web = server.clients.web
+    const auth = ClientAuth.clientSecretBasic(web.clientId, Redacted.make(web.clientSecret))
+    return Layer.mergeAll(
+      AuthorizationCode.layer({ auth, redirectUri: web.redirectUri }),
+      RefreshToken.layer({ auth })
+    ).pipe(
+      Layer.provideMerge(TokenEndpoint.layer),
+      Layer.provideMerge(Revocation.layer({ auth })),
+      Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer, { kind: "oidc" })),
+      Layer.provideMerge(FetchHttpClient.layer)
+    )
+  })
+).pipe(Layer.provideMerge(TestServer.layer()))
+
+/** the real sign-in of alice: authorization URL with PKCE, headless login and consent, code exchange */
+const signIn = Effect.gen(function*() {
+  const server = yield* TestServer.TestServer
+  const flow = yield* AuthorizationCode.AuthorizationCode
+  const pending = yield* flow.authorizationUrl({
+    scope: ["openid", "offline_access", "api:read"],
+    resource: server.resource,
+    prompt: "consent"
+  })
+  const callback = yield* TestServer.signIn(pending.url)
+  return yield* flow.exchangeCode(callback, pending)
+})
+
+describe("Revocation against the test server", () => {
+  it.live("sign-out: the refresh token is revoked, a refresh with it is invalid_grant, revoking again succeeds", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const revocation = yield* Revocation.Revocation
+      const refresher = yield* RefreshToken.RefreshToken
+
+      const signedIn = yield* signIn
+      const refreshToken = signedIn.refreshToken
+      assert.isDefined(refreshToken)
+      if (refreshToken === undefined) return
+      assert.strictEqual(server.requestCount("revocation"), 0)
+
+      yield* revocation.revoke(signedIn)
+      assert.strictEqual(server.requestCount("revocation"), 1)
+
+      const refused = yield* Effect.flip(refresher.refresh(refreshToken))
+      assert.isTrue(OAuthError.isInvalidGrant(refused))
+      assert.strictEqual(server.requestCount("token:refresh_token"), 1)
+
+      // RFC 7009 §2.2: a token that is already invalid is answered 200 too
+      yield* revocation.revoke(refreshToken, { hint: "refresh_token" })
+      assert.strictEqual(server.requestCount("revocation"), 2)
+    }).pipe(Effect.provide(live)))
+
+  it.live("revoking one session's refresh token leaves another session of the same user working", () =>
+    Effect.gen(function*() {
+      const revocation = yield* Revocation.Revocation
+      const refresher = yield* RefreshToken.RefreshToken
+
+      const first = yield* signIn
+      const second = yield* signIn
+      assert.isDefined(first.refreshToken)
+      assert.isDefined(second.refreshToken)
+
+      yield* revocation.revoke(first.refreshToken!, { hint: "refresh_token" })
+
+      const refreshed = yield* refresher.refresh(second.refreshToken!)
+      assert.isDefined(refreshed.accessToken)
+      const refused = yield* Effect.flip(refresher.refresh(first.refreshToken!))
+      assert.isTrue(OAuthError.isInvalidGrant(refused))
+    }).pipe(Effect.provide(live)))
+
+  it.live("a wrong client secret is refused with invalid_client (the client authenticates at the endpoint)", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const signedIn = yield* signIn
+      const wrong = yield* Revocation.make({
+        auth: ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make("not-the-secret")),
+        retry: TokenEndpoint.retryNever
+      })
+      const error = yield* Effect.flip(wrong.revoke(signedIn))
+      assert.strictEqual(error._tag, "TokenEndpointError")
+      if (error._tag !== "TokenEndpointError") return
+      assert.strictEqual(error.error, "invalid_client")
+      assert.strictEqual(error.grant, "revocation")
+      assert.notInclude(error.message, Redacted.value(signedIn.refreshToken!))
+
+      // the refresh token still works: nothing was revoked
+      const refresher = yield* RefreshToken.RefreshToken
+      const refreshed = yield* refresher.refresh(signedIn.refreshToken!)
+      assert.isDefined(refreshed.accessToken)
+    }).pipe(Effect.provide(live)))
+})
