@@ -88,6 +88,26 @@ describe("Revocation against the test server", () => {
       assert.isTrue(OAuthError.isInvalidGrant(refused))
     }).pipe(Effect.provide(live)))
 
+  it.live("a JWT access token is unsupported_token_type (RFC 7009 §2.2.1); an unknown token is answered 200", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const revocation = yield* Revocation.Revocation
+      const signedIn = yield* signIn
+
+      // the access token for https://api.example is a JWT, which oidc-provider does not store and cannot revoke
+      const error = yield* Effect.flip(revocation.revoke(signedIn, { hint: "access_token" }))
+      assert.strictEqual(error._tag, "TokenEndpointError")
+      if (error._tag !== "TokenEndpointError") return
+      assert.strictEqual(error.error, "unsupported_token_type")
+      assert.strictEqual(error.status, 400)
+      // not retried
+      assert.strictEqual(server.requestCount("revocation"), 1)
+
+      // RFC 7009 §2.2: an invalid token is not an error
+      yield* revocation.revoke(Redacted.make("no-such-token"))
+      assert.strictEqual(server.requestCount("revocation"), 2)
+    }).pipe(Effect.provide(live)))
+
   it.live("a wrong client secret is refused with invalid_client (the client authenticates at the endpoint)", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
