@@ -65,7 +65,7 @@ import type { TokenEndpointError, TransportError } from "./OAuthError.js"
 import { ConfigurationError } from "./OAuthError.js"
 import { defaults as endpointDefaults, retryTransient } from "./TokenEndpoint.js"
 import type { RetryPolicy } from "./TokenEndpoint.js"
-import { TokenSet } from "./TokenSet.js"
+import type { TokenSet } from "./TokenSet.js"
 
 /**
  * The RFC 7009 §2.1 `token_type_hint` values this library sends.
@@ -160,7 +160,7 @@ const select = (
   token: Redacted.Redacted<string> | TokenSet,
   hint: TokenTypeHint | undefined
 ): { readonly token: Redacted.Redacted<string>; readonly hint: TokenTypeHint | undefined } => {
-  if (!(token instanceof TokenSet)) return { token, hint }
+  if (Redacted.isRedacted(token)) return { token, hint }
   if (hint !== "access_token" && token.refreshToken !== undefined) {
     return { token: token.refreshToken, hint: "refresh_token" }
   }
