@@ -1,1 +1,8 @@
-export {}
+/**
+ * The demo that `pnpm demo` runs: see `program.ts` for the steps, `api.ts` for the protected API.
+ *
+ * @since 0.1.0
+ */
+export * as Api from "./api.js"
+export * as Output from "./Output.js"
+export * as Program from "./program.js"

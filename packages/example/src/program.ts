@@ -131,7 +131,7 @@ export const steps = Effect.gen(function*() {
   const machineApi = yield* BearerClient.make(cc.source({ scope: ["api:read"] }), { origins: [api.origin] })
   const machineOrders = yield* getOrders(machineApi, api.origin)
   yield* detail(`GET /orders with BearerClient -> 200, the API saw ${describeCaller(machineOrders.caller)}`)
-  yield* detail(`${machineOrders.orders.length} orders; the token went to ${api.origin} only`)
+  yield* detail(`${machineOrders.orders.length} orders; BearerClient attaches the token for ${api.origin} only`)
 
   // 3 -----------------------------------------------------------------------------------------------------------
   yield* step(3, "A user signs in (authorization code + PKCE, headless)  [AuthorizationCode]")
