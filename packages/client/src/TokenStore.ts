@@ -1,6 +1,7 @@
 /**
  * A port: where the token sets of user sessions live, by session id. `ManagedToken` reads and writes it; an
- * application picks the adapter – `layerMemory` here (one process), Redis later (shared by every instance).
+ * application picks the adapter – `layerMemory` here (one process), `RedisTokenStore` from `@effect-oauth/redis`
+ * (shared by every instance, with a cross-instance lock so that a session is refreshed once across the fleet).
  *
  * A store holds refresh tokens in clear (the memory store keeps `TokenSet`s, whose tokens are `Redacted`; a remote
  * store serialises them with `TokenSet.encodeJson`): keep it as private as the sessions themselves.
@@ -24,7 +25,7 @@ import type { TokenSet } from "./TokenSet.js"
 export class TokenStoreError extends Schema.TaggedError<TokenStoreError>("@effect-oauth/client/TokenStoreError")(
   "TokenStoreError",
   {
-    operation: Schema.Literal("get", "set", "remove"),
+    operation: Schema.Literal("get", "set", "remove", "lock"),
     description: Schema.String
   }
 ) {
@@ -54,6 +55,19 @@ export declare namespace TokenStore {
     readonly set: (sessionId: string, tokenSet: TokenSet) => Effect.Effect<void, TokenStoreError>
     /** forgets a session; removing an unknown session is not an error */
     readonly remove: (sessionId: string) => Effect.Effect<void, TokenStoreError>
+    /**
+     * Optional: runs `effect` while holding the session's lock, shared by every instance that uses the same store,
+     * and releases it however `effect` ends. `ManagedToken` refreshes under it (re-reading the store once the lock
+     * is held), so a session is refreshed once across the fleet, not once per process. A store shared by one
+     * process only (such as `layerMemory`) leaves it out: `ManagedToken` already coalesces within a process.
+     *
+     * Fails with a `TokenStoreError` (operation `"lock"`) when the lock cannot be taken – the store is down, or
+     * another holder kept it past its time limit.
+     */
+    readonly withLock?: <A, E, R>(
+      sessionId: string,
+      effect: Effect.Effect<A, E, R>
+    ) => Effect.Effect<A, E | TokenStoreError, R>
   }
 }
 

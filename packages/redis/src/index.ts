@@ -2,3 +2,8 @@
  * @since 0.1.0
  */
 export * as RedisTokenCache from "./RedisTokenCache.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RedisTokenStore from "./RedisTokenStore.js"

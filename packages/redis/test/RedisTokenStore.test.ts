@@ -1,0 +1,320 @@
+import * as TokenSet from "@effect-oauth/client/TokenSet"
+import * as TokenStore from "@effect-oauth/client/TokenStore"
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schema } from "effect"
+import { Redis } from "ioredis"
+import * as net from "node:net"
+import * as RedisTokenStore from "../src/RedisTokenStore.js"
+import { client, redisServer } from "./redisServer.js"
+
+class Boom extends Schema.TaggedError<Boom>()("Boom", {}) {}
+
+const tokenSet = (access: string, refresh: string | undefined) =>
+  new TokenSet.TokenSet({
+    accessToken: Redacted.make(access),
+    tokenType: "Bearer",
+    issuedAt: 1_700_000_000_000,
+    expiresAt: 1_700_000_300_000,
+    ...(refresh !== undefined ? { refreshToken: Redacted.make(refresh) } : {}),
+    scope: ["openid", "api:read"],
+    extra: {},
+    provenance: new TokenSet.Provenance({
+      grant: "authorization_code",
+      clientId: "web",
+      tokenEndpoint: "http://127.0.0.1/token"
+    })
+  })
+
+/** sha256 of the session ids, base64url, worked out outside the code under test */
+const ALICE_HASH = "yQzKApB9FuoSN40qzhIxYHJGFBkiE65Jbh1LDviSd4Y"
+const BOB_HASH = "JCWKf52EV94fiBSyQJa-K2zcZBPtwGr5L8VQpbFdb0Q"
+/** 32 bytes of 7s and of 9s, base64url */
+const KEY_7 = Redacted.make("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc")
+const KEY_9 = Redacted.make("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk")
+
+const access = (o: Option.Option<TokenSet.TokenSet>) => Option.map(o, (t) => Redacted.value(t.accessToken))
+const refresh = (o: Option.Option<TokenSet.TokenSet>) =>
+  Option.flatMap(o, (t) => Option.fromNullable(t.refreshToken).pipe(Option.map(Redacted.value)))
+
+describe("RedisTokenStore (real redis-server)", () => {
+  it.scopedLive("get, set (replace) and remove by session id, under a hashed key; the token set round-trips", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const store = yield* RedisTokenStore.make(redis, { prefix: "app:" })
+      expect(yield* store.get("alice-session")).toEqual(Option.none())
+
+      const original = tokenSet("access-A1", "refresh-R1")
+      yield* store.set("alice-session", original)
+      yield* store.set("bob-session", tokenSet("access-B1", "refresh-B1"))
+      const read = Option.getOrThrow(yield* store.get("alice-session"))
+      expect(TokenSet.encodeJson(read)).toBe(TokenSet.encodeJson(original))
+      expect(read.expiresAt).toBe(1_700_000_300_000)
+      expect(refresh(Option.some(read))).toEqual(Option.some("refresh-R1"))
+
+      // the keys: prefix + "session:" + sha256(session id); the session id itself appears in none
+      const keys = (yield* Effect.promise(() => redis.keys("*"))).sort()
+      expect(keys).toEqual([`app:session:${BOB_HASH}`, `app:session:${ALICE_HASH}`].sort())
+      expect(keys.join(" ")).not.toContain("alice")
+
+      yield* store.set("alice-session", tokenSet("access-A2", "refresh-R2"))
+      expect(access(yield* store.get("alice-session"))).toEqual(Option.some("access-A2"))
+      yield* store.remove("alice-session")
+      yield* store.remove("never-there")
+      expect(yield* store.get("alice-session")).toEqual(Option.none())
+      expect(access(yield* store.get("bob-session"))).toEqual(Option.some("access-B1"))
+      // no TTL unless asked for: a session stays until removed
+      expect(yield* Effect.promise(() => redis.pttl(`app:session:${BOB_HASH}`))).toBe(-1)
+    }))
+
+  it.scopedLive("with ttl, Redis drops a session that long after its last write", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const store = yield* RedisTokenStore.make(redis, { ttl: Duration.hours(12) })
+      yield* store.set("alice-session", tokenSet("a", "r"))
+      const pttl = yield* Effect.promise(() => redis.pttl(`effect-oauth:session:${ALICE_HASH}`))
+      expect(pttl).toBeGreaterThan(11 * 3_600_000)
+      expect(pttl).toBeLessThanOrEqual(12 * 3_600_000)
+    }))
+
+  it.scopedLive("sealed: Redis holds no token, no session id; the right key reads it back", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const store = yield* RedisTokenStore.make(redis, { encryptionKey: KEY_7 })
+      yield* store.set("alice-session", tokenSet("secret-access-token-xyz", "secret-refresh-token-xyz"))
+      const raw = yield* Effect.promise(() => redis.get(`effect-oauth:session:${ALICE_HASH}`))
+      expect(raw).not.toBeNull()
+      expect(raw).not.toContain("secret-access-token")
+      expect(raw).not.toContain("secret-refresh-token")
+      expect(raw).not.toContain("alice")
+      expect(raw).not.toContain("authorization_code")
+      const again = yield* RedisTokenStore.make(redis, { encryptionKey: KEY_7 })
+      expect(access(yield* again.get("alice-session"))).toEqual(Option.some("secret-access-token-xyz"))
+      expect(refresh(yield* again.get("alice-session"))).toEqual(Option.some("secret-refresh-token-xyz"))
+    }))
+
+  it.scopedLive("a value that cannot be opened is a TokenStoreError, never a token and never 'no session'", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const sealed = yield* RedisTokenStore.make(redis, { encryptionKey: KEY_7 })
+      yield* sealed.set("alice-session", tokenSet("access-A", "refresh-A"))
+
+      // a different key
+      const wrongKey = yield* RedisTokenStore.make(redis, { encryptionKey: KEY_9 })
+      const wrong = yield* Effect.flip(wrongKey.get("alice-session"))
+      expect(wrong).toBeInstanceOf(TokenStore.TokenStoreError)
+      expect(wrong.operation).toBe("get")
+      expect(wrong.message).toContain("could not be decrypted")
+      // no key at all
+      const noKey = yield* RedisTokenStore.make(redis)
+      expect((yield* Effect.flip(noKey.get("alice-session"))).message).toContain("no encryptionKey is set")
+      // a sealed value copied under another session does not open there
+      const value = yield* Effect.promise(() => redis.get(`effect-oauth:session:${ALICE_HASH}`))
+      yield* Effect.promise(() => redis.set(`effect-oauth:session:${BOB_HASH}`, value!))
+      expect((yield* Effect.flip(sealed.get("bob-session"))).message).toContain("sealed for another session")
+      // a value in clear while a key is set (written by a store without a key, or planted)
+      yield* noKey.set("bob-session", tokenSet("access-B", "refresh-B"))
+      expect((yield* Effect.flip(sealed.get("bob-session"))).message).toContain("not sealed")
+      // garbage
+      yield* Effect.promise(() => redis.set(`effect-oauth:session:${BOB_HASH}`, "not json"))
+      expect((yield* Effect.flip(noKey.get("bob-session"))).message).toContain("not a token set")
+      // none of these messages carries a token or a session id
+      for (const error of [wrong]) {
+        expect(error.message).not.toContain("access-A")
+        expect(error.message).not.toContain("alice")
+      }
+    }))
+
+  it.scopedLive("an encryption key that is not 32 bytes is a ConfigurationError", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const exit = yield* Effect.exit(
+        RedisTokenStore.make(yield* client(server.url), { encryptionKey: Redacted.make("c2hvcnQ") })
+      )
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(String(exit)).toContain("encryptionKey must be 32 bytes")
+    }))
+
+  it.scopedLive("Redis down: every operation fails with a typed TokenStoreError", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const store = yield* RedisTokenStore.make(redis, { operationTimeout: Duration.millis(300) })
+      yield* Effect.promise(() => redis.quit())
+      const errors = [
+        yield* Effect.flip(store.get("alice-session")),
+        yield* Effect.flip(store.set("alice-session", tokenSet("a", "r"))),
+        yield* Effect.flip(store.remove("alice-session")),
+        yield* Effect.flip(store.withLock!("alice-session", Effect.succeed("ran")))
+      ]
+      expect(errors.map((e) => [e._tag, e.operation])).toEqual([
+        ["TokenStoreError", "get"],
+        ["TokenStoreError", "set"],
+        ["TokenStoreError", "remove"],
+        ["TokenStoreError", "lock"]
+      ])
+    }))
+
+  it.scopedLive("a Redis that never answers: the operation timeout turns the wait into a TokenStoreError", () =>
+    Effect.gen(function*() {
+      // accepts connections and never answers a byte
+      const sockets = new Set<net.Socket>()
+      const silent = yield* Effect.acquireRelease(
+        Effect.async<net.Server>((resume) => {
+          const s = net.createServer((socket) => void sockets.add(socket))
+          s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+        }),
+        (s) => Effect.sync(() => {
+          for (const socket of sockets) socket.destroy()
+          s.close()
+        })
+      )
+      const address = silent.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      // closed by disconnect: a QUIT would wait for an answer that never comes
+      const redis = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1 })),
+        (r) => Effect.sync(() => r.disconnect())
+      )
+      redis.on("error", () => {})
+      const store = yield* RedisTokenStore.make(redis, { operationTimeout: Duration.millis(300) })
+      const error = yield* Effect.flip(store.get("alice-session"))
+      expect(error).toBeInstanceOf(TokenStore.TokenStoreError)
+      expect(error.message).toContain("no answer within")
+    }))
+
+  it.scopedLive("withLock: one holder at a time across clients; the other runs once the first releases", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const a = yield* RedisTokenStore.make(yield* client(server.url))
+      const b = yield* RedisTokenStore.make(yield* client(server.url))
+      const aHolds = yield* Deferred.make<void>()
+      const aMayFinish = yield* Deferred.make<void>()
+      let bRan = false
+      const first = yield* Effect.fork(
+        a.withLock!("alice-session", Effect.zipRight(Deferred.succeed(aHolds, undefined), Deferred.await(aMayFinish)))
+      )
+      yield* Deferred.await(aHolds)
+      const second = yield* Effect.fork(b.withLock!("alice-session", Effect.sync(() => (bRan = true))))
+      yield* Effect.sleep(Duration.millis(200))
+      expect(bRan).toBe(false)
+      // another session is not blocked
+      expect(yield* b.withLock!("bob-session", Effect.succeed("other"))).toBe("other")
+      yield* Deferred.succeed(aMayFinish, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      expect(bRan).toBe(true)
+    }))
+
+  it.scopedLive("withLock releases the lock when the effect fails, and passes the failure through as it is", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const store = yield* RedisTokenStore.make(redis, { prefix: "t:" })
+      const lockKey = `t:session-lock:${ALICE_HASH}`
+      const error = yield* Effect.flip(
+        store.withLock!(
+          "alice-session",
+          Effect.gen(function*() {
+            expect(yield* Effect.promise(() => redis.exists(lockKey))).toBe(1)
+            return yield* new Boom()
+          })
+        )
+      )
+      expect(error).toBeInstanceOf(Boom)
+      expect(yield* Effect.promise(() => redis.exists(lockKey))).toBe(0)
+      // a defect, and an interruption, release it too
+      yield* Effect.exit(store.withLock!("alice-session", Effect.die("bug")))
+      expect(yield* Effect.promise(() => redis.exists(lockKey))).toBe(0)
+      const started = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        store.withLock!("alice-session", Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+      )
+      yield* Deferred.await(started)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* Effect.promise(() => redis.exists(lockKey))).toBe(0)
+    }))
+
+  it.scopedLive("a holder whose lock expired does not release the lock another instance took since", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const slow = yield* RedisTokenStore.make(redis, { lockTtl: Duration.millis(100) })
+      const other = yield* RedisTokenStore.make(yield* client(server.url))
+      const lockKey = `effect-oauth:session-lock:${ALICE_HASH}`
+      const otherHolds = yield* Deferred.make<void>()
+      const otherMayFinish = yield* Deferred.make<void>()
+      const slowDone = yield* Deferred.make<void>()
+      const slowFiber = yield* Effect.fork(
+        slow.withLock!("alice-session", Effect.zipRight(Deferred.await(otherHolds), Deferred.await(slowDone)))
+      )
+      // the slow holder's lock expires after 100 ms; the other instance takes the lock then
+      const otherFiber = yield* Effect.fork(
+        other.withLock!(
+          "alice-session",
+          Effect.zipRight(Deferred.succeed(otherHolds, undefined), Deferred.await(otherMayFinish))
+        )
+      )
+      yield* Deferred.await(otherHolds)
+      const owner = yield* Effect.promise(() => redis.get(lockKey))
+      yield* Deferred.succeed(slowDone, undefined)
+      yield* Fiber.join(slowFiber)
+      expect(yield* Effect.promise(() => redis.get(lockKey))).toBe(owner)
+      yield* Deferred.succeed(otherMayFinish, undefined)
+      yield* Fiber.join(otherFiber)
+      expect(yield* Effect.promise(() => redis.exists(lockKey))).toBe(0)
+    }))
+
+  it.scopedLive("a lock held past its ttl (a stuck holder) ends the wait with a TokenStoreError", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const store = yield* RedisTokenStore.make(redis, { lockTtl: Duration.millis(200) })
+      // planted without expiry: no holder of this store would ever keep it this long
+      yield* Effect.promise(() => redis.set(`effect-oauth:session-lock:${ALICE_HASH}`, "someone-else"))
+      let ran = false
+      const error = yield* Effect.flip(store.withLock!("alice-session", Effect.sync(() => (ran = true))))
+      expect(error).toMatchObject({ _tag: "TokenStoreError", operation: "lock" })
+      expect(ran).toBe(false)
+      expect(yield* Effect.promise(() => redis.get(`effect-oauth:session-lock:${ALICE_HASH}`))).toBe("someone-else")
+    }))
+
+  it.scopedLive("layerConfig reads REDIS_URL, the prefix and the key; a missing REDIS_URL is a ConfigError", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const missing = yield* Effect.exit(
+        Effect.scoped(Layer.build(RedisTokenStore.layerConfig())).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+        )
+      )
+      expect(Exit.isFailure(missing)).toBe(true)
+      expect(String(missing)).toContain("REDIS_URL")
+
+      const redis = yield* client(server.url)
+      yield* Effect.gen(function*() {
+        const store = yield* TokenStore.TokenStore
+        yield* store.set("alice-session", tokenSet("access-cfg", "refresh-cfg"))
+        expect(access(yield* store.get("alice-session"))).toEqual(Option.some("access-cfg"))
+      }).pipe(
+        Effect.provide(RedisTokenStore.layerConfig()),
+        Effect.withConfigProvider(ConfigProvider.fromMap(
+          new Map([
+            ["REDIS_URL", server.url],
+            ["OAUTH_SESSION_PREFIX", "cfg:"],
+            ["OAUTH_SESSION_ENCRYPTION_KEY", Redacted.value(KEY_7)]
+          ])
+        ))
+      )
+      const raw = yield* Effect.promise(() => redis.get(`cfg:session:${ALICE_HASH}`))
+      expect(raw).not.toBeNull()
+      expect(raw).not.toContain("access-cfg")
+      // the same store through layerClient, with the same key, reads it
+      yield* Effect.gen(function*() {
+        const store = yield* TokenStore.TokenStore
+        expect(access(yield* store.get("alice-session"))).toEqual(Option.some("access-cfg"))
+      }).pipe(Effect.provide(RedisTokenStore.layerClient(redis, { prefix: "cfg:", encryptionKey: KEY_7 })))
+    }))
+})
