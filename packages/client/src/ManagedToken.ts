@@ -3,7 +3,10 @@
  * `RefreshToken` under the `Freshness` model of the cache – fresh: served; usable: served at once while one background
  * refresh runs; expired: callers wait for one shared refresh.
  *
- * - **One refresh at a time per session**, however many fibers ask: they share it (and its failure).
+ * - **One refresh at a time per session**, however many fibers ask: they share it (and its failure). When the
+ *   `TokenStore` offers a lock (`withLock`, as `RedisTokenStore` does), the refresh runs under it and reads the store
+ *   again once it holds it: one refresh per session **across instances**, and an instance that waited uses the set
+ *   the other one stored (no request, so a rotated refresh token is never sent twice).
  * - **The store first**: a rotated refresh token is written to the `TokenStore` before the new access token is handed
  *   to anyone, so a crash cannot leave the store holding a refresh token the server already retired.
  * - **`invalid_grant`** (the refresh token expired, was revoked or was already used): the store is read again first –
@@ -233,7 +236,7 @@ export const make = (
       )
 
     /** the leader's work: runs once per refresh, with the store read again at each step */
-    const refreshNow = Effect.fn("ManagedToken.refresh")(function*(sessionId: string) {
+    const refreshSteps = (sessionId: string): Effect.Effect<TokenSet, ManagedTokenError> => Effect.gen(function*() {
       let attempt = 0
       while (true) {
         const current = yield* loadStored(sessionId)
@@ -271,6 +274,16 @@ export const make = (
         attempt++
         if (attempt >= maxNewerAttempts) return yield* error
       }
+    })
+
+    /**
+     * One refresh across the fleet when the store has a lock: taken first, then the store is read again inside it
+     * (another instance may have refreshed and rotated meanwhile – its set is used, no request is made).
+     */
+    const refreshNow = Effect.fn("ManagedToken.refresh")(function*(sessionId: string) {
+      const steps = refreshSteps(sessionId)
+      yield* Effect.annotateCurrentSpan("managed_token.locked", store.withLock !== undefined)
+      return yield* (store.withLock !== undefined ? store.withLock(sessionId, steps) : steps)
     })
 
     /** joins the refresh of `sessionId` in flight, or starts it in a fiber of the service's scope */

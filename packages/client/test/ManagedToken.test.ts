@@ -407,4 +407,91 @@ describe("ManagedToken", () => {
       expect(yield* storedAccess("s1")).toEqual(Option.none())
     }).pipe(withService(server))
   })
+
+  describe("with a store that has a cross-instance lock (withLock)", () => {
+    /**
+     * A memory store with a lock that logs. `whileWaiting` runs after the lock is asked for and before it is granted:
+     * what another instance did meanwhile. `refuse` makes the lock fail as a store down would.
+     */
+    const lockingStore = (options?: {
+      readonly whileWaiting?: (memory: TokenStore.TokenStore.Service, sessionId: string) => Effect.Effect<void>
+      readonly refuse?: boolean
+    }) => {
+      const state = { held: false, log: [] as Array<string> }
+      const layer = Layer.effect(
+        TokenStore.TokenStore,
+        Effect.map(TokenStore.makeMemory, (memory) =>
+          TokenStore.TokenStore.of({
+            ...memory,
+            withLock: (sessionId, effect) =>
+              Effect.gen(function*() {
+                state.log.push(`lock:${sessionId}`)
+                if (options?.refuse) {
+                  return yield* new TokenStore.TokenStoreError({ operation: "lock", description: "Redis down" })
+                }
+                if (options?.whileWaiting) yield* options.whileWaiting(memory, sessionId)
+                state.held = true
+                return yield* effect.pipe(
+                  Effect.ensuring(Effect.sync(() => {
+                    state.held = false
+                    state.log.push(`unlock:${sessionId}`)
+                  }))
+                )
+              })
+          }))
+      )
+      return { state, layer }
+    }
+
+    it.scoped("the refresh runs while the lock is held, and the lock is released after it", () => {
+      const store = lockingStore()
+      const heldDuringRefresh: Array<boolean> = []
+      const server = fakeServer({ before: () => Effect.sync(() => void heldDuringRefresh.push(store.state.held)) })
+      return Effect.gen(function*() {
+        const tokens = yield* ManagedToken.ManagedToken
+        yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+        yield* TestClock.setTime(HOUR)
+        const results = yield* Effect.all(Array.from({ length: 20 }, () => tokens.get("s1")), { concurrency: "unbounded" })
+        expect(new Set(results.map(access))).toEqual(new Set(["A1"]))
+        expect(heldDuringRefresh).toEqual([true])
+        expect(store.state.log).toEqual(["lock:s1", "unlock:s1"])
+        expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R1"]))
+      }).pipe(withService(server, store.layer))
+    })
+
+    it.scoped("another instance refreshed while this one waited for the lock: its set is used, no request", () => {
+      // the other instance's refresh: R0 was rotated to R7, the store holds A7/R7 issued now
+      const store = lockingStore({
+        whileWaiting: (memory, sessionId) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => memory.set(sessionId, tokenSet("A7", "R7", now)))
+      })
+      const server = fakeServer()
+      return Effect.gen(function*() {
+        const tokens = yield* ManagedToken.ManagedToken
+        const events = yield* tokens.subscribe
+        yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+        yield* TestClock.setTime(HOUR)
+        expect(access(yield* tokens.get("s1"))).toBe("A7")
+        expect(server.state.calls).toBe(0)
+        expect(store.state.log).toEqual(["lock:s1", "unlock:s1"])
+        expect(yield* storedAccess("s1")).toEqual(Option.some(["A7", "R7"]))
+        // this instance refreshed nothing: nothing to announce
+        expect(yield* eventTags(events)).toEqual([])
+      }).pipe(withService(server, store.layer))
+    })
+
+    it.scoped("a lock that cannot be taken fails the callers with the TokenStoreError and keeps the session", () => {
+      const store = lockingStore({ refuse: true })
+      const server = fakeServer()
+      return Effect.gen(function*() {
+        const tokens = yield* ManagedToken.ManagedToken
+        yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+        yield* TestClock.setTime(HOUR)
+        const error = yield* Effect.flip(tokens.get("s1"))
+        expect(error).toMatchObject({ _tag: "TokenStoreError", operation: "lock" })
+        expect(server.state.calls).toBe(0)
+        expect(yield* storedAccess("s1")).toEqual(Option.some(["A0", "R0"]))
+      }).pipe(withService(server, store.layer))
+    })
+  })
 })
