@@ -414,7 +414,10 @@ describe("ManagedToken", () => {
      * what another instance did meanwhile. `refuse` makes the lock fail as a store down would.
      */
     const lockingStore = (options?: {
-      readonly whileWaiting?: (memory: TokenStore.TokenStore.Service, sessionId: string) => Effect.Effect<void>
+      readonly whileWaiting?: (
+        memory: TokenStore.TokenStore.Service,
+        sessionId: string
+      ) => Effect.Effect<void, TokenStore.TokenStoreError>
       readonly refuse?: boolean
     }) => {
       const state = { held: false, log: [] as Array<string> }
