@@ -1,0 +1,139 @@
+/**
+ * Two instances of an application (two `ManagedToken` services, two ioredis clients) share a user session through
+ * one real redis-server, against a real authorization server (oidc-provider, `@effect-oauth/test-server`, on
+ * 127.0.0.1) that rotates refresh tokens – reusing a retired one is `invalid_grant` and revokes the whole grant – with
+ * access tokens that live 3 seconds. The sign-in is the real AuthorizationCode flow; refreshes go through the real
+ * RefreshToken and TokenEndpoint. The server's counters tell how many refresh requests arrived.
+ */
+import * as AuthorizationCode from "@effect-oauth/client/AuthorizationCode"
+import * as AuthorizationServer from "@effect-oauth/client/AuthorizationServer"
+import * as ClientAuth from "@effect-oauth/client/ClientAuth"
+import * as ManagedToken from "@effect-oauth/client/ManagedToken"
+import * as RefreshToken from "@effect-oauth/client/RefreshToken"
+import * as TokenEndpoint from "@effect-oauth/client/TokenEndpoint"
+import type { TokenSet } from "@effect-oauth/client/TokenSet"
+import * as TokenStore from "@effect-oauth/client/TokenStore"
+import * as TestServer from "@effect-oauth/test-server"
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import type { Redis } from "ioredis"
+import * as RedisTokenStore from "../src/RedisTokenStore.js"
+import { client, redisServer } from "./redisServer.js"
+
+const ACCESS_TOKEN_TTL_SECONDS = 3
+const KEY = Redacted.make("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc")
+
+/** the HttpClient the TokenEndpoint needs, as a type (no import of @effect/platform needed for it) */
+type HttpClientService = Exclude<
+  Layer.Layer.Context<typeof TokenEndpoint.layer>,
+  AuthorizationServer.AuthorizationServer
+>
+
+/**
+ * `FetchHttpClient.layer` of `@effect/platform`. That package is a dependency of the client, not (yet) of this
+ * package, so Node cannot resolve it from here: it is loaded from the client's own dependencies, the same files (and
+ * the same `effect`) the client's modules use. Once `@effect/platform` is a devDependency of `@effect-oauth/redis`
+ * this becomes `import { FetchHttpClient } from "@effect/platform"`.
+ */
+const fetchHttpClient: Layer.Layer<HttpClientService> = Layer.unwrapEffect(
+  Effect.promise(async () => {
+    const module: { readonly layer: Layer.Layer<HttpClientService> } = await import(
+      new URL("../../client/node_modules/@effect/platform/dist/esm/FetchHttpClient.js", import.meta.url).href
+    )
+    return module.layer
+  })
+)
+
+/** one instance of the application: its own Redis client, ManagedToken, RefreshToken and TokenEndpoint */
+const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
+  const auth = ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make(server.clients.web.clientSecret))
+  const endpoint = TokenEndpoint.layer.pipe(
+    Layer.provideMerge(AuthorizationServer.layerStatic({
+      issuer: server.issuer,
+      tokenEndpoint: server.tokenEndpoint,
+      authorizationEndpoint: server.authorizationEndpoint
+    })),
+    Layer.provide(fetchHttpClient)
+  )
+  const store = RedisTokenStore.layerClient(redis, { prefix: "web-app:", encryptionKey: KEY })
+  const managed = ManagedToken.layer().pipe(
+    Layer.provideMerge(RefreshToken.layer({ auth })),
+    Layer.provideMerge(store)
+  )
+  return Layer.mergeAll(managed, AuthorizationCode.layer({ auth, redirectUri: server.clients.web.redirectUri })).pipe(
+    Layer.provide(endpoint)
+  )
+}
+
+/** the real sign-in: authorization URL with PKCE, headless login and consent, code exchange */
+const signIn = (code: AuthorizationCode.AuthorizationCode.Service) =>
+  Effect.gen(function*() {
+    const server = yield* TestServer.TestServer
+    const pending = yield* code.authorizationUrl({
+      scope: ["openid", "offline_access", "api:read"],
+      resource: server.resource,
+      prompt: "consent"
+    })
+    const callback = yield* TestServer.signIn(pending.url)
+    return yield* code.exchangeCode(callback, pending)
+  })
+
+const value = (r: Redacted.Redacted<string> | undefined) => (r === undefined ? undefined : Redacted.value(r))
+
+const sleepUntilExpired = (token: TokenSet) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Duration.millis(Math.max(0, token.expiresAt - now) + 100)))
+
+describe("RedisTokenStore + ManagedToken: two instances share a session", () => {
+  it.scopedLive(
+    "100 concurrent gets split across two instances across an expiry: one refresh for the fleet, no invalid_grant",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const redisUrl = (yield* redisServer).url
+        const a = yield* Layer.build(instance(server, yield* client(redisUrl)))
+        const b = yield* Layer.build(instance(server, yield* client(redisUrl)))
+        const managedA = Context.get(a, ManagedToken.ManagedToken)
+        const managedB = Context.get(b, ManagedToken.ManagedToken)
+
+        // the user signs in through instance A; instance B serves the same session from Redis
+        const initial = yield* signIn(Context.get(a, AuthorizationCode.AuthorizationCode))
+        expect(initial.refreshToken).toBeDefined()
+        // the test relies on a short lifetime: fail here rather than sleep for minutes
+        expect(initial.lifetimeMillis).toBeLessThanOrEqual(ACCESS_TOKEN_TTL_SECONDS * 1000)
+        yield* managedA.start("alice-session", initial)
+        expect(value((yield* managedB.get("alice-session")).accessToken)).toBe(value(initial.accessToken))
+        expect(server.requestCount("token:refresh_token")).toBe(0)
+
+        yield* sleepUntilExpired(initial)
+        const results = yield* Effect.all(
+          Array.from({ length: 100 }, (_, i) => Effect.either((i % 2 === 0 ? managedA : managedB).get("alice-session"))),
+          { concurrency: "unbounded" }
+        )
+
+        // every caller on both instances got a token: no invalid_grant (nor anything else)
+        expect(results.filter((r) => r._tag === "Left")).toEqual([])
+        const tokens = new Set(results.flatMap((r) => (r._tag === "Right" ? [value(r.right.accessToken)] : [])))
+        expect(tokens.size).toBe(1)
+        expect(tokens.has(value(initial.accessToken))).toBe(false)
+        // exactly one refresh request reached the server, for both instances together
+        expect(server.requestCount("token:refresh_token")).toBe(1)
+
+        // both instances hold the same rotated token set
+        const storedA = Option.getOrThrow(yield* Context.get(a, TokenStore.TokenStore).get("alice-session"))
+        const storedB = Option.getOrThrow(yield* Context.get(b, TokenStore.TokenStore).get("alice-session"))
+        expect(value(storedA.accessToken)).toBe([...tokens][0])
+        expect(value(storedB.accessToken)).toBe([...tokens][0])
+        expect(value(storedA.refreshToken)).toBeDefined()
+        expect(value(storedA.refreshToken)).not.toBe(value(initial.refreshToken))
+        expect(value(storedB.refreshToken)).toBe(value(storedA.refreshToken))
+
+        // proof that it is the newest: the server accepts it once more (a retired one would be invalid_grant and
+        // revoke the grant)
+        const again = yield* Context.get(b, RefreshToken.RefreshToken).refresh(storedB.refreshToken!)
+        expect(value(again.accessToken)).toBeDefined()
+        expect(server.requestCount("token:refresh_token")).toBe(2)
+      }).pipe(
+        Effect.provide(TestServer.layer({ accessTokenTtl: ACCESS_TOKEN_TTL_SECONDS, rotateRefreshToken: true }))
+      )
+  )
+})
