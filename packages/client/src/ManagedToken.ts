@@ -163,11 +163,17 @@ export declare namespace ManagedToken {
    * @category models
    */
   export interface Service {
-    /** stores the token set of a new session (after sign-in), replacing any previous one */
+    /**
+     * stores the token set of a new session (after sign-in), replacing any previous one (under the store's lock, when
+     * it has one)
+     */
     readonly start: (sessionId: string, tokenSet: TokenSet) => Effect.Effect<void, TokenStoreError>
     /** a token set whose access token is valid now, refreshed (once, shared) when needed */
     readonly get: (sessionId: string) => Effect.Effect<TokenSet, ManagedTokenError>
-    /** ends a session: removed from the store, `Ended` published. Waits for a refresh of it that is in flight. */
+    /**
+     * ends a session: removed from the store, `Ended` published. Waits for a refresh of it that is in flight (on other
+     * instances too, when the store has a lock).
+     */
     readonly remove: (sessionId: string) => Effect.Effect<void, TokenStoreError>
     /**
      * The session as a `TokenSource`, for `BearerClient`. Its `invalidate(token)` marks that access token as rejected
@@ -235,6 +241,10 @@ export const make = (
         })
       )
 
+    /** `effect` under the store's cross-instance lock of the session, when the store has one */
+    const locked = <A, E>(sessionId: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | TokenStoreError> =>
+      store.withLock !== undefined ? store.withLock(sessionId, effect) : effect
+
     /** the leader's work: runs once per refresh, with the store read again at each step */
     const refreshSteps = (sessionId: string): Effect.Effect<TokenSet, ManagedTokenError> => Effect.gen(function*() {
       let attempt = 0
@@ -281,9 +291,8 @@ export const make = (
      * (another instance may have refreshed and rotated meanwhile – its set is used, no request is made).
      */
     const refreshNow = Effect.fn("ManagedToken.refresh")(function*(sessionId: string) {
-      const steps = refreshSteps(sessionId)
       yield* Effect.annotateCurrentSpan("managed_token.locked", store.withLock !== undefined)
-      return yield* (store.withLock !== undefined ? store.withLock(sessionId, steps) : steps)
+      return yield* locked(sessionId, refreshSteps(sessionId))
     })
 
     /** joins the refresh of `sessionId` in flight, or starts it in a fiber of the service's scope */
@@ -335,13 +344,15 @@ export const make = (
     const start = Effect.fn("ManagedToken.start")(function*(sessionId: string, tokenSet: TokenSet) {
       yield* awaitInflight(sessionId)
       rejected.delete(sessionId)
-      yield* store.set(sessionId, tokenSet)
+      // under the lock: a refresh of the old set on another instance cannot write over the new sign-in
+      yield* locked(sessionId, store.set(sessionId, tokenSet))
     })
 
     const remove = Effect.fn("ManagedToken.remove")(function*(sessionId: string) {
       yield* awaitInflight(sessionId)
       rejected.delete(sessionId)
-      yield* store.remove(sessionId)
+      // under the lock: waits for a refresh in flight on another instance, which then cannot bring the session back
+      yield* locked(sessionId, store.remove(sessionId))
       yield* publish(Event.Ended({ sessionId, reason: "Removed" }))
     })
 

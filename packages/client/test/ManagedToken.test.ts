@@ -420,19 +420,25 @@ describe("ManagedToken", () => {
       ) => Effect.Effect<void, TokenStore.TokenStoreError>
       readonly refuse?: boolean
     }) => {
+      /** `log`: lock, unlock and every write with whether the lock was held then */
       const state = { held: false, log: [] as Array<string> }
       const layer = Layer.effect(
         TokenStore.TokenStore,
         Effect.map(TokenStore.makeMemory, (memory) =>
           TokenStore.TokenStore.of({
             ...memory,
+            set: (sessionId, t) =>
+              Effect.zipRight(Effect.sync(() => void state.log.push(`set:${state.held}`)), memory.set(sessionId, t)),
+            remove: (sessionId) =>
+              Effect.zipRight(Effect.sync(() => void state.log.push(`remove:${state.held}`)), memory.remove(sessionId)),
             withLock: (sessionId, effect) =>
               Effect.gen(function*() {
                 state.log.push(`lock:${sessionId}`)
                 if (options?.refuse) {
                   return yield* new TokenStore.TokenStoreError({ operation: "lock", description: "Redis down" })
                 }
-                if (options?.whileWaiting) yield* options.whileWaiting(memory, sessionId)
+                // from the second lock on (the first is the sign-in's `start`)
+                if (options?.whileWaiting && state.log.length > 3) yield* options.whileWaiting(memory, sessionId)
                 state.held = true
                 return yield* effect.pipe(
                   Effect.ensuring(Effect.sync(() => {
@@ -457,7 +463,8 @@ describe("ManagedToken", () => {
         const results = yield* Effect.all(Array.from({ length: 20 }, () => tokens.get("s1")), { concurrency: "unbounded" })
         expect(new Set(results.map(access))).toEqual(new Set(["A1"]))
         expect(heldDuringRefresh).toEqual([true])
-        expect(store.state.log).toEqual(["lock:s1", "unlock:s1"])
+        // start, then the one refresh: both write while holding the lock
+        expect(store.state.log).toEqual(["lock:s1", "set:true", "unlock:s1", "lock:s1", "set:true", "unlock:s1"])
         expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R1"]))
       }).pipe(withService(server, store.layer))
     })
@@ -476,10 +483,23 @@ describe("ManagedToken", () => {
         yield* TestClock.setTime(HOUR)
         expect(access(yield* tokens.get("s1"))).toBe("A7")
         expect(server.state.calls).toBe(0)
-        expect(store.state.log).toEqual(["lock:s1", "unlock:s1"])
+        // the refresh's lock wrote nothing: the other instance's set is kept as it is
+        expect(store.state.log).toEqual(["lock:s1", "set:true", "unlock:s1", "lock:s1", "unlock:s1"])
         expect(yield* storedAccess("s1")).toEqual(Option.some(["A7", "R7"]))
         // this instance refreshed nothing: nothing to announce
         expect(yield* eventTags(events)).toEqual([])
+      }).pipe(withService(server, store.layer))
+    })
+
+    it.scoped("start and remove write under the lock (a refresh elsewhere cannot overwrite or resurrect)", () => {
+      const store = lockingStore()
+      const server = fakeServer()
+      return Effect.gen(function*() {
+        const tokens = yield* ManagedToken.ManagedToken
+        yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+        yield* tokens.remove("s1")
+        expect(store.state.log).toEqual(["lock:s1", "set:true", "unlock:s1", "lock:s1", "remove:true", "unlock:s1"])
+        expect(yield* storedAccess("s1")).toEqual(Option.none())
       }).pipe(withService(server, store.layer))
     })
 
@@ -488,7 +508,8 @@ describe("ManagedToken", () => {
       const server = fakeServer()
       return Effect.gen(function*() {
         const tokens = yield* ManagedToken.ManagedToken
-        yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+        // signed in before the lock broke
+        yield* Effect.flatMap(TokenStore.TokenStore, (memory) => memory.set("s1", tokenSet("A0", "R0", 0)))
         yield* TestClock.setTime(HOUR)
         const error = yield* Effect.flip(tokens.get("s1"))
         expect(error).toMatchObject({ _tag: "TokenStoreError", operation: "lock" })
