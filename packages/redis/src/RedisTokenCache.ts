@@ -154,10 +154,13 @@ export const make = (
       Effect.flatMap(local.get(key), (hit) =>
         Option.isSome(hit) ? Effect.succeed(hit) : store.read(key).pipe(
           Effect.flatMap((entry) =>
-            Effect.map(Clock.currentTimeMillis, (now) =>
-              Option.filterMap(entry, (e) => (now < e.usableUntil ? Option.some(e.token) : Option.none())))
+            Effect.map(Clock.currentTimeMillis, (now) => Option.filter(entry, (e) => now < e.usableUntil))
           ),
-          Effect.tap((found) => (Option.isSome(found) ? local.set(key, found.value) : Effect.void)),
+          // the entry's cap (a subject token's `exp`, say) comes along into the memory level
+          Effect.tap((found) =>
+            Option.isSome(found) ? local.set(key, found.value.token, { notAfter: found.value.expiresAt }) : Effect.void
+          ),
+          Effect.map(Option.map((e) => e.token)),
           Effect.catchAll((error) => Effect.as(degraded("get")(error), Option.none()))
         ))
 

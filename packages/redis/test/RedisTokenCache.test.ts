@@ -124,6 +124,44 @@ describe("RedisTokenCache (real redis-server)", () => {
       expect(Option.map(yield* b.get("k"), value)).toEqual(Option.some(secret))
     }))
 
+  it.scopedLive("an entry sealed with another key, or moved to another key, reads as absent and is replaced under the lock", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const redis = yield* client(server.url)
+      const keyA = Redacted.make("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA")
+      const keyB = Redacted.make("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8")
+      const a = yield* RedisTokenCache.make(redis, { prefix: "t:", encryptionKey: keyA })
+      const b = yield* RedisTokenCache.make(yield* client(server.url), { prefix: "t:", encryptionKey: keyB })
+      yield* a.set("k", token("sealed-by-a", yield* Clock.currentTimeMillis, 3_600_000))
+      expect(yield* b.get("k")).toEqual(Option.none())
+      // B cannot open A's entry: it acquires (once, under the lock) and writes its own, which B then serves
+      const { acquire, calls } = counter()
+      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
+      const c = yield* RedisTokenCache.make(yield* client(server.url), { prefix: "t:", encryptionKey: keyB })
+      expect(Option.map(yield* c.get("k"), value)).toEqual(Option.some("tok-1"))
+      expect(calls()).toBe(1)
+      // an entry copied under another key does not serve that key
+      const raw = yield* Effect.promise(() => redis.get("t:k"))
+      yield* Effect.promise(() => redis.set("t:other", raw!, "PX", 60_000))
+      const d = yield* RedisTokenCache.make(yield* client(server.url), { prefix: "t:", encryptionKey: keyB })
+      expect(yield* d.get("other")).toEqual(Option.none())
+    }))
+
+  it.scopedLive("an entry's notAfter cap comes along when another instance reads it", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const a = yield* RedisTokenCache.make(yield* client(server.url))
+      const b = yield* RedisTokenCache.make(yield* client(server.url))
+      const now = yield* Clock.currentTimeMillis
+      // a one-hour token capped 1.5 s from now (a subject token's exp): usable until 1.35 s
+      yield* a.set("k", token("capped", now, 3_600_000), { notAfter: now + 1_500 })
+      expect(Option.map(yield* b.get("k"), value)).toEqual(Option.some("capped"))
+      yield* Effect.sleep(Duration.millis(1_450))
+      const { acquire, calls } = counter()
+      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(calls()).toBe(1)
+    }))
+
   it.scopedLive("a wrong-sized encryption key is a ConfigurationError", () =>
     Effect.gen(function*() {
       const server = yield* redisServer

@@ -21,15 +21,27 @@ export class RedisCacheError extends Schema.TaggedError<RedisCacheError>("@effec
   { operation: Schema.String, description: Schema.String }
 ) {}
 
-/** What is written under a key: the freshness marks in clear (they are not secret), the token set sealed or not. */
+/**
+ * What is written under a key. Only the access token's fingerprint is outside the seal (a conditional delete compares
+ * it inside Redis); the key the entry belongs to, its freshness marks and the token set are inside, so with an
+ * encryption key a sealed entry can be neither moved to another key nor given a longer life.
+ */
 const StoredEntry = Schema.parseJson(Schema.Struct({
-  v: Schema.Literal(1),
-  /** sha256 of the access token: lets a conditional delete compare tokens inside Redis without the token */
+  v: Schema.Literal(2),
+  /** sha256 of the access token */
   fp: Schema.String,
+  /** `Sealed` JSON, or a JWE (dir, A256GCM) of it when an encryption key is set */
+  data: Schema.String
+}))
+
+const Sealed = Schema.parseJson(Schema.Struct({
+  /** the cache key this entry was written for */
+  k: Schema.String,
   refreshAt: Schema.Number,
   usableUntil: Schema.Number,
-  /** `TokenSet` JSON, or a JWE (dir, A256GCM) of it when an encryption key is set */
-  data: Schema.String
+  /** the entry's end: the token's expiry, or the earlier `notAfter` it was written with */
+  expiresAt: Schema.Number,
+  token: TokenSet.TokenSet
 }))
 
 /** @internal */
@@ -37,6 +49,8 @@ export interface Entry {
   readonly token: TokenSet.TokenSet
   readonly refreshAt: number
   readonly usableUntil: number
+  /** `min(token.expiresAt, notAfter)`: the cap travels with the entry */
+  readonly expiresAt: number
 }
 
 /** @internal */
@@ -95,31 +109,35 @@ export const makeStore = (redis: Redis, options: StoreOptions) => {
     )
   }
 
-  const open = (data: string): Effect.Effect<string, RedisCacheError> => {
+  /** the plaintext, or none when it does not open with our key (another key, a plaintext entry, tampering) */
+  const open = (data: string): Effect.Effect<Option.Option<string>> => {
     const key = options.encryptionKey
-    if (key === undefined) return Effect.succeed(data)
-    return call("decrypt", async () => new TextDecoder().decode((await Jose.compactDecrypt(data, key)).plaintext))
+    if (key === undefined) return Effect.succeed(Option.some(data))
+    return Effect.tryPromise(async () => new TextDecoder().decode((await Jose.compactDecrypt(data, key)).plaintext))
+      .pipe(Effect.option)
   }
 
-  /** the entry under `key`, if there is one that decodes; a corrupt or foreign entry reads as none */
+  const absent = (why: string) =>
+    Effect.as(Effect.logWarning(`RedisTokenCache: an entry ${why}; treated as absent`), Option.none<Entry>())
+
+  /** the entry under `key`, if there is one that decodes and opens; a corrupt or foreign entry reads as none */
   const read = (key: string): Effect.Effect<Option.Option<Entry>, RedisCacheError> =>
     call("GET", () => redis.get(entryKey(key))).pipe(
       Effect.flatMap((raw) => {
         if (raw === null) return Effect.succeed(Option.none())
-        return Schema.decodeUnknown(StoredEntry)(raw).pipe(
-          Effect.flatMap((stored) =>
-            open(stored.data).pipe(
-              Effect.flatMap(TokenSet.decodeJson),
-              Effect.map((token) =>
-                Option.some<Entry>({ token, refreshAt: stored.refreshAt, usableUntil: stored.usableUntil })
-              )
-            )
-          ),
-          Effect.catchTag(
-            "ParseError",
-            () => Effect.as(Effect.logWarning("RedisTokenCache: an entry did not decode; treated as absent"), Option.none())
-          )
-        )
+        return Effect.gen(function*() {
+          const stored = yield* Schema.decodeUnknown(StoredEntry)(raw)
+          const plain = yield* open(stored.data)
+          if (Option.isNone(plain)) return yield* absent("did not open with this cache's key")
+          const sealed = yield* Schema.decodeUnknown(Sealed)(plain.value)
+          if (sealed.k !== key) return yield* absent("was written for another key")
+          return Option.some<Entry>({
+            token: sealed.token,
+            refreshAt: sealed.refreshAt,
+            usableUntil: sealed.usableUntil,
+            expiresAt: sealed.expiresAt
+          })
+        }).pipe(Effect.catchTag("ParseError", () => absent("did not decode")))
       })
     )
 
@@ -135,8 +153,10 @@ export const makeStore = (redis: Redis, options: StoreOptions) => {
       const now = yield* Clock.currentTimeMillis
       const ttl = Math.floor(usableUntil - now)
       if (ttl <= 0) return
-      const data = yield* seal(TokenSet.encodeJson(token))
-      const value = JSON.stringify({ v: 1, fp: fingerprint(token), refreshAt, usableUntil, data })
+      const data = yield* seal(
+        Schema.encodeSync(Sealed)({ k: key, refreshAt, usableUntil, expiresAt: window.expiresAt, token })
+      )
+      const value = JSON.stringify({ v: 2, fp: fingerprint(token), data })
       yield* call("SET", () => redis.set(entryKey(key), value, "PX", ttl))
     })
 
