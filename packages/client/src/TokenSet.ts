@@ -107,7 +107,7 @@ export class TokenSet extends Schema.Class<TokenSet>("@effect-oauth/client/Token
    */
   override toString(): string {
     return `TokenSet(${this.tokenType}, grant=${this.provenance.grant}, scope=${this.scope?.join(" ") ?? "-"}, ` +
-      `expiresAt=${new Date(this.expiresAt).toISOString()}${this.refreshToken ? ", refreshToken=<redacted>" : ""})`
+      `expiresAt=${formatTime(this.expiresAt)}${this.refreshToken ? ", refreshToken=<redacted>" : ""})`
   }
 
   /**
@@ -134,6 +134,12 @@ export class TokenSet extends Schema.Class<TokenSet>("@effect-oauth/client/Token
   [Symbol.for("nodejs.util.inspect.custom")](): unknown {
     return this.toJSON()
   }
+}
+
+/** an ISO time, or the raw number when it is outside what `Date` can show: printing never throws */
+const formatTime = (millis: number): string => {
+  const date = new Date(millis)
+  return Number.isNaN(date.getTime()) ? String(millis) : date.toISOString()
 }
 
 /**

@@ -342,6 +342,16 @@ describe("TokenCache.layerMemory", () => {
         expect((yield* counter(TokenCache.metrics.evictions)) - evictions0).toBe(1)
       }), { capacity: 3 }))
 
+  it.effect("a capacity that is not a number keeps the default bound of 10,000 instead of none", () =>
+    withCache((cache) =>
+      Effect.gen(function*() {
+        const evictions0 = yield* counter(TokenCache.metrics.evictions)
+        for (let i = 0; i <= 10_000; i++) yield* cache.set(`k${i}`, makeToken(`t${i}`, 0, 3600))
+        expect((yield* counter(TokenCache.metrics.evictions)) - evictions0).toBe(1)
+        expect(Option.isNone(yield* cache.get("k0"))).toBe(true)
+        expect(Option.map(yield* cache.get("k10000"), tokenValue)).toEqual(Option.some("t10000"))
+      }), { capacity: Number.NaN }))
+
   it.effect("closing the layer's scope interrupts acquisitions in flight, and their callers", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()

@@ -58,7 +58,9 @@ export const makeMemory = (options?: {
   readonly freshness?: Freshness.Options | undefined
 }): Effect.Effect<TokenCache.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const capacity = Math.max(1, Math.floor(options?.capacity ?? 10_000))
+    // NaN or a non-number would make the bound vanish (`size > NaN` is never true): fall back to the default
+    const requested = options?.capacity ?? 10_000
+    const capacity = Number.isFinite(requested) ? Math.max(1, Math.floor(requested)) : 10_000
     const freshness: Freshness.Options = options?.freshness ?? Freshness.defaults
     // the scope of the layer owns every acquisition: a caller's interruption does not stop one, closing it does
     const scope = yield* Effect.scope
