@@ -15,9 +15,9 @@
  * - **TTL**: none by default (the standard token response does not say how long a refresh token lives; `ManagedToken`
  *   removes a session whose refresh token is refused). Set `ttl` to let Redis drop sessions idle for that long
  *   (every write renews it).
- * - **The lock** (`withLock`): `SET NX PX lockTtl` with a random owner id, released by a compare-and-delete Lua
- *   script; other instances poll every `pollInterval` until it is free, at most `lockTtl`, then fail with a
- *   `TokenStoreError`. `ManagedToken` refreshes under it and reads the store again once it holds it: a set another
+ * - **The lock** (`withLock`): `SET NX PX lockTtl` with a random owner id, extended (compare-and-`PEXPIRE`) every
+ *   third of `lockTtl` while its holder runs, released by a compare-and-delete Lua script; other instances poll every
+ *   `pollInterval` until it is free, at most `lockTtl`, then fail with a `TokenStoreError`. `ManagedToken` refreshes under it and reads the store again once it holds it: a set another
  *   instance already refreshed (and rotated) is used without a request.
  * - **Every Redis failure or timeout** (`operationTimeout`, default 1 s) is a `TokenStoreError`, never a defect.
  *
@@ -52,8 +52,9 @@ export interface Options {
   /** a Redis command slower than this fails with a `TokenStoreError` (default 1 s) */
   readonly operationTimeout?: Duration.DurationInput | undefined
   /**
-   * how long one instance may hold a session's lock (default 10 s – longer than a refresh request may take); others
-   * wait at most this long
+   * the time-to-live of a session's lock (default 10 s). A holder extends it every third of it while it runs (a slow
+   * refresh keeps its lock), so it only bounds how long a holder that died blocks the session. Others wait at most
+   * this long for the lock, then fail with a `TokenStoreError`.
    */
   readonly lockTtl?: Duration.DurationInput | undefined
   /** how often a waiting instance tries the lock again (default 25 ms) */

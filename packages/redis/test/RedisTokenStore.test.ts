@@ -238,34 +238,48 @@ describe("RedisTokenStore (real redis-server)", () => {
       expect(yield* Effect.promise(() => redis.exists(lockKey))).toBe(0)
     }))
 
-  it.scopedLive("a holder whose lock expired does not release the lock another instance took since", () =>
+  it.scopedLive("a holder whose lock was lost (expired, taken by another) neither extends nor releases it", () =>
     Effect.gen(function*() {
       const server = yield* redisServer
       const redis = yield* client(server.url)
-      const slow = yield* RedisTokenStore.make(redis, { lockTtl: Duration.millis(100) })
-      const other = yield* RedisTokenStore.make(yield* client(server.url))
+      const store = yield* RedisTokenStore.make(redis, { lockTtl: Duration.millis(150) })
       const lockKey = `effect-oauth:session-lock:${ALICE_HASH}`
-      const otherHolds = yield* Deferred.make<void>()
-      const otherMayFinish = yield* Deferred.make<void>()
-      const slowDone = yield* Deferred.make<void>()
-      const slowFiber = yield* Effect.fork(
-        slow.withLock!("alice-session", Effect.zipRight(Deferred.await(otherHolds), Deferred.await(slowDone)))
+      const holds = yield* Deferred.make<void>()
+      const mayFinish = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(
+        store.withLock!("alice-session", Effect.zipRight(Deferred.succeed(holds, undefined), Deferred.await(mayFinish)))
       )
-      // the slow holder's lock expires after 100 ms; the other instance takes the lock then
-      const otherFiber = yield* Effect.fork(
-        other.withLock!(
-          "alice-session",
-          Effect.zipRight(Deferred.succeed(otherHolds, undefined), Deferred.await(otherMayFinish))
-        )
+      yield* Deferred.await(holds)
+      // as if the holder's lock had expired and another instance had taken it for 60 s
+      yield* Effect.promise(() => redis.set(lockKey, "another-owner", "PX", 60_000))
+      // past two extension rounds: the other owner's ttl is left alone
+      yield* Effect.sleep(Duration.millis(200))
+      expect(yield* Effect.promise(() => redis.pttl(lockKey))).toBeGreaterThan(50_000)
+      yield* Deferred.succeed(mayFinish, undefined)
+      yield* Fiber.join(holder)
+      expect(yield* Effect.promise(() => redis.get(lockKey))).toBe("another-owner")
+    }))
+
+  it.scopedLive("a slow holder keeps its lock past the ttl; a waiter gives up with a TokenStoreError, never runs", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const slow = yield* RedisTokenStore.make(yield* client(server.url), { lockTtl: Duration.millis(150) })
+      const waiter = yield* RedisTokenStore.make(yield* client(server.url), { lockTtl: Duration.millis(150) })
+      const holds = yield* Deferred.make<void>()
+      const mayFinish = yield* Deferred.make<void>()
+      const holder = yield* Effect.fork(
+        slow.withLock!("alice-session", Effect.zipRight(Deferred.succeed(holds, undefined), Deferred.await(mayFinish)))
       )
-      yield* Deferred.await(otherHolds)
-      const owner = yield* Effect.promise(() => redis.get(lockKey))
-      yield* Deferred.succeed(slowDone, undefined)
-      yield* Fiber.join(slowFiber)
-      expect(yield* Effect.promise(() => redis.get(lockKey))).toBe(owner)
-      yield* Deferred.succeed(otherMayFinish, undefined)
-      yield* Fiber.join(otherFiber)
-      expect(yield* Effect.promise(() => redis.exists(lockKey))).toBe(0)
+      yield* Deferred.await(holds)
+      let ran = false
+      // the waiter waits longer than the ttl: without the extension it would find the lock expired, take it and run
+      const error = yield* Effect.flip(waiter.withLock!("alice-session", Effect.sync(() => (ran = true))))
+      expect(error).toMatchObject({ _tag: "TokenStoreError", operation: "lock" })
+      expect(ran).toBe(false)
+      yield* Deferred.succeed(mayFinish, undefined)
+      yield* Fiber.join(holder)
+      // released: the next one gets it at once
+      expect(yield* waiter.withLock!("alice-session", Effect.succeed("ran"))).toBe("ran")
     }))
 
   it.scopedLive("a lock held past its ttl (a stuck holder) ends the wait with a TokenStoreError", () =>

@@ -8,6 +8,7 @@ import { TokenStoreError } from "@effect-oauth/client/TokenStore"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -62,6 +63,11 @@ const StoredValue = Schema.parseJson(Schema.Struct({
 // KEYS[1] = lock; ARGV[1] = owner. Releases the lock only if this holder still owns it.
 const releaseLock = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+// KEYS[1] = lock; ARGV[1] = owner; ARGV[2] = ttl ms. Extends the lock only if this holder still owns it.
+const extendLock = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`
 
 /** @internal */
@@ -157,7 +163,7 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
       )
     })
 
-  /** waits for the lock, polling, at most one lock ttl (plus a poll) – a holder cannot keep it longer */
+  /** waits for the lock, polling, at most one lock ttl (plus a poll); then gives up with a `TokenStoreError` */
   const acquire = (sessionId: string): Effect.Effect<string, TokenStoreError> =>
     Effect.gen(function*() {
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(options.lockTtl) +
@@ -183,13 +189,34 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
       )
     )
 
+  /**
+   * While the holder runs, its lock is extended every third of the ttl (only while it still owns it): a slow refresh
+   * keeps the lock however long its request takes, and a holder that dies frees it within one ttl.
+   */
+  const keepAlive = (sessionId: string, owner: string): Effect.Effect<void> => {
+    const ttl = Math.max(1, Math.floor(Duration.toMillis(options.lockTtl)))
+    return Effect.sleep(Duration.millis(Math.max(1, Math.floor(ttl / 3)))).pipe(
+      Effect.zipRight(call("lock", "EVAL", () => redis.eval(extendLock, 1, lockKey(sessionId), owner, ttl))),
+      Effect.repeat({ while: (extended) => extended === 1 }),
+      Effect.asVoid,
+      Effect.catchAll((error) =>
+        Effect.logWarning("RedisTokenStore: a session lock could not be extended").pipe(
+          Effect.annotateLogs({ cause: error.description })
+        )
+      )
+    )
+  }
+
   const withLock = <A, E, R>(
     sessionId: string,
     effect: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | TokenStoreError, R> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(acquire(sessionId)), (owner) =>
-        restore(effect).pipe(Effect.ensuring(release(sessionId, owner))))
+        Effect.flatMap(Effect.fork(Effect.interruptible(keepAlive(sessionId, owner))), (extender) =>
+          restore(effect).pipe(
+            Effect.ensuring(Effect.zipRight(Fiber.interrupt(extender), release(sessionId, owner)))
+          )))
     )
 
   return { get, set, remove, withLock, sessionKey, lockKey }
