@@ -29,9 +29,12 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -292,19 +295,35 @@ const decodeDocument = Schema.decodeUnknownEither(DiscoveryDocument, { errors: "
 const discoveryFailure = (description: string) => new ConfigurationError({ reason: "Discovery", description })
 
 /**
- * Runs `effect` until it succeeds once, then answers with that value forever; a failure is not kept.
+ * Runs `effect` until it succeeds once, then answers with that value forever; a failure is not kept. Concurrent
+ * callers share the one attempt in flight (a `Deferred`) and all get its result, failure included; the next call
+ * after a failed attempt has settled starts a new one. The attempt runs on its own fiber, so a caller that is
+ * interrupted stops waiting without cancelling it for the others (it is bounded by its own timeout).
  */
 const onceOnSuccess = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<Effect.Effect<A, E>> =>
-  Effect.map(Effect.makeSemaphore(1), (lock) => {
+  Effect.sync(() => {
     let value: Option.Option<A> = Option.none()
-    const load = lock.withPermits(1)(
-      Effect.suspend(() =>
-        Option.isSome(value) ? Effect.succeed(value.value) : Effect.tap(effect, (a) => {
-          value = Option.some(a)
-        })
+    let inFlight: Deferred.Deferred<A, E> | undefined
+    // synchronous check-and-set: exactly one caller starts an attempt, the others join it
+    const join = Effect.suspend(() => {
+      if (inFlight !== undefined) return Deferred.await(inFlight)
+      const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
+      inFlight = deferred
+      return effect.pipe(
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          Effect.suspend(() => {
+            if (Exit.isSuccess(exit)) value = Option.some(exit.value)
+            // cleared before waking the waiters, so a call after this settles starts afresh
+            inFlight = undefined
+            return Deferred.done(deferred, exit)
+          })
+        ),
+        Effect.forkDaemon,
+        Effect.zipRight(Deferred.await(deferred))
       )
-    )
-    return Effect.suspend(() => Option.isSome(value) ? Effect.succeed(value.value) : load)
+    })
+    return Effect.suspend(() => Option.isSome(value) ? Effect.succeed(value.value) : join)
   })
 
 /**

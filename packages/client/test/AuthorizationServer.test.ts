@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
-import { Effect, Either, Layer, Redacted } from "effect"
+import { Effect, Either, Fiber, Layer, Redacted, TestClock } from "effect"
 import * as jose from "jose"
-import { json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import { awaitSleep, awaitUntil, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
 const document = (issuer: string, extra: Record<string, unknown> = {}) => ({
   issuer,
@@ -113,6 +113,43 @@ describe("AuthorizationServer", () => {
         assert.strictEqual(second, first)
         assert.strictEqual(mock.requests.length, 2)
       }).pipe(Effect.provide(AuthorizationServer.layerDiscovery(issuer).pipe(Layer.provide(mock.layer))))
+    })
+
+    it.effect("concurrent callers share one failing attempt; the next call after it settles makes one more", () => {
+      const issuer = "https://login.example"
+      const mock = mockHttp(["hang"])
+      return Effect.gen(function*() {
+        const server = yield* AuthorizationServer.AuthorizationServer
+        const callers = yield* Effect.forEach(
+          [1, 2, 3, 4, 5],
+          () => Effect.fork(Effect.flip(server.metadata)),
+          { concurrency: "unbounded" }
+        )
+        yield* awaitUntil(() => mock.requests.length === 1)
+        yield* awaitSleep()
+        yield* TestClock.adjust("200 millis")
+        // every caller is settled by that one timeout (not queued behind it for a request of its own)
+        yield* awaitUntil(() => callers.every((caller) => caller.unsafePoll() !== null))
+        const errors = yield* Fiber.joinAll(callers)
+        assert.strictEqual(errors.length, 5)
+        for (const error of errors) {
+          assert.strictEqual(error.reason, "Discovery")
+          assert.include(error.description, "did not arrive")
+        }
+        assert.strictEqual(mock.requests.length, 1)
+
+        const next = yield* Effect.fork(Effect.flip(server.metadata))
+        yield* awaitUntil(() => mock.requests.length === 2)
+        yield* awaitSleep()
+        yield* TestClock.adjust("200 millis")
+        const error = yield* Fiber.join(next)
+        assert.strictEqual(error.reason, "Discovery")
+        assert.strictEqual(mock.requests.length, 2)
+      }).pipe(
+        Effect.provide(
+          AuthorizationServer.layerDiscovery(issuer, { timeout: "200 millis" }).pipe(Layer.provide(mock.layer))
+        )
+      )
     })
 
     it.effect("a redirect is not followed", () => {
