@@ -41,6 +41,17 @@ describe("TokenStore.layerMemory", () => {
       expect(yield* b.get("s")).toEqual(Option.none())
     }))
 
+  it.effect("has no lock: one process needs none (ManagedToken coalesces its refreshes itself)", () =>
+    Effect.gen(function*() {
+      const store = yield* TokenStore.TokenStore
+      expect(store.withLock).toBeUndefined()
+    }).pipe(Effect.provide(TokenStore.layerMemory)))
+
+  it("a lock failure is a TokenStoreError of operation lock", () => {
+    const error = new TokenStore.TokenStoreError({ operation: "lock", description: "the session's lock stayed taken" })
+    expect(error.message).toBe("token store lock: the session's lock stayed taken")
+  })
+
   it("a store error names the operation, never a token or session", () => {
     const error = new TokenStore.TokenStoreError({ operation: "set", description: "connection refused" })
     expect(error.message).toBe("token store set: connection refused")

@@ -1,9 +1,23 @@
 import * as TokenSet from "@effect-oauth/client/TokenSet"
 import * as TokenStore from "@effect-oauth/client/TokenStore"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schema } from "effect"
+import {
+  ConfigProvider,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FastCheck as fc,
+  Fiber,
+  Layer,
+  Option,
+  Redacted,
+  Schema
+} from "effect"
 import { Redis } from "ioredis"
 import * as net from "node:net"
+import { createHash } from "node:crypto"
+import * as internal from "../src/internal/sessionStore.js"
 import * as RedisTokenStore from "../src/RedisTokenStore.js"
 import { client, redisServer } from "./redisServer.js"
 
@@ -35,6 +49,35 @@ const KEY_9 = Redacted.make("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk")
 const access = (o: Option.Option<TokenSet.TokenSet>) => Option.map(o, (t) => Redacted.value(t.accessToken))
 const refresh = (o: Option.Option<TokenSet.TokenSet>) =>
   Option.flatMap(o, (t) => Option.fromNullable(t.refreshToken).pipe(Option.map(Redacted.value)))
+
+describe("RedisTokenStore keys", () => {
+  // never connects: only the key functions are used
+  const keys = internal.makeSessionStore(new Redis({ lazyConnect: true }), {
+    prefix: "p:",
+    ttl: undefined,
+    operationTimeout: Duration.seconds(1),
+    lockTtl: Duration.seconds(10),
+    pollInterval: Duration.millis(25),
+    encryptionKey: undefined
+  })
+
+  it.prop("any session id maps to prefix + session: + its base64url sha256, never to the id itself", {
+    sessionId: fc.string({ unit: "binary", minLength: 1 })
+  }, ({ sessionId }) => {
+    const key = keys.sessionKey(sessionId)
+    expect(key).toBe(`p:session:${createHash("sha256").update(sessionId).digest("base64url")}`)
+    expect(key).toMatch(/^p:session:[A-Za-z0-9_-]{43}$/)
+    expect(keys.lockKey(sessionId)).toBe(`p:session-lock:${key.slice("p:session:".length)}`)
+  })
+
+  it.prop("different session ids never share a key", {
+    a: fc.string({ unit: "binary" }),
+    b: fc.string({ unit: "binary" })
+  }, ({ a, b }) => {
+    fc.pre(a !== b)
+    expect(keys.sessionKey(a)).not.toBe(keys.sessionKey(b))
+  })
+})
 
 describe("RedisTokenStore (real redis-server)", () => {
   it.scopedLive("get, set (replace) and remove by session id, under a hashed key; the token set round-trips", () =>
