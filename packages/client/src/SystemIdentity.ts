@@ -9,9 +9,10 @@
  */
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Jwt from "./Jwt.js"
-import { GrantTypes, TokenSet } from "./TokenSet.js"
+import { GrantTypes } from "./TokenSet.js"
+import type { TokenSet } from "./TokenSet.js"
 
 /**
  * What the guard looks at: a `TokenSet` (its provenance, and its access token's claims when that is a JWT), or a bare
@@ -119,11 +120,14 @@ export const make = (options?: Options): Guard => {
   const provenance = options?.provenance ?? true
   const marks = options?.claims ?? defaultClaimMarks
   return (subject) => {
-    if (subject instanceof TokenSet && provenance && subject.provenance.grant === GrantTypes.clientCredentials) {
+    // a bare token is a string or a `Redacted`; anything else is a `TokenSet` – told apart that way, not with
+    // `instanceof TokenSet`: a plain object with the TokenSet fields is a TokenSet too
+    const bare = typeof subject === "string" || Redacted.isRedacted(subject)
+    if (!bare && provenance && subject.provenance.grant === GrantTypes.clientCredentials) {
       return Option.some(provenanceMark)
     }
     if (marks.length === 0) return Option.none()
-    const token = subject instanceof TokenSet ? subject.accessToken : subject
+    const token = bare ? subject : subject.accessToken
     return Option.flatMap(
       Jwt.decodeOption(token),
       (claims) => Option.map(Option.fromNullable(marks.find((rule) => rule.test(claims))), (rule) => rule.mark)

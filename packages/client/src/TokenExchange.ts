@@ -7,8 +7,10 @@
  * - `actor_token_type` is required exactly when an actor token is given: otherwise `ConfigurationError` with reason
  *   `InvalidOptions`, before any request.
  * - With `allowCached` (the default) exchanged tokens are cached through `TokenCache`, keyed by a hash of the subject
- *   and actor tokens with everything else that changes the result; an entry never outlives the subject (or actor)
- *   token's own expiry when that is known.
+ *   and actor tokens with everything else that changes the result: the token endpoint (when an `AuthorizationServer`
+ *   is in context), the client, its authentication method and a SHA-256 of its secret or key (so a wrong secret never
+ *   gets the token cached for the right one) …; an entry never outlives the subject (or actor) token's own expiry
+ *   when that is known.
  * - A response with `token_type: "N_A"` (RFC 8693 §2.2.1) decodes; its `TokenSet.isAccessToken` is `false`.
  *
  * @since 0.1.0
@@ -21,6 +23,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import { AuthorizationServer } from "./AuthorizationServer.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as internal from "./internal/tokenExchange.js"
 import type { TokenRequestError } from "./OAuthError.js"
@@ -139,19 +142,43 @@ export declare namespace TokenExchange {
 }
 
 /**
- * The `TokenCache` key of an exchange made by client `clientId`: the grant, the client, the sorted audiences,
- * resources and scopes, the token types, and SHA-256 hashes of the subject and actor tokens (never a token in clear).
+ * The `TokenCache` key of an exchange: the token endpoint (`client.tokenEndpoint`: the service uses its
+ * `AuthorizationServer`'s, when one is in context), the grant, the client id, the authentication method with a SHA-256
+ * of its secret or key, the sorted audiences, resources and scopes, the token types, and SHA-256 hashes of the subject
+ * and actor tokens (never a secret or token in clear). `client.auth` is the service's authentication; the request's
+ * `credentials`, when given, replace it (as in `exchange`).
+ *
+ * @example
+ * ```ts
+ * import { ClientAuth, TokenExchange } from "@effect-oauth/client"
+ * import { Redacted } from "effect"
+ *
+ * const key = TokenExchange.cacheKey(
+ *   { subjectToken: Redacted.make("eyJ…"), audience: "https://api.example" },
+ *   {
+ *     auth: ClientAuth.clientSecretBasic("orders-bff", Redacted.make("…")),
+ *     tokenEndpoint: "https://login.example/oauth/token"
+ *   }
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category cache
  */
-export const cacheKey = (request: Omit<ExchangeRequest, "allowCached" | "credentials">, clientId: string): string =>
-  internal.cacheKey(request, internal.subjectTokenType(request), clientId)
+export const cacheKey = (
+  request: Omit<ExchangeRequest, "allowCached">,
+  client: { readonly auth: ClientAuth.ClientAuth; readonly tokenEndpoint?: string | undefined }
+): string =>
+  internal.cacheKey(request, internal.subjectTokenType(request), {
+    auth: request.credentials ?? client.auth,
+    endpoint: client.tokenEndpoint
+  })
 
 const invalidOptions = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
 
 /**
- * Builds the service from the `TokenEndpoint` and the `TokenCache` in context.
+ * Builds the service from the `TokenEndpoint` and the `TokenCache` in context. When an `AuthorizationServer` is in
+ * context too, its token endpoint is part of every cache key (one cache can then serve several servers).
  *
  * @since 0.1.0
  * @category constructors
@@ -162,6 +189,22 @@ export const make = (options: Options): Effect.Effect<TokenExchange.Service, nev
     const cache = yield* TokenCache
     const guard = options.guard === false ? undefined : options.guard ?? SystemIdentity.isSystemIdentityToken
     const defaultAllowCached = options.allowCached ?? true
+    const server = yield* Effect.serviceOption(AuthorizationServer)
+
+    // the token endpoint enters the cache key; remembered after the first success (the server's metadata is fixed)
+    let knownEndpoint: { readonly url: string | undefined } | undefined = Option.isNone(server)
+      ? { url: undefined }
+      : undefined
+    const tokenEndpointUrl: Effect.Effect<string | undefined, ConfigurationError> = Effect.suspend(() =>
+      knownEndpoint !== undefined || Option.isNone(server)
+        ? Effect.succeed(knownEndpoint?.url)
+        : Effect.map(server.value.metadata, (metadata) => {
+          knownEndpoint = { url: metadata.tokenEndpoint }
+          return metadata.tokenEndpoint
+        })
+    )
+    const keyOf = (request: Omit<ExchangeRequest, "allowCached">): Effect.Effect<string, ConfigurationError> =>
+      Effect.map(tokenEndpointUrl, (tokenEndpoint) => cacheKey(request, { auth: options.auth, tokenEndpoint }))
 
     const exchange = Effect.fn("TokenExchange.exchange")(function*(request: ExchangeRequest) {
       const auth = request.credentials ?? options.auth
@@ -208,15 +251,19 @@ export const make = (options: Options): Effect.Effect<TokenExchange.Service, nev
         yield* Effect.annotateCurrentSpan("oauth.cache", "bypass")
         return yield* acquire
       }
-      const key = internal.cacheKey(request, subjectTokenType, ClientAuth.clientId(auth))
+      const key = yield* keyOf(request)
       return yield* cache.getOrAcquire(key, acquire, notAfter === undefined ? undefined : { notAfter })
     })
 
     const source = (request: Omit<ExchangeRequest, "allowCached">): TokenSource<ExchangeError> => {
-      const key = cacheKey(request, ClientAuth.clientId(request.credentials ?? options.auth))
       return {
         get: exchange({ ...request, allowCached: true }),
-        invalidate: (token) => cache.invalidate(key, token)
+        invalidate: (token) =>
+          keyOf(request).pipe(
+            Effect.flatMap((key) => cache.invalidate(key, token)),
+            // no key (the server's metadata failed): nothing can have been cached under it
+            Effect.catchAll(() => Effect.void)
+          )
       }
     }
 

@@ -111,3 +111,30 @@ describe("SystemIdentity.make", () => {
     )
   })
 })
+
+describe("SystemIdentity with a plain-object TokenSet", () => {
+  // structurally a TokenSet (it type-checks without a cast) but not an instance of the class
+  const plain = (accessToken: string, grant: string): TokenSet => ({
+    accessToken: Redacted.make(accessToken),
+    tokenType: "Bearer",
+    issuedAt: 0,
+    expiresAt: 3_600_000,
+    extra: {},
+    provenance: { grant, clientId: "svc", tokenEndpoint: "https://issuer.example/token" },
+    isAccessToken: true,
+    lifetimeMillis: 3_600_000,
+    toJSON: () => ({ _id: "TokenSet" })
+  })
+
+  it("is refused by its client_credentials provenance", () => {
+    expect(SystemIdentity.isSystemIdentityToken(plain("2YotnFZFEjr1zCsicMWpAA", "client_credentials"))).toEqual(
+      Option.some("provenance: client_credentials")
+    )
+  })
+
+  it("has its access token's claims checked, and a user's passes", () => {
+    expect(SystemIdentity.isSystemIdentityToken(plain(jwt({ sub: "x1", userType: "system" }), "authorization_code")))
+      .toEqual(Option.some("claim userType=system"))
+    expect(SystemIdentity.isSystemIdentityToken(plain(jwt(userClaims), "authorization_code"))).toEqual(Option.none())
+  })
+})

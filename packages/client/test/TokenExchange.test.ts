@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Config, ConfigError, ConfigProvider, Duration, Effect, FastCheck as fc, Layer, Option, Redacted, TestClock } from "effect"
 import { UnsecuredJWT } from "jose"
+import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import { TokenEndpointError } from "../src/OAuthError.js"
 import type { TokenRequestError } from "../src/OAuthError.js"
@@ -30,6 +31,20 @@ const tokenSet = (accessToken: string, grant: string, fields: Partial<{ issuedTo
   })
 
 /** A token endpoint that records every request and answers with a new token that lives `expiresIn` seconds. */
+/** A TokenSet as a plain object: structurally a `TokenSet` (it type-checks without a cast), not an instance. */
+const plainTokenSet = (accessToken: string, grant: string, issuedTokenType?: string): TokenSet => ({
+  accessToken: Redacted.make(accessToken),
+  tokenType: "Bearer",
+  issuedAt: 0,
+  expiresAt: 3_600_000,
+  ...(issuedTokenType !== undefined ? { issuedTokenType } : {}),
+  extra: {},
+  provenance: { grant, clientId: "svc", tokenEndpoint: "https://issuer.example/token" },
+  isAccessToken: true,
+  lifetimeMillis: 3_600_000,
+  toJSON: () => ({ _id: "TokenSet" })
+})
+
 const fakeEndpoint = (
   respond?: (request: TokenRequest, n: number) => Effect.Effect<TokenSet, TokenRequestError>
 ) => {
@@ -173,6 +188,26 @@ describe("TokenExchange guard", () => {
       expect(requests).toHaveLength(0)
     })))
 
+  it.effect("a plain object typed as TokenSet (no class instance) is a TokenSet: the provenance guard refuses it", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      const error = yield* Effect.flip(exchange({ subjectToken: plainTokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials") }))
+      expect(error._tag === "SystemIdentityTokenError" && error.mark).toBe("provenance: client_credentials")
+      expect(requests).toHaveLength(0)
+    })))
+
+  it.effect("a plain object typed as TokenSet sends its access token, typed by its issuedTokenType, and is cached", () =>
+    run(Effect.gen(function*() {
+      const { exchange, requests } = yield* setup()
+      const userJwt = jwt({ sub: "alice", client_id: "web" })
+      const subject = plainTokenSet(userJwt, "authorization_code", "urn:ietf:params:oauth:token-type:jwt")
+      yield* exchange({ subjectToken: subject })
+      yield* exchange({ subjectToken: subject })
+      expect(requests.map((r) => [r.params?.subject_token, r.params?.subject_token_type])).toEqual([
+        [userJwt, "urn:ietf:params:oauth:token-type:jwt"]
+      ])
+    })))
+
   it.effect("a JWT with a system mark is refused with zero requests", () =>
     run(Effect.gen(function*() {
       const { exchange, requests } = yield* setup()
@@ -251,6 +286,46 @@ describe("TokenExchange cache", () => {
       expect(requests).toHaveLength(7)
     })))
 
+  it.effect("a wrong secret for the same client id is not served the right secret's token: its own request, its failure", () =>
+    run(Effect.gen(function*() {
+      const right = ClientAuth.clientSecretBasic("svc", Redacted.make("right"))
+      const wrong = ClientAuth.clientSecretBasic("svc", Redacted.make("WRONG"))
+      const { exchange, requests } = yield* setup({ auth: right }, (request, n) =>
+        request.auth === wrong
+          ? Effect.fail(new TokenEndpointError({ grant: request.grantType, status: 401, error: "invalid_client" }))
+          : issue(request, n, 3600))
+      const subject = userToken()
+      const first = yield* exchange({ subjectToken: subject, audience: "https://api.example" })
+      expect(Redacted.value(first.accessToken)).toBe("exchanged-1")
+      const error = yield* Effect.flip(exchange({ subjectToken: subject, audience: "https://api.example", credentials: wrong }))
+      expect(error._tag === "TokenEndpointError" && error.error).toBe("invalid_client")
+      expect(requests).toHaveLength(2)
+      // the same secret in another ClientAuth value is the same client: served from the cache
+      const again = ClientAuth.clientSecretBasic("svc", Redacted.make("right"))
+      const third = yield* exchange({ subjectToken: subject, audience: "https://api.example", credentials: again })
+      expect(Redacted.value(third.accessToken)).toBe("exchanged-1")
+      expect(requests).toHaveLength(2)
+    })))
+
+  it.effect("with an AuthorizationServer in context, its token endpoint is part of the key", () =>
+    Effect.gen(function*() {
+      const { endpoint, requests } = fakeEndpoint()
+      const serviceFor = (tokenEndpoint: string) =>
+        TokenExchange.make({ auth }).pipe(
+          Effect.provideService(TokenEndpoint, endpoint),
+          Effect.provide(AuthorizationServer.layerStatic({ tokenEndpoint }))
+        )
+      yield* Effect.gen(function*() {
+        const a = yield* serviceFor("https://a.example/token")
+        const b = yield* serviceFor("https://b.example/token")
+        const subject = userToken()
+        expect(Redacted.value((yield* a.exchange({ subjectToken: subject })).accessToken)).toBe("exchanged-1")
+        expect(Redacted.value((yield* b.exchange({ subjectToken: subject })).accessToken)).toBe("exchanged-2")
+        expect(Redacted.value((yield* a.exchange({ subjectToken: subject })).accessToken)).toBe("exchanged-1")
+        expect(requests).toHaveLength(2)
+      }).pipe(Effect.provide(TokenCache.layerMemory()))
+    }))
+
   it.effect("allowCached: false on the service makes every exchange a request", () =>
     run(Effect.gen(function*() {
       const { exchange, requests } = yield* setup({ allowCached: false })
@@ -272,7 +347,9 @@ describe("TokenExchange cache", () => {
       yield* TestClock.adjust(Duration.seconds(60))
       yield* exchange({ subjectToken: subject, audience: "https://api.example" })
       expect(requests).toHaveLength(1)
-      yield* TestClock.adjust(Duration.seconds(61))
+      // 110 s: the subject is still valid, but the entry capped at 120 s is usable only until 120 − min(30, 12) = 108 s
+      // (uncapped it would be usable until 3570 s and served from the cache)
+      yield* TestClock.adjust(Duration.seconds(50))
       const third = yield* exchange({ subjectToken: subject, audience: "https://api.example" })
       expect(requests).toHaveLength(2)
       expect(Redacted.value(third.accessToken)).toBe("exchanged-2")
@@ -287,7 +364,8 @@ describe("TokenExchange cache", () => {
       yield* TestClock.adjust(Duration.seconds(50))
       yield* exchange({ subjectToken: subject })
       expect(requests).toHaveLength(1)
-      yield* TestClock.adjust(Duration.seconds(51))
+      // 95 s: the subject is still valid (until 100 s), the capped entry usable only until 100 − min(30, 10) = 90 s
+      yield* TestClock.adjust(Duration.seconds(45))
       yield* exchange({ subjectToken: subject })
       expect(requests).toHaveLength(2)
 
@@ -296,11 +374,12 @@ describe("TokenExchange cache", () => {
         actorTokenType: "urn:ietf:params:oauth:token-type:jwt"
       }
       const user = userToken()
-      yield* exchange({ subjectToken: user, ...actor }) // now = 101 s; actor expires at 300 s
-      yield* TestClock.adjust(Duration.seconds(100))
+      // now = 95 s; the actor expires at 300 s: the entry (95 s … 300 s) is usable until 300 − min(30, 20.5) = 279.5 s
+      yield* exchange({ subjectToken: user, ...actor })
+      yield* TestClock.adjust(Duration.seconds(100)) // 195 s
       yield* exchange({ subjectToken: user, ...actor })
       expect(requests).toHaveLength(3)
-      yield* TestClock.adjust(Duration.seconds(100)) // 301 s
+      yield* TestClock.adjust(Duration.seconds(95)) // 290 s: the actor is still valid, the entry no longer usable
       yield* exchange({ subjectToken: user, ...actor })
       expect(requests).toHaveLength(4)
     })))
@@ -384,7 +463,9 @@ const requestArb = fc.record({
   resource: listArb(resources),
   scope: listArb(scopes),
   requestedTokenType: fc.option(typeArb, { nil: undefined }),
-  clientId: fc.constantFrom("exchanger", "orders-service")
+  clientId: fc.constantFrom("exchanger", "orders-service"),
+  secret: fc.stringMatching(/^[A-Za-z0-9_-]{8,40}$/),
+  tokenEndpoint: fc.option(fc.constantFrom("https://a.example/token", "https://b.example/token"), { nil: undefined })
 })
 type Model = typeof requestArb extends fc.Arbitrary<infer A> ? A : never
 
@@ -398,7 +479,7 @@ const toKey = (m: Model, shuffle: <A>(as: ReadonlyArray<A>) => ReadonlyArray<A> 
     resource: shuffle(m.resource),
     scope: shuffle(m.scope),
     requestedTokenType: m.requestedTokenType
-  }, m.clientId)
+  }, { auth: ClientAuth.clientSecretBasic(m.clientId, Redacted.make(m.secret)), tokenEndpoint: m.tokenEndpoint })
 
 // the model's own notion of "the same request": lists as sets, an absent subject type is access_token
 const sameRequest = (a: Model, b: Model): boolean => {
@@ -408,7 +489,8 @@ const sameRequest = (a: Model, b: Model): boolean => {
       (b.subjectTokenType ?? "urn:ietf:params:oauth:token-type:access_token") &&
     JSON.stringify(a.actor ?? null) === JSON.stringify(b.actor ?? null) &&
     set(a.audience) === set(b.audience) && set(a.resource) === set(b.resource) && set(a.scope) === set(b.scope) &&
-    a.requestedTokenType === b.requestedTokenType && a.clientId === b.clientId
+    a.requestedTokenType === b.requestedTokenType && a.clientId === b.clientId && a.secret === b.secret &&
+    a.tokenEndpoint === b.tokenEndpoint
 }
 
 describe("TokenExchange.cacheKey", () => {
@@ -425,7 +507,7 @@ describe("TokenExchange.cacheKey", () => {
   })
 
   // b takes each field from a or from another request: many pairs differ in one field only
-  const pairArb = fc.tuple(requestArb, requestArb, fc.array(fc.boolean(), { minLength: 8, maxLength: 8 })).map(
+  const pairArb = fc.tuple(requestArb, requestArb, fc.array(fc.boolean(), { minLength: 10, maxLength: 10 })).map(
     ([a, other, mask]) => {
       const pick = <K extends keyof Model>(field: K, i: number): Model[K] => (mask[i] ? other[field] : a[field])
       const b: Model = {
@@ -436,7 +518,9 @@ describe("TokenExchange.cacheKey", () => {
         resource: pick("resource", 4),
         scope: pick("scope", 5),
         requestedTokenType: pick("requestedTokenType", 6),
-        clientId: pick("clientId", 7)
+        clientId: pick("clientId", 7),
+        secret: pick("secret", 8),
+        tokenEndpoint: pick("tokenEndpoint", 9)
       }
       return [a, b] as const
     }
@@ -455,9 +539,18 @@ describe("TokenExchange.cacheKey", () => {
     expect(toKey({ ...m, actor: [other, type] })).not.toBe(toKey(withActor))
   })
 
-  it.prop("contains neither the subject nor the actor token, nor any 8-character piece of them", [requestArb], ([m]) => {
+  it.prop("different when only the client secret or only the token endpoint differs", [requestArb, fc.stringMatching(/^[A-Za-z0-9_-]{8,40}$/)], ([m, secret]) => {
+    fc.pre(secret !== m.secret)
+    expect(toKey({ ...m, secret })).not.toBe(toKey(m))
+    expect(toKey({ ...m, tokenEndpoint: "https://a.example/token" })).not.toBe(
+      toKey({ ...m, tokenEndpoint: "https://b.example/token" })
+    )
+    expect(toKey({ ...m, tokenEndpoint: "https://a.example/token" })).not.toBe(toKey({ ...m, tokenEndpoint: undefined }))
+  })
+
+  it.prop("contains neither the subject nor the actor token nor the client secret, nor any 8-character piece of them", [requestArb], ([m]) => {
     const key = toKey(m)
-    for (const token of [m.subject, ...(m.actor ? [m.actor[0]] : [])]) {
+    for (const token of [m.subject, m.secret, ...(m.actor ? [m.actor[0]] : [])]) {
       for (let i = 0; i + 8 <= token.length; i++) {
         expect(key).not.toContain(token.slice(i, i + 8))
       }
@@ -466,8 +559,22 @@ describe("TokenExchange.cacheKey", () => {
 
   it("a TokenSet subject and its bare access token give the same key", () => {
     const access = jwt({ sub: "alice" })
-    expect(TokenExchange.cacheKey({ subjectToken: tokenSet(access, "authorization_code") }, "exchanger")).toBe(
-      TokenExchange.cacheKey({ subjectToken: Redacted.make(access) }, "exchanger")
+    expect(TokenExchange.cacheKey({ subjectToken: tokenSet(access, "authorization_code") }, { auth })).toBe(
+      TokenExchange.cacheKey({ subjectToken: Redacted.make(access) }, { auth })
+    )
+  })
+
+  it("names the token endpoint when given, and per-call credentials replace the service's", () => {
+    const subjectToken = Redacted.make("opaque-subject-token")
+    const key = TokenExchange.cacheKey({ subjectToken }, { auth, tokenEndpoint: "https://issuer.example/token" })
+    expect(key).toContain("\"https://issuer.example/token\"")
+    expect(key).not.toBe(TokenExchange.cacheKey({ subjectToken }, { auth, tokenEndpoint: "https://other.example/token" }))
+    const other = ClientAuth.clientSecretBasic("exchanger", Redacted.make("another-secret"))
+    expect(TokenExchange.cacheKey({ subjectToken, credentials: other }, { auth })).toBe(
+      TokenExchange.cacheKey({ subjectToken }, { auth: other })
+    )
+    expect(TokenExchange.cacheKey({ subjectToken, credentials: other }, { auth })).not.toBe(
+      TokenExchange.cacheKey({ subjectToken }, { auth })
     )
   })
 })

@@ -1,18 +1,28 @@
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import type * as ClientAuth from "../ClientAuth.js"
 import * as CacheKey from "../CacheKey.js"
 import * as Jwt from "../Jwt.js"
 import type { Param } from "../TokenEndpoint.js"
-import { GrantTypes, TokenSet, TokenTypes } from "../TokenSet.js"
+import { GrantTypes, TokenTypes } from "../TokenSet.js"
+import type { TokenSet } from "../TokenSet.js"
 import type { ExchangeRequest, SubjectToken } from "../TokenExchange.js"
+import { fingerprint } from "./clientCredentials.js"
 
 /** @internal */
 export const many = (value: string | ReadonlyArray<string>): ReadonlyArray<string> =>
   typeof value === "string" ? [value] : value
 
+/**
+ * The token set of a subject or actor token, or `undefined` for a bare token. Told apart with `Redacted.isRedacted`,
+ * not `instanceof TokenSet`: a `TokenSet` is a structural type, and a plain object with its fields is one too.
+ * @internal
+ */
+export const asTokenSet = (token: SubjectToken): TokenSet | undefined => Redacted.isRedacted(token) ? undefined : token
+
 /** @internal */
 export const tokenRedacted = (token: SubjectToken): Redacted.Redacted<string> =>
-  token instanceof TokenSet ? token.accessToken : token
+  Redacted.isRedacted(token) ? token : token.accessToken
 
 /** @internal */
 export const tokenValue = (token: SubjectToken): string => Redacted.value(tokenRedacted(token))
@@ -20,7 +30,7 @@ export const tokenValue = (token: SubjectToken): string => Redacted.value(tokenR
 /** `subject_token_type`: as given, else a TokenSet's `issuedTokenType`, else access_token. @internal */
 export const subjectTokenType = (request: Pick<ExchangeRequest, "subjectToken" | "subjectTokenType">): string =>
   request.subjectTokenType ??
-    (request.subjectToken instanceof TokenSet ? request.subjectToken.issuedTokenType : undefined) ??
+    asTokenSet(request.subjectToken)?.issuedTokenType ??
     TokenTypes.accessToken
 
 /** The RFC 8693 §2.1 form parameters (without `grant_type` and client authentication). @internal */
@@ -38,8 +48,11 @@ export const params = (request: Omit<ExchangeRequest, "allowCached" | "credentia
 /** When a token stops being valid, in epoch ms: the earlier of a TokenSet's `expiresAt` and a JWT's `exp`. @internal */
 const expiry = (token: SubjectToken): Option.Option<number> => {
   const fromJwt = Option.flatMap(Jwt.decodeOption(tokenRedacted(token)), Jwt.expiration)
-  if (!(token instanceof TokenSet)) return fromJwt
-  return Option.some(Option.match(fromJwt, { onNone: () => token.expiresAt, onSome: (exp) => Math.min(exp, token.expiresAt) }))
+  const tokenSet = asTokenSet(token)
+  if (tokenSet === undefined) return fromJwt
+  return Option.some(
+    Option.match(fromJwt, { onNone: () => tokenSet.expiresAt, onSome: (exp) => Math.min(exp, tokenSet.expiresAt) })
+  )
 }
 
 /**
@@ -55,19 +68,25 @@ export const notAfter = (request: Pick<ExchangeRequest, "subjectToken" | "actorT
 }
 
 /**
- * The cache key of an exchange: everything that changes the issued token, with the subject and actor tokens only as
- * hashes. @internal
+ * The cache key of an exchange: everything that changes the issued token – the token endpoint (when known), the
+ * client with its authentication method and a hash of its secret or key (as `ClientCredentials` keys it, so a wrong
+ * secret never shares the right one's entry) – with the subject and actor tokens only as hashes. @internal
  */
 export const cacheKey = (
   request: Omit<ExchangeRequest, "allowCached" | "credentials">,
-  subjectTokenType: string, clientId: string): string =>
-  CacheKey.make({
-    clientId,
+  subjectTokenType: string,
+  client: { readonly auth: ClientAuth.ClientAuth; readonly endpoint: string | undefined }
+): string => {
+  const fp = fingerprint(client.auth)
+  return CacheKey.make({
+    endpoint: client.endpoint,
+    clientId: client.auth.clientId,
     grant: GrantTypes.tokenExchange,
     scope: request.scope,
     resource: request.resource,
     audience: request.audience,
     extra: {
+      ...fp.extra,
       subject_token_type: subjectTokenType,
       actor_token_type: request.actorTokenType,
       requested_token_type: request.requestedTokenType
@@ -75,5 +94,7 @@ export const cacheKey = (
     secrets: {
       subject_token: tokenRedacted(request.subjectToken),
       actor_token: request.actorToken === undefined ? undefined : tokenRedacted(request.actorToken)
-    }
+    },
+    hashes: { credential: fp.secretHash }
   })
+}
