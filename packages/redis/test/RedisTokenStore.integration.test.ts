@@ -14,6 +14,7 @@ import * as TokenEndpoint from "@effect-oauth/client/TokenEndpoint"
 import type { TokenSet } from "@effect-oauth/client/TokenSet"
 import * as TokenStore from "@effect-oauth/client/TokenStore"
 import * as TestServer from "@effect-oauth/test-server"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { Redis } from "ioredis"
@@ -23,26 +24,7 @@ import { client, redisServer } from "./redisServer.js"
 const ACCESS_TOKEN_TTL_SECONDS = 3
 const KEY = Redacted.make("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc")
 
-/** the HttpClient the TokenEndpoint needs, as a type (no import of @effect/platform needed for it) */
-type HttpClientService = Exclude<
-  Layer.Layer.Context<typeof TokenEndpoint.layer>,
-  AuthorizationServer.AuthorizationServer
->
-
-/**
- * `FetchHttpClient.layer` of `@effect/platform`. That package is a dependency of the client, not (yet) of this
- * package, so Node cannot resolve it from here: it is loaded from the client's own dependencies, the same files (and
- * the same `effect`) the client's modules use. Once `@effect/platform` is a devDependency of `@effect-oauth/redis`
- * this becomes `import { FetchHttpClient } from "@effect/platform"`.
- */
-const fetchHttpClient: Layer.Layer<HttpClientService> = Layer.unwrapEffect(
-  Effect.promise(async () => {
-    const module: { readonly layer: Layer.Layer<HttpClientService> } = await import(
-      new URL("../../client/node_modules/@effect/platform/dist/esm/FetchHttpClient.js", import.meta.url).href
-    )
-    return module.layer
-  })
-)
+const fetchHttpClient = FetchHttpClient.layer
 
 /** one instance of the application: its own Redis client, ManagedToken, RefreshToken and TokenEndpoint */
 const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
