@@ -6,9 +6,10 @@
  *   RFC 6749 §2.3.1 requires (`:`, `%`, `+`, space and non-ASCII characters are encoded before base64);
  * - `clientSecretPost`: `client_id` and `client_secret` in the form body, no `Authorization` header;
  * - `clientSecretJwt` / `privateKeyJwt`: `client_assertion_type` `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
- *   and a `client_assertion` signed with `jose`: `iss` = `sub` = the client id, `aud` = the issuer when the
- *   `AuthorizationServer` knows it (else the token endpoint), a random `jti`, `iat` from the Effect `Clock`, `exp`
- *   60 seconds later – a fresh one for every attempt;
+ *   and a `client_assertion` signed with `jose`: `iss` = `sub` = the client id, `aud` = the token endpoint URL
+ *   (OpenID Connect Core §9, RFC 7523 §3; Okta and Entra ID refuse anything else) unless `assertionAudience:
+ *   "issuer"` asks for the issuer (RFC 7523bis; the token endpoint when none is known), a random `jti`, `iat` from
+ *   the Effect `Clock`, `exp` 60 seconds later – a fresh one for every attempt;
  * - `none`: only `client_id` in the body (a public client).
  *
  * @example
@@ -37,6 +38,16 @@ import type * as Redacted from "effect/Redacted"
 export type PrivateKey = string | JsonWebKey | CryptoKey
 
 /**
+ * What a client assertion's `aud` names: `"tokenEndpoint"` (the default) the token endpoint URL, as OpenID Connect
+ * Core §9 and RFC 7523 §3 say and Okta and Entra ID require; `"issuer"` the issuer identifier, as RFC 7523bis
+ * recommends (the token endpoint when the `AuthorizationServer` knows no issuer).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AssertionAudience = "tokenEndpoint" | "issuer"
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -50,6 +61,7 @@ export type ClientAuth = Data.TaggedEnum<{
     readonly clientId: string
     readonly clientSecret: Redacted.Redacted<string>
     readonly algorithm: "HS256" | "HS384" | "HS512"
+    readonly assertionAudience: AssertionAudience
   }
   /** `private_key_jwt`: an assertion signed with the client's private key (RFC 7523) */
   PrivateKeyJwt: {
@@ -57,6 +69,7 @@ export type ClientAuth = Data.TaggedEnum<{
     readonly privateKey: Redacted.Redacted<PrivateKey>
     readonly algorithm: string
     readonly keyId: string | undefined
+    readonly assertionAudience: AssertionAudience
   }
   /** `none`: a public client; only `client_id` is sent */
   None: { readonly clientId: string }
@@ -100,8 +113,14 @@ export const clientSecretPost = (clientId: string, clientSecret: Redacted.Redact
 export const clientSecretJwt = (
   clientId: string,
   clientSecret: Redacted.Redacted<string>,
-  options?: { readonly algorithm?: "HS256" | "HS384" | "HS512" }
-): ClientAuth => ClientSecretJwt({ clientId, clientSecret, algorithm: options?.algorithm ?? "HS256" })
+  options?: { readonly algorithm?: "HS256" | "HS384" | "HS512"; readonly assertionAudience?: AssertionAudience }
+): ClientAuth =>
+  ClientSecretJwt({
+    clientId,
+    clientSecret,
+    algorithm: options?.algorithm ?? "HS256",
+    assertionAudience: options?.assertionAudience ?? "tokenEndpoint"
+  })
 
 /**
  * @since 0.1.0
@@ -110,8 +129,15 @@ export const clientSecretJwt = (
 export const privateKeyJwt = (
   clientId: string,
   privateKey: Redacted.Redacted<PrivateKey>,
-  options?: { readonly algorithm?: string; readonly keyId?: string }
-): ClientAuth => PrivateKeyJwt({ clientId, privateKey, algorithm: options?.algorithm ?? "RS256", keyId: options?.keyId })
+  options?: { readonly algorithm?: string; readonly keyId?: string; readonly assertionAudience?: AssertionAudience }
+): ClientAuth =>
+  PrivateKeyJwt({
+    clientId,
+    privateKey,
+    algorithm: options?.algorithm ?? "RS256",
+    keyId: options?.keyId,
+    assertionAudience: options?.assertionAudience ?? "tokenEndpoint"
+  })
 
 /**
  * @since 0.1.0

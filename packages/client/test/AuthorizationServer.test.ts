@@ -213,7 +213,7 @@ describe("AuthorizationServer", () => {
       }))
   })
 
-  it.effect("TokenEndpoint over discovery: posts to the discovered token_endpoint, assertion aud = issuer", () => {
+  it.effect("TokenEndpoint over discovery: posts to the discovered token_endpoint, assertion aud = that token endpoint, not the issuer", () => {
     const issuer = "https://login.example/tenant"
     const mock = mockHttp([
       json(200, document(issuer)),
@@ -232,7 +232,10 @@ describe("AuthorizationServer", () => {
         "https://login.example/tenant/oauth/token",
         "https://login.example/tenant/oauth/token"
       ])
-      assert.strictEqual(jose.decodeJwt(mock.requests[1]!.form.get("client_assertion")!).aud, issuer)
+      assert.strictEqual(
+        jose.decodeJwt(mock.requests[1]!.form.get("client_assertion")!).aud,
+        "https://login.example/tenant/oauth/token"
+      )
     }).pipe(
       Effect.provide(
         TokenEndpoint.layer.pipe(Layer.provide(AuthorizationServer.layerDiscovery(issuer)), Layer.provide(mock.layer))

@@ -42,7 +42,7 @@ describe("ClientAuth", () => {
   })
 
   describe("client assertions (RFC 7523)", () => {
-    it.effect("client_secret_jwt: HS256, iss = sub = client_id, aud = issuer, 60 s life from the Clock, fresh jti", () => {
+    it.effect("client_secret_jwt: HS256, iss = sub = client_id, aud = token endpoint (not the issuer), 60 s life from the Clock, fresh jti", () => {
       const mock = mockHttp([ok])
       const secret = "a-shared-secret-of-at-least-32-bytes!!"
       return Effect.gen(function*() {
@@ -63,7 +63,7 @@ describe("ClientAuth", () => {
         assert.strictEqual(protectedHeader.alg, "HS256")
         assert.strictEqual(payload.iss, "jwt-client")
         assert.strictEqual(payload.sub, "jwt-client")
-        assert.strictEqual(payload.aud, "https://as.example/tenant")
+        assert.strictEqual(payload.aud, "https://as.example/tenant/token")
         assert.strictEqual(payload.iat, 1_800_000_000)
         assert.strictEqual(payload.exp, 1_800_000_060)
         assert.isString(payload.jti)
@@ -87,6 +87,32 @@ describe("ClientAuth", () => {
         assert.strictEqual(payload.sub, "pk-client")
         assert.strictEqual(payload.aud, "https://as.example/token")
         assert.strictEqual(payload.exp, 60)
+      }).pipe(Effect.provide(withServer(mock, { tokenEndpoint: "https://as.example/token" })))
+    })
+
+    it.effect("assertionAudience \"issuer\": aud = the issuer, for both JWT methods", () => {
+      const mock = mockHttp([ok])
+      const secret = "a-shared-secret-of-at-least-32-bytes!!"
+      return Effect.gen(function*() {
+        const { privateKey } = yield* Effect.promise(() => jose.generateKeyPair("ES256", { extractable: true }))
+        const pem = yield* Effect.promise(() => jose.exportPKCS8(privateKey))
+        yield* send(ClientAuth.clientSecretJwt("jwt-client", Redacted.make(secret), { assertionAudience: "issuer" }))
+        yield* send(
+          ClientAuth.privateKeyJwt("pk-client", Redacted.make(pem), { algorithm: "ES256", assertionAudience: "issuer" })
+        )
+        assert.deepStrictEqual(
+          mock.requests.map((r) => jose.decodeJwt(r.form.get("client_assertion")!).aud),
+          ["https://as.example/tenant", "https://as.example/tenant"]
+        )
+      }).pipe(Effect.provide(withServer(mock)))
+    })
+
+    it.effect("assertionAudience \"issuer\" without a known issuer: aud = the token endpoint", () => {
+      const mock = mockHttp([ok])
+      return Effect.gen(function*() {
+        const secret = "a-shared-secret-of-at-least-32-bytes!!"
+        yield* send(ClientAuth.clientSecretJwt("jwt-client", Redacted.make(secret), { assertionAudience: "issuer" }))
+        assert.strictEqual(jose.decodeJwt(mock.requests[0]!.form.get("client_assertion")!).aud, "https://as.example/token")
       }).pipe(Effect.provide(withServer(mock, { tokenEndpoint: "https://as.example/token" })))
     })
 
@@ -126,6 +152,7 @@ describe("ClientAuth", () => {
     if (auth._tag === "PrivateKeyJwt") {
       assert.strictEqual(auth.algorithm, "RS256")
       assert.isUndefined(auth.keyId)
+      assert.strictEqual(auth.assertionAudience, "tokenEndpoint")
     }
     assert.notInclude(String(ClientAuth.clientSecretPost("id", Redacted.make("hidden-secret"))), "hidden-secret")
   })

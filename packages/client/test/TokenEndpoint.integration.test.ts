@@ -94,7 +94,7 @@ layer(Live, { excludeTestServices: true })("TokenEndpoint against the test serve
       yield* assertApiToken(yield* clientCredentials(auth), pk.clientId)
       // a second request: a fresh assertion (the server refuses a replayed jti)
       yield* assertApiToken(yield* clientCredentials(auth), pk.clientId)
-      // without an issuer, the assertion's aud is the token endpoint, which the server accepts too
+      // without an issuer the assertion's aud is the token endpoint as well
       const info = yield* TestServer.TestServer
       const viaEndpoint = yield* clientCredentials(auth).pipe(
         Effect.provide(
@@ -121,7 +121,7 @@ layer(Live, { excludeTestServices: true })("TokenEndpoint against the test serve
       assert.notInclude(JSON.stringify(error), wrong)
     }))
 
-  it.effect("discovery (RFC 8414 and OpenID) finds the token endpoint; private_key_jwt with aud = issuer", () =>
+  it.effect("discovery (RFC 8414 and OpenID) finds the token endpoint; private_key_jwt with aud = the token endpoint, and with aud = the issuer on request", () =>
     Effect.gen(function*() {
       const info = yield* TestServer.TestServer
       for (const kind of ["oauth", "oidc"] as const) {
@@ -138,5 +138,15 @@ layer(Live, { excludeTestServices: true })("TokenEndpoint against the test serve
         Effect.provide(TokenEndpoint.layer.pipe(Layer.provide(AuthorizationServer.layerDiscovery(info.issuer))))
       )
       yield* assertApiToken(token, pk.clientId)
+      const viaIssuer = yield* clientCredentials(
+        ClientAuth.privateKeyJwt(pk.clientId, Redacted.make(pk.privateKey), {
+          algorithm: pk.algorithm,
+          keyId: pk.keyId,
+          assertionAudience: "issuer"
+        })
+      ).pipe(
+        Effect.provide(TokenEndpoint.layer.pipe(Layer.provide(AuthorizationServer.layerDiscovery(info.issuer))))
+      )
+      yield* assertApiToken(viaIssuer, pk.clientId)
     }))
 })

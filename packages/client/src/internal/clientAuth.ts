@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Encoding from "effect/Encoding"
 import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
-import type { ClientAuth, PrivateKey } from "../ClientAuth.js"
+import type { AssertionAudience, ClientAuth, PrivateKey } from "../ClientAuth.js"
 import { ConfigurationError } from "../OAuthError.js"
 
 /**
@@ -34,8 +34,8 @@ export const basicAuthorization = (clientId: string, clientSecret: string): stri
   `Basic ${Encoding.encodeBase64(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`)}`
 
 /**
- * Where the request goes: the assertion's audience is the issuer when it is known, else the token endpoint.
- * (oidc-provider accepts either; RFC 7523bis recommends the issuer.)
+ * Where the request goes. A client assertion's `aud` is the token endpoint (OpenID Connect Core §9, RFC 7523 §3),
+ * or the issuer when the `ClientAuth` asks for it and one is known (RFC 7523bis).
  *
  * @internal
  */
@@ -109,6 +109,9 @@ const assertion = (
     })
   })
 
+const audienceOf = (assertionAudience: AssertionAudience, target: Target): string =>
+  assertionAudience === "issuer" && target.issuer !== undefined ? target.issuer : target.tokenEndpoint
+
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 /**
@@ -142,7 +145,7 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
       return Effect.map(
         assertion(
           auth.clientId,
-          target.issuer ?? target.tokenEndpoint,
+          audienceOf(auth.assertionAudience, target),
           auth.algorithm,
           undefined,
           () => Promise.resolve(utf8.encode(Redacted.value(auth.clientSecret)))
@@ -156,7 +159,7 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
       return Effect.map(
         assertion(
           auth.clientId,
-          target.issuer ?? target.tokenEndpoint,
+          audienceOf(auth.assertionAudience, target),
           auth.algorithm,
           auth.keyId,
           () => signingKey(auth.privateKey, auth.algorithm)
