@@ -266,9 +266,10 @@ export const discoveryUrl = (issuer: string, kind: "oauth" | "oidc"): Either.Eit
       new ConfigurationError({ reason: "InvalidOptions", description: "an issuer has no query or fragment (RFC 8414 §2)" })
     )
   }
-  const path = url.pathname === "/" ? "" : url.pathname
+  // RFC 8414 §3.1: a terminating "/" of the path is removed before the well-known segment goes in
+  const path = url.pathname.replace(/\/$/, "")
   if (kind === "oauth") return Either.right(`${url.origin}/.well-known/oauth-authorization-server${path}`)
-  return Either.right(`${url.origin}${path.replace(/\/$/, "")}/.well-known/openid-configuration`)
+  return Either.right(`${url.origin}${path}/.well-known/openid-configuration`)
 }
 
 const optionalString = Schema.optionalWith(Schema.String, { nullable: true })

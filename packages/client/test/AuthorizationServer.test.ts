@@ -37,6 +37,21 @@ describe("AuthorizationServer", () => {
       )
     })
 
+    it("RFC 8414 §3.1: a terminating \"/\" of the issuer's path is removed first", () => {
+      assert.deepStrictEqual(
+        AuthorizationServer.discoveryUrl("https://host/tenant/", "oauth"),
+        Either.right("https://host/.well-known/oauth-authorization-server/tenant")
+      )
+      assert.deepStrictEqual(
+        AuthorizationServer.discoveryUrl("https://host/a/b/", "oauth"),
+        Either.right("https://host/.well-known/oauth-authorization-server/a/b")
+      )
+      assert.deepStrictEqual(
+        AuthorizationServer.discoveryUrl("https://host/", "oauth"),
+        Either.right("https://host/.well-known/oauth-authorization-server")
+      )
+    })
+
     it("OpenID Connect Discovery appends it", () => {
       assert.deepStrictEqual(
         AuthorizationServer.discoveryUrl("https://host/tenant", "oidc"),
