@@ -147,6 +147,41 @@ describe("TokenEndpoint", () => {
       }).pipe(Effect.provide(endpointWith(mock, { defaultLifetime: "2 minutes" })))
     })
 
+    it.effect("an expires_in that is negative, not finite or over 10 years: InvalidTokenResponse", () =>
+      Effect.gen(function*() {
+        for (const expiresIn of [-1, 1e300, "Infinity", "1e20", 315_360_001]) {
+          const mock = mockHttp([json(200, { access_token: ACCESS, token_type: "Bearer", expires_in: expiresIn })])
+          const error = yield* Effect.flip(
+            request({ grantType: "client_credentials", auth: basic }).pipe(Effect.provide(endpointWith(mock)))
+          )
+          assert.strictEqual(error._tag, "InvalidTokenResponse", `expires_in ${expiresIn}`)
+          if (error._tag !== "InvalidTokenResponse") return
+          assert.include(error.description, "expires_in")
+          assertNoSecrets(error)
+        }
+      }))
+
+    it.effect("an expires_in of exactly 10 years (315,360,000 s) is still believed", () => {
+      const mock = mockHttp([json(200, { access_token: ACCESS, token_type: "Bearer", expires_in: 315_360_000 })])
+      return Effect.gen(function*() {
+        yield* TestClock.setTime(1_000_000)
+        const token = yield* request({ grantType: "client_credentials", auth: basic })
+        assert.strictEqual(token.expiresAt, 315_361_000_000)
+      }).pipe(Effect.provide(endpointWith(mock)))
+    })
+
+    it.effect("a JWT exp in milliseconds (absurdly far ahead) is ignored: the default lifetime, a valid Date", () => {
+      // {"alg":"none","typ":"JWT"}.{"sub":"svc","exp":2000000000000}.sig
+      const jwt = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJzdmMiLCJleHAiOjIwMDAwMDAwMDAwMDB9.c2ln"
+      const mock = mockHttp([json(200, { access_token: jwt, token_type: "Bearer" })])
+      return Effect.gen(function*() {
+        yield* TestClock.setTime(1_900_000_000_000)
+        const token = yield* request({ grantType: "client_credentials", auth: basic })
+        assert.strictEqual(token.expiresAt, 1_900_000_120_000)
+        assert.strictEqual(new Date(token.expiresAt).toISOString(), "2030-03-17T17:48:40.000Z")
+      }).pipe(Effect.provide(endpointWith(mock, { defaultLifetime: "2 minutes" })))
+    })
+
     it.effect("a 2xx with an error field is a TokenEndpointError", () => {
       const mock = mockHttp([json(200, { error: "invalid_scope", error_description: "no such scope" })])
       return Effect.gen(function*() {

@@ -11,11 +11,21 @@ import * as jose from "jose"
 import { InvalidTokenResponse, TokenEndpointError } from "../OAuthError.js"
 import { Provenance, TokenSet } from "../TokenSet.js"
 
+/**
+ * The longest lifetime believed, in seconds (10 years of 365 days). A longer one is a server bug or a unit mix-up
+ * (milliseconds for seconds), and past ±8.64e15 ms an expiry is no longer a valid `Date`.
+ */
+const maxLifetimeSeconds = 10 * 365 * 24 * 60 * 60
+
 const ExpiresIn = Schema.Union(
   Schema.Number,
   // some servers send it as a string ("3600")
   Schema.NumberFromString
-).pipe(Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "a non-negative number" }))
+).pipe(
+  Schema.filter((n) => Number.isFinite(n) && n >= 0 && n <= maxLifetimeSeconds, {
+    message: () => `a non-negative number of seconds, at most ${maxLifetimeSeconds}`
+  })
+)
 
 const optionalString = Schema.optionalWith(Schema.String, { nullable: true })
 
@@ -163,11 +173,14 @@ const describeIssues = (error: ParseResult.ParseError): string => {
   return `missing or invalid: ${[...new Set(paths)].join(", ")}`
 }
 
-const jwtExpiry = (accessToken: string): number | undefined => {
+/** a JWT access token's `exp` in epoch ms; none when absent, or absurd (over 10 years ahead, e.g. in milliseconds) */
+const jwtExpiry = (accessToken: string, now: number): number | undefined => {
   if (accessToken.split(".").length !== 3) return undefined
   try {
     const { exp } = jose.decodeJwt(accessToken)
-    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined
+    return typeof exp === "number" && Number.isFinite(exp) && exp * 1000 - now <= maxLifetimeSeconds * 1000
+      ? exp * 1000
+      : undefined
   } catch {
     return undefined
   }
@@ -202,7 +215,7 @@ export const decodeSuccess = (
   const response = decoded.right
   const expiresAt = response.expires_in !== undefined
     ? context.now + Math.round(response.expires_in * 1000)
-    : jwtExpiry(response.access_token) ?? context.now + context.defaultLifetimeMillis
+    : jwtExpiry(response.access_token, context.now) ?? context.now + context.defaultLifetimeMillis
   const scope = response.scope !== undefined ? splitScope(response.scope) : context.requestedScope
   const extra: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(json)) {
