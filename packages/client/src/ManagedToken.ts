@@ -60,6 +60,7 @@ import * as Freshness from "./Freshness.js"
 import { jitterFraction } from "./internal/managedToken.js"
 import { isInvalidGrant, type TokenRequestError } from "./OAuthError.js"
 import { type RefreshOptions, RefreshToken } from "./RefreshToken.js"
+import { Revocation } from "./Revocation.js"
 import { TokenSet } from "./TokenSet.js"
 import type { TokenSource } from "./TokenSource.js"
 import { TokenStore, type TokenStoreError } from "./TokenStore.js"
@@ -172,7 +173,8 @@ export declare namespace ManagedToken {
     readonly get: (sessionId: string) => Effect.Effect<TokenSet, ManagedTokenError>
     /**
      * ends a session: removed from the store, `Ended` published. Waits for a refresh of it that is in flight (on other
-     * instances too, when the store has a lock).
+     * instances too, when the store has a lock). When a `Revocation` service is provided to the layer, the session's
+     * refresh token is then revoked at the server (a failure is logged; the session is gone either way).
      */
     readonly remove: (sessionId: string) => Effect.Effect<void, TokenStoreError>
     /**
@@ -206,6 +208,8 @@ export const make = (
   Effect.gen(function*() {
     const store = yield* TokenStore
     const refreshToken = yield* RefreshToken
+    // optional: when a Revocation service is provided, `remove` also revokes the session's refresh token (RFC 7009)
+    const revocation = yield* Effect.serviceOption(Revocation)
     const scope = yield* Effect.scope
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Event>(), PubSub.shutdown)
     const freshness = options?.freshness ?? Freshness.defaults
@@ -352,8 +356,18 @@ export const make = (
       yield* awaitInflight(sessionId)
       rejected.delete(sessionId)
       // under the lock: waits for a refresh in flight on another instance, which then cannot bring the session back
-      yield* locked(sessionId, store.remove(sessionId))
+      const removed = yield* locked(sessionId, Effect.zipLeft(store.get(sessionId), store.remove(sessionId)))
       yield* publish(Event.Ended({ sessionId, reason: "Removed" }))
+      // signed out here whatever the server says: a revocation failure is logged, never a trapped session
+      if (Option.isSome(revocation) && Option.isSome(removed)) {
+        yield* revocation.value.revoke(removed.value).pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning("ManagedToken: the removed session's refresh token could not be revoked").pipe(
+              Effect.annotateLogs({ error: error._tag })
+            )
+          )
+        )
+      }
     })
 
     const source = (sessionId: string): TokenSource<ManagedTokenError> => ({

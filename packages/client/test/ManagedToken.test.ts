@@ -5,6 +5,7 @@ import * as BearerClient from "../src/BearerClient.js"
 import * as ManagedToken from "../src/ManagedToken.js"
 import { TokenEndpointError, TransportError } from "../src/OAuthError.js"
 import { RefreshToken } from "../src/RefreshToken.js"
+import { Revocation } from "../src/Revocation.js"
 import { Provenance, TokenSet } from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
 
@@ -516,6 +517,55 @@ describe("ManagedToken", () => {
         expect(server.state.calls).toBe(0)
         expect(yield* storedAccess("s1")).toEqual(Option.some(["A0", "R0"]))
       }).pipe(withService(server, store.layer))
+    })
+  })
+
+  describe("remove with a Revocation service", () => {
+    const revocationLayer = (fail: boolean) => {
+      const revoked: Array<string> = []
+      const layer = Layer.succeed(Revocation, Revocation.of({
+        revoke: (token) =>
+          Effect.suspend(() => {
+            revoked.push(Redacted.isRedacted(token) ? Redacted.value(token) : `set:${token.refreshToken ? Redacted.value(token.refreshToken) : "-"}`)
+            return fail ? Effect.fail(new TransportError({ grant: "revocation", reason: "Timeout", description: "no answer", maybeSent: true })) : Effect.void
+          })
+      }))
+      return { revoked, layer }
+    }
+
+    it.scoped("revokes the removed session's refresh token", () => {
+      const server = fakeServer()
+      const revocation = revocationLayer(false)
+      return Effect.gen(function*() {
+        const tokens = yield* ManagedToken.ManagedToken
+        yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+        yield* tokens.remove("s1")
+        expect(revocation.revoked).toEqual(["set:R0"])
+        expect(yield* storedAccess("s1")).toEqual(Option.none())
+        // an unknown session: nothing to revoke
+        yield* tokens.remove("never-started")
+        expect(revocation.revoked).toEqual(["set:R0"])
+      }).pipe(Effect.provide(ManagedToken.layer().pipe(
+        Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory))),
+        Layer.provide(revocation.layer)
+      )))
+    })
+
+    it.scoped("a failed revocation still removes the session", () => {
+      const server = fakeServer()
+      const revocation = revocationLayer(true)
+      return Effect.gen(function*() {
+        const tokens = yield* ManagedToken.ManagedToken
+        yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+        yield* tokens.remove("s1")
+        expect(revocation.revoked).toEqual(["set:R0"])
+        expect(yield* storedAccess("s1")).toEqual(Option.none())
+        const after = yield* Effect.flip(tokens.get("s1"))
+        expect(after._tag).toBe("ReauthenticationRequired")
+      }).pipe(Effect.provide(ManagedToken.layer().pipe(
+        Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory))),
+        Layer.provide(revocation.layer)
+      )))
     })
   })
 })
