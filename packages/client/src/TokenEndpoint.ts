@@ -59,6 +59,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { AuthorizationServer } from "./AuthorizationServer.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as InternalClientAuth from "./internal/clientAuth.js"
@@ -346,10 +347,16 @@ export const make = (
         const applied = yield* InternalClientAuth.apply(request.auth, { issuer, tokenEndpoint: endpoint }).pipe(
           Effect.catchAll((error) => fail(error))
         )
+        const form = formBody(grant, request.params, applied.params)
+        // what a server might echo back in an error: the secret-bearing form values, and a Basic secret
+        const secrets = TokenResponse.sentSecrets(
+          form,
+          request.auth._tag === "ClientSecretBasic" ? [Redacted.value(request.auth.clientSecret)] : []
+        )
         let httpRequest = HttpClientRequest.post(endpoint).pipe(
           HttpClientRequest.acceptJson,
           HttpClientRequest.setHeaders(applied.headers),
-          HttpClientRequest.bodyUrlParams(formBody(grant, request.params, applied.params))
+          HttpClientRequest.bodyUrlParams(form)
         )
         if (hook) httpRequest = yield* Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error))
         // a token's life starts no earlier than the request: expiresAt is never overestimated
@@ -389,13 +396,14 @@ export const make = (
             tokenEndpoint: endpoint,
             requestedScope: request.requestedScope,
             now: sentAt,
-            defaultLifetimeMillis
+            defaultLifetimeMillis,
+            sentSecrets: secrets
           })
           return Either.isRight(decoded) ? decoded.right : yield* fail(decoded.left, retryAfterMillis)
         }
         const errorBody = TokenResponse.parseErrorBody(body)
         if (errorBody !== undefined) {
-          return yield* fail(TokenResponse.endpointError(grant, status, errorBody), retryAfterMillis)
+          return yield* fail(TokenResponse.endpointError(grant, status, errorBody, secrets), retryAfterMillis)
         }
         return yield* transport("Status", describeStatus(response), {
           status,

@@ -442,6 +442,58 @@ describe("TokenEndpoint", () => {
   })
 
   describe("no secret in any error", () => {
+    it.effect("a server echoing the refresh token in error_description / error_uri: the error holds <redacted>", () => {
+      const mock = mockHttp([
+        json(400, {
+          error: "invalid_grant",
+          error_description: `refresh token ${REFRESH} was revoked; ${REFRESH} cannot be used`,
+          error_uri: `https://as.example/errors?token=${REFRESH}`
+        })
+      ])
+      return Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          request({ grantType: "refresh_token", params: { refresh_token: REFRESH }, auth: basic })
+        )
+        assert.strictEqual(error._tag, "TokenEndpointError")
+        if (error._tag !== "TokenEndpointError") return
+        assert.strictEqual(error.errorDescription, "refresh token <redacted> was revoked; <redacted> cannot be used")
+        assert.strictEqual(error.errorUri, "https://as.example/errors?token=<redacted>")
+        assertNoSecrets(error)
+      }).pipe(Effect.provide(endpointWith(mock)))
+    })
+
+    it.effect("echoes in a 2xx error body, of a code, verifier or posted client secret, are redacted too; a secret value under 8 characters is not looked for", () => {
+      const code = "AUTH-CODE-echo-1234"
+      const verifier = "verifier-echo-abcdefgh"
+      const mock = mockHttp([
+        json(200, {
+          error: "invalid_grant",
+          error_description: `code ${code} with ${verifier} by ${SECRET}; scope short`
+        }),
+        json(400, { error: "invalid_grant", error_description: "code abc1234 is unknown" })
+      ])
+      return Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          request({
+            grantType: "authorization_code",
+            params: { code, code_verifier: verifier, redirect_uri: "https://app.example/cb", scope: "short" },
+            auth: post
+          })
+        )
+        assert.strictEqual(error._tag, "TokenEndpointError")
+        if (error._tag !== "TokenEndpointError") return
+        assert.strictEqual(error.errorDescription, "code <redacted> with <redacted> by <redacted>; scope short")
+        assertNoSecrets(error)
+        assert.notInclude(JSON.stringify(error), code)
+        assert.notInclude(String(error), verifier)
+        // a 7-character value would mangle ordinary words if replaced
+        const short = yield* Effect.flip(
+          request({ grantType: "authorization_code", params: { code: "abc1234", code_verifier: verifier }, auth: post })
+        )
+        assert.strictEqual(short._tag === "TokenEndpointError" ? short.errorDescription : "", "code abc1234 is unknown")
+      }).pipe(Effect.provide(endpointWith(mock)))
+    })
+
     it.effect("every failure kind prints neither the secret nor a token", () =>
       Effect.gen(function*() {
         const answers = [

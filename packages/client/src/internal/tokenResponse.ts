@@ -132,19 +132,65 @@ export const parseErrorBody = (body: string): ErrorBody | undefined => {
   return json === undefined ? undefined : asErrorBody(json)
 }
 
+/** form parameters whose values are secrets a server might echo back in an error */
+const secretParams = new Set([
+  "refresh_token",
+  "code",
+  "code_verifier",
+  "subject_token",
+  "actor_token",
+  "client_secret",
+  "client_assertion",
+  "password"
+])
+
+/** shorter values are not looked for: replacing them would mangle ordinary words */
+const minEchoLength = 8
+
 /**
- * A `TokenEndpointError` from an error body.
+ * The secret values among the form pairs of a request (see `secretParams`), at least 8 characters long, longest first.
  *
  * @internal
  */
-export const endpointError = (grant: string, status: number, body: ErrorBody): TokenEndpointError =>
-  new TokenEndpointError({
+export const sentSecrets = (
+  pairs: Iterable<readonly [string, string]>,
+  more: Iterable<string> = []
+): ReadonlyArray<string> => {
+  const values = new Set<string>()
+  for (const [name, value] of pairs) if (secretParams.has(name) && value.length >= minEchoLength) values.add(value)
+  for (const value of more) if (value.length >= minEchoLength) values.add(value)
+  return [...values].sort((a, b) => b.length - a.length)
+}
+
+const withoutEchoes = (text: string | undefined, secrets: ReadonlyArray<string>): string | undefined => {
+  if (text === undefined) return undefined
+  let out = text
+  for (const secret of secrets) out = out.split(secret).join("<redacted>")
+  return out
+}
+
+/**
+ * A `TokenEndpointError` from an error body; every occurrence of one of `secrets` (what the request sent) in its
+ * description or URI is replaced by `<redacted>`, since some servers echo the token they were sent.
+ *
+ * @internal
+ */
+export const endpointError = (
+  grant: string,
+  status: number,
+  body: ErrorBody,
+  secrets: ReadonlyArray<string> = []
+): TokenEndpointError => {
+  const errorDescription = withoutEchoes(body.errorDescription, secrets)
+  const errorUri = withoutEchoes(body.errorUri, secrets)
+  return new TokenEndpointError({
     grant,
     status,
     error: body.error,
-    ...(body.errorDescription !== undefined ? { errorDescription: body.errorDescription } : {}),
-    ...(body.errorUri !== undefined ? { errorUri: body.errorUri } : {})
+    ...(errorDescription !== undefined ? { errorDescription } : {}),
+    ...(errorUri !== undefined ? { errorUri } : {})
   })
+}
 
 /**
  * What the decoder needs besides the body.
@@ -161,6 +207,8 @@ export interface DecodeContext {
   readonly now: number
   /** the lifetime given to a token with neither `expires_in` nor a JWT `exp` */
   readonly defaultLifetimeMillis: number
+  /** the secret values the request sent (`sentSecrets`), redacted from an error body's description and URI */
+  readonly sentSecrets?: ReadonlyArray<string> | undefined
 }
 
 const decodeResponse = Schema.decodeUnknownEither(TokenResponse, { errors: "all" })
@@ -209,7 +257,9 @@ export const decodeSuccess = (
   const json = parseObject(body)
   if (json === undefined) return invalid("the body is not a JSON object")
   const errorBody = asErrorBody(json)
-  if (errorBody !== undefined) return Either.left(endpointError(context.grant, context.status, errorBody))
+  if (errorBody !== undefined) {
+    return Either.left(endpointError(context.grant, context.status, errorBody, context.sentSecrets))
+  }
   const decoded = decodeResponse(json)
   if (Either.isLeft(decoded)) return invalid(describeIssues(decoded.left))
   const response = decoded.right
