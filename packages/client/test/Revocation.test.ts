@@ -143,6 +143,16 @@ describe("Revocation", () => {
       }).pipe(Effect.provide(revocationWith(mock)))
     })
 
+    it.effect("a server echoing the token in error_description gets it back as <redacted>", () => {
+      const mock = mockHttp([json(400, { error: "unsupported_token_type", error_description: `cannot revoke ${ACCESS}` })])
+      return Effect.gen(function*() {
+        const error = yield* Effect.flip(revoke(Redacted.make(ACCESS), { hint: "access_token" }))
+        if (error._tag !== "TokenEndpointError") return assert.fail(`expected TokenEndpointError, got ${error._tag}`)
+        assert.strictEqual(error.errorDescription, "cannot revoke <redacted>")
+        assertNoSecrets(JSON.stringify(error))
+      }).pipe(Effect.provide(revocationWith(mock)))
+    })
+
     it.effect("401 invalid_client is a TokenEndpointError, not retried", () => {
       const mock = mockHttp([json(401, { error: "invalid_client" })])
       return Effect.gen(function*() {

@@ -114,10 +114,13 @@ export const attempt = (options: Attempt): Effect.Effect<void, AttemptFailure> =
       issuer: options.issuer,
       tokenEndpoint: options.tokenEndpoint
     }).pipe(Effect.catchAll((error) => fail(error)))
+    const form = formBody(options.token, options.hint, applied.params)
+    // a server that echoes the token (or a posted secret) in its error text gets it back as <redacted>
+    const secrets = TokenResponse.sentSecrets(form, [options.token])
     const request = HttpClientRequest.post(options.endpoint).pipe(
       HttpClientRequest.acceptJson,
       HttpClientRequest.setHeaders(applied.headers),
-      HttpClientRequest.bodyUrlParams(formBody(options.token, options.hint, applied.params))
+      HttpClientRequest.bodyUrlParams(form)
     )
     const response = yield* options.client.execute(request).pipe(
       options.noRedirects,
@@ -155,7 +158,7 @@ export const attempt = (options: Attempt): Effect.Effect<void, AttemptFailure> =
     )
     const errorBody = TokenResponse.parseErrorBody(body)
     if (errorBody !== undefined) {
-      return yield* fail(TokenResponse.endpointError(operation, status, errorBody), retryAfterMillis)
+      return yield* fail(TokenResponse.endpointError(operation, status, errorBody, secrets), retryAfterMillis)
     }
     return yield* transport("Status", describeStatus(response), {
       status,
