@@ -19,7 +19,6 @@ import { ConfigurationError } from "@effect-oauth/client/OAuthError"
 import * as TokenCache from "@effect-oauth/client/TokenCache"
 import type { TokenSet } from "@effect-oauth/client/TokenSet"
 import * as Clock from "effect/Clock"
-import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,8 +26,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { Redis } from "ioredis"
-import * as Jose from "jose"
+import type { Redis } from "ioredis"
+import * as Connection from "./internal/connection.js"
 import * as internal from "./internal/store.js"
 
 /**
@@ -60,22 +59,6 @@ class AcquireFailure<E> {
   constructor(readonly error: E) {}
 }
 
-const decodeKey = (
-  key: Redacted.Redacted<Uint8Array | string> | undefined
-): Effect.Effect<Uint8Array | undefined, ConfigurationError> => {
-  if (key === undefined) return Effect.succeed(undefined)
-  const value = Redacted.value(key)
-  return Effect.try({
-    try: () => (typeof value === "string" ? Jose.base64url.decode(value) : value),
-    catch: () => new ConfigurationError({ reason: "InvalidOptions", description: "encryptionKey is not base64url" })
-  }).pipe(
-    Effect.filterOrFail(
-      (bytes) => bytes.length === 32,
-      () => new ConfigurationError({ reason: "InvalidOptions", description: "encryptionKey must be 32 bytes" })
-    )
-  )
-}
-
 /**
  * A `TokenCache` over an ioredis client the caller owns (and closes).
  *
@@ -94,7 +77,7 @@ export const make = (
       prefix: options.prefix ?? "effect-oauth:",
       freshness,
       operationTimeout: Duration.decode(options.operationTimeout ?? Duration.seconds(1)),
-      encryptionKey: yield* decodeKey(options.encryptionKey)
+      encryptionKey: yield* Connection.decodeKey(options.encryptionKey)
     })
     const local = yield* TokenCache.makeMemory({ capacity: options.localCapacity, freshness })
 
@@ -203,21 +186,7 @@ export const make = (
 export const layer = (
   options: Options & { readonly redis: string }
 ): Layer.Layer<TokenCache.TokenCache, ConfigurationError> =>
-  Layer.scoped(
-    TokenCache.TokenCache,
-    Effect.flatMap(
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          const redis = new Redis(options.redis, { maxRetriesPerRequest: 1 })
-          // a command that fails reports it (and the cache degrades to direct acquisition): no unhandled error events
-          redis.on("error", () => {})
-          return redis
-        }),
-        (redis) => Effect.promise(() => redis.quit().then(() => undefined, () => redis.disconnect()))
-      ),
-      (redis) => make(redis, options)
-    )
-  )
+  Layer.scoped(TokenCache.TokenCache, Effect.flatMap(Connection.openClient(options.redis), (redis) => make(redis, options)))
 
 /**
  * `TokenCache` on a Redis client the application already owns.
@@ -240,17 +209,8 @@ export const layerConfig = (
 ): Layer.Layer<TokenCache.TokenCache, ConfigurationError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(
     Effect.map(
-      Config.all({
-        url: Config.string("REDIS_URL"),
-        prefix: Config.option(Config.string("OAUTH_CACHE_PREFIX")),
-        encryptionKey: Config.option(Config.redacted("OAUTH_CACHE_ENCRYPTION_KEY"))
-      }),
-      ({ encryptionKey, prefix, url }) =>
-        layer({
-          ...options,
-          redis: url,
-          prefix: Option.getOrUndefined(prefix),
-          encryptionKey: Option.getOrUndefined(encryptionKey)
-        })
+      Connection.connectionConfig("OAUTH_CACHE_PREFIX", "OAUTH_CACHE_ENCRYPTION_KEY"),
+      (connection) => layer({ ...options, ...connection })
     )
   )
+

@@ -25,14 +25,13 @@
  */
 import type { ConfigurationError } from "@effect-oauth/client/OAuthError"
 import { TokenStore } from "@effect-oauth/client/TokenStore"
-import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
+import * as Connection from "./internal/connection.js"
 import * as internal from "./internal/sessionStore.js"
 
 /**
@@ -78,7 +77,7 @@ export const make = (
       operationTimeout: Duration.decode(options.operationTimeout ?? Duration.seconds(1)),
       lockTtl: Duration.decode(options.lockTtl ?? Duration.seconds(10)),
       pollInterval: Duration.decode(options.pollInterval ?? Duration.millis(25)),
-      encryptionKey: yield* internal.decodeKey(options.encryptionKey)
+      encryptionKey: yield* Connection.decodeKey(options.encryptionKey)
     })
     return TokenStore.of({
       get: Effect.fn("RedisTokenStore.get")(store.get),
@@ -112,21 +111,7 @@ export const make = (
 export const layer = (
   options: Options & { readonly redis: string }
 ): Layer.Layer<TokenStore, ConfigurationError> =>
-  Layer.scoped(
-    TokenStore,
-    Effect.flatMap(
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          const redis = new Redis(options.redis, { maxRetriesPerRequest: 1 })
-          // a failing command reports it as a TokenStoreError: no unhandled error events
-          redis.on("error", () => {})
-          return redis
-        }),
-        (redis) => Effect.promise(() => redis.quit().then(() => undefined, () => redis.disconnect()))
-      ),
-      (redis) => make(redis, options)
-    )
-  )
+  Layer.scoped(TokenStore, Effect.flatMap(Connection.openClient(options.redis), (redis) => make(redis, options)))
 
 /**
  * `TokenStore` on a Redis client the application already owns.
@@ -149,17 +134,8 @@ export const layerConfig = (
 ): Layer.Layer<TokenStore, ConfigurationError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(
     Effect.map(
-      Config.all({
-        url: Config.string("REDIS_URL"),
-        prefix: Config.option(Config.string("OAUTH_SESSION_PREFIX")),
-        encryptionKey: Config.option(Config.redacted("OAUTH_SESSION_ENCRYPTION_KEY"))
-      }),
-      ({ encryptionKey, prefix, url }) =>
-        layer({
-          ...options,
-          redis: url,
-          prefix: Option.getOrUndefined(prefix),
-          encryptionKey: Option.getOrUndefined(encryptionKey)
-        })
+      Connection.connectionConfig("OAUTH_SESSION_PREFIX", "OAUTH_SESSION_ENCRYPTION_KEY"),
+      (connection) => layer({ ...options, ...connection })
     )
   )
+

@@ -2,7 +2,6 @@
  * The Redis side of `RedisTokenStore`: session token sets under hashed keys, sealed or not, and the per-session lock.
  * Every Redis failure becomes a `TokenStoreError` (the port's typed error); nothing here dies.
  */
-import { ConfigurationError } from "@effect-oauth/client/OAuthError"
 import * as TokenSet from "@effect-oauth/client/TokenSet"
 import { TokenStoreError } from "@effect-oauth/client/TokenStore"
 import * as Clock from "effect/Clock"
@@ -10,7 +9,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { Redis } from "ioredis"
 import * as Jose from "jose"
@@ -26,23 +24,6 @@ export interface SessionStoreOptions {
   readonly lockTtl: Duration.Duration
   readonly pollInterval: Duration.Duration
   readonly encryptionKey: Uint8Array | undefined
-}
-
-/** @internal */
-export const decodeKey = (
-  key: Redacted.Redacted<Uint8Array | string> | undefined
-): Effect.Effect<Uint8Array | undefined, ConfigurationError> => {
-  if (key === undefined) return Effect.succeed(undefined)
-  const value = Redacted.value(key)
-  return Effect.try({
-    try: () => (typeof value === "string" ? Jose.base64url.decode(value) : value),
-    catch: () => new ConfigurationError({ reason: "InvalidOptions", description: "encryptionKey is not base64url" })
-  }).pipe(
-    Effect.filterOrFail(
-      (bytes) => bytes.length === 32,
-      () => new ConfigurationError({ reason: "InvalidOptions", description: "encryptionKey must be 32 bytes" })
-    )
-  )
 }
 
 /**
