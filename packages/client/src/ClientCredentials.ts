@@ -46,7 +46,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { AuthorizationServer } from "./AuthorizationServer.js"
+import * as EndpointKey from "./internal/endpointKey.js"
 import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as internal from "./internal/clientCredentials.js"
@@ -133,20 +133,8 @@ export const make = (options: Options): Effect.Effect<ClientCredentials.Service,
   Effect.gen(function*() {
     const endpoint = yield* TokenEndpoint
     const cache = yield* TokenCache
-    const server = yield* Effect.serviceOption(AuthorizationServer)
-
-    // the token endpoint enters the cache key; remembered after the first success (the server's metadata is fixed)
-    let knownEndpoint: { readonly url: string | undefined } | undefined = Option.isNone(server)
-      ? { url: undefined }
-      : undefined
-    const tokenEndpointUrl: Effect.Effect<string | undefined, ConfigurationError> = Effect.suspend(() =>
-      knownEndpoint !== undefined || Option.isNone(server)
-        ? Effect.succeed(knownEndpoint?.url)
-        : Effect.map(server.value.metadata, (metadata) => {
-          knownEndpoint = { url: metadata.tokenEndpoint }
-          return metadata.tokenEndpoint
-        })
-    )
+    // the token endpoint enters the cache key
+    const tokenEndpointUrl = yield* EndpointKey.tokenEndpointForKeys
 
     type Resolved = {
       readonly auth: ClientAuth.ClientAuth

@@ -23,7 +23,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import { AuthorizationServer } from "./AuthorizationServer.js"
+import * as EndpointKey from "./internal/endpointKey.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as internal from "./internal/tokenExchange.js"
 import type { TokenRequestError } from "./OAuthError.js"
@@ -189,20 +189,8 @@ export const make = (options: Options): Effect.Effect<TokenExchange.Service, nev
     const cache = yield* TokenCache
     const guard = options.guard === false ? undefined : options.guard ?? SystemIdentity.isSystemIdentityToken
     const defaultAllowCached = options.allowCached ?? true
-    const server = yield* Effect.serviceOption(AuthorizationServer)
-
-    // the token endpoint enters the cache key; remembered after the first success (the server's metadata is fixed)
-    let knownEndpoint: { readonly url: string | undefined } | undefined = Option.isNone(server)
-      ? { url: undefined }
-      : undefined
-    const tokenEndpointUrl: Effect.Effect<string | undefined, ConfigurationError> = Effect.suspend(() =>
-      knownEndpoint !== undefined || Option.isNone(server)
-        ? Effect.succeed(knownEndpoint?.url)
-        : Effect.map(server.value.metadata, (metadata) => {
-          knownEndpoint = { url: metadata.tokenEndpoint }
-          return metadata.tokenEndpoint
-        })
-    )
+    // the token endpoint enters the cache key
+    const tokenEndpointUrl = yield* EndpointKey.tokenEndpointForKeys
     const keyOf = (request: Omit<ExchangeRequest, "allowCached">): Effect.Effect<string, ConfigurationError> =>
       Effect.map(tokenEndpointUrl, (tokenEndpoint) => cacheKey(request, { auth: options.auth, tokenEndpoint }))
 
