@@ -326,22 +326,7 @@ export const make = (
       const grant = request.grantType
       const fail = (error: TokenRequestError, retryAfterMillis?: number): Effect.Effect<never, Retry.AttemptFailure> =>
         Effect.fail({ error, retryAfterMillis })
-      const transport = (
-        reason: TransportError["reason"],
-        description: string,
-        extra: { readonly status?: number; readonly retryAfterMillis?: number; readonly maybeSent?: boolean } = {}
-      ) =>
-        fail(
-          new TransportError({
-            grant,
-            reason,
-            description,
-            maybeSent: extra.maybeSent ?? true,
-            ...(extra.status !== undefined ? { status: extra.status } : {}),
-            ...(extra.retryAfterMillis !== undefined ? { retryAfterMillis: extra.retryAfterMillis } : {})
-          }),
-          extra.retryAfterMillis
-        )
+      const transport = Retry.transportFailure(grant)
 
       return Effect.gen(function*() {
         const applied = yield* InternalClientAuth.apply(request.auth, { issuer, tokenEndpoint: endpoint }).pipe(

@@ -4,9 +4,10 @@
  * @internal
  */
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type { TokenRequestError } from "../OAuthError.js"
-import { isTransient } from "../OAuthError.js"
+import { isTransient, TransportError } from "../OAuthError.js"
 import type { RetryPolicy } from "../TokenEndpoint.js"
 
 /**
@@ -61,3 +62,26 @@ export const schedule = (policy: RetryPolicy): Schedule.Schedule<unknown, Attemp
     )
   )
 }
+
+/**
+ * A failed attempt with no usable answer, for the operation `grant` (a grant type, or `"revocation"`).
+ *
+ * @internal
+ */
+export const transportFailure = (grant: string) =>
+(
+  reason: TransportError["reason"],
+  description: string,
+  extra: { readonly status?: number; readonly retryAfterMillis?: number; readonly maybeSent?: boolean } = {}
+): Effect.Effect<never, { readonly error: TransportError; readonly retryAfterMillis: number | undefined }> =>
+  Effect.fail({
+    error: new TransportError({
+      grant,
+      reason,
+      description,
+      maybeSent: extra.maybeSent ?? true,
+      ...(extra.status !== undefined ? { status: extra.status } : {}),
+      ...(extra.retryAfterMillis !== undefined ? { retryAfterMillis: extra.retryAfterMillis } : {})
+    }),
+    retryAfterMillis: extra.retryAfterMillis
+  })

@@ -16,7 +16,7 @@ import type { ConfigurationError, TokenEndpointError } from "../OAuthError.js"
 import { TransportError } from "../OAuthError.js"
 import * as InternalClientAuth from "./clientAuth.js"
 import * as Http from "./http.js"
-import type * as Retry from "./retry.js"
+import * as Retry from "./retry.js"
 import * as TokenResponse from "./tokenResponse.js"
 
 /**
@@ -92,22 +92,7 @@ const describeStatus = (response: HttpClientResponse.HttpClientResponse): string
 export const attempt = (options: Attempt): Effect.Effect<void, AttemptFailure> => {
   const fail = (error: RevocationError, retryAfterMillis?: number): Effect.Effect<never, AttemptFailure> =>
     Effect.fail({ error, retryAfterMillis })
-  const transport = (
-    reason: TransportError["reason"],
-    description: string,
-    extra: { readonly status?: number; readonly retryAfterMillis?: number; readonly maybeSent?: boolean } = {}
-  ) =>
-    fail(
-      new TransportError({
-        grant: operation,
-        reason,
-        description,
-        maybeSent: extra.maybeSent ?? true,
-        ...(extra.status !== undefined ? { status: extra.status } : {}),
-        ...(extra.retryAfterMillis !== undefined ? { retryAfterMillis: extra.retryAfterMillis } : {})
-      }),
-      extra.retryAfterMillis
-    )
+  const transport = Retry.transportFailure(operation)
 
   return Effect.gen(function*() {
     const applied = yield* InternalClientAuth.apply(options.auth, {
