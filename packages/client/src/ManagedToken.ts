@@ -147,6 +147,8 @@ export interface Options {
   readonly freshness?: Freshness.Options | undefined
   /** passed to every `RefreshToken.refresh` (a narrower `scope`, a `resource`) */
   readonly refresh?: RefreshOptions | undefined
+  /** events kept for each subscriber that has not read them yet; past it the oldest are dropped (default 1,024) */
+  readonly eventCapacity?: number | undefined
 }
 
 /**
@@ -211,7 +213,8 @@ export const make = (
     // optional: when a Revocation service is provided, `remove` also revokes the session's refresh token (RFC 7009)
     const revocation = yield* Effect.serviceOption(Revocation)
     const scope = yield* Effect.scope
-    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Event>(), PubSub.shutdown)
+    // bounded: a subscriber that stops reading loses its oldest events instead of holding memory without limit
+    const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Event>(options?.eventCapacity ?? 1024), PubSub.shutdown)
     const freshness = options?.freshness ?? Freshness.defaults
     const refreshOptions = options?.refresh
     /** one refresh in flight per session */

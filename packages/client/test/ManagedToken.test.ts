@@ -568,4 +568,17 @@ describe("ManagedToken", () => {
       )))
     })
   })
+
+  it.scoped("a subscriber that does not read keeps only the newest events (eventCapacity)", () => {
+    const server = fakeServer()
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const events = yield* tokens.subscribe
+      for (let i = 0; i < 5; i++) yield* tokens.remove(`s${i}`)
+      const kept = Chunk.toReadonlyArray(yield* Queue.takeAll(events))
+      expect(kept.map((e) => e._tag === "Ended" ? e.sessionId : e._tag)).toEqual(["s3", "s4"])
+    }).pipe(Effect.provide(ManagedToken.layer({ eventCapacity: 2 }).pipe(
+      Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory)))
+    )))
+  })
 })
