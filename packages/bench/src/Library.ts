@@ -1,6 +1,6 @@
 /**
  * The library under test, wired as a user wires it: `ClientCredentials` over `TokenCache.layerMemory`,
- * `TokenEndpoint.layer`, a static `AuthorizationServer`, and the platform `HttpClient` the user brings
+ * `TokenEndpoint.layer()`, a static `AuthorizationServer`, and the platform `HttpClient` the user brings
  * (`FetchHttpClient.layer` or `NodeHttpClient.layerUndici`).
  */
 import * as AuthorizationServer from "@effect-oauth/client/AuthorizationServer"
@@ -30,7 +30,7 @@ export const layer = (endpoint: Endpoint, transport: Transport) =>
     auth: ClientAuth.clientSecretBasic(endpoint.clientId, Redacted.make(endpoint.clientSecret))
   }).pipe(
     Layer.provideMerge(TokenCache.layerMemory({ capacity: 10_000 })),
-    Layer.provide(TokenEndpoint.layer),
+    Layer.provide(TokenEndpoint.layer()),
     Layer.provide(AuthorizationServer.layerStatic({ issuer: endpoint.issuer, tokenEndpoint: endpoint.tokenEndpoint })),
     Layer.provide(httpLayer(transport))
   )

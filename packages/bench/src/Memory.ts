@@ -43,7 +43,7 @@ const clientId = "bench-client"
 
 /** The key the library would use for scope `s<i>`: realistic length, no secret in it. */
 const keyOf = (i: number): string =>
-  CacheKey.make({ endpoint: tokenEndpoint, clientId, grant: "client_credentials", scope: [`api:read`, `s${i}`] })
+  CacheKey.make({ endpoint: tokenEndpoint, clientId, grant: "client_credentials", scope: [`api:read`, `s${i}`] }, CacheKey.sha256)
 
 /**
  * A token set as a token response decodes to: an 800-byte access token (a flat string, as `JSON.parse` makes, never a

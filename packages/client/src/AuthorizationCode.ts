@@ -3,7 +3,7 @@
  * first tokens – and its first refresh token, which `RefreshToken` and `ManagedToken` then keep rotating.
  *
  * 1. `authorizationUrl({ scope, resource?, redirectUri?, prompt?, extra? })` builds the URL to send the browser to,
- *    at the server's `authorization_endpoint` (from `AuthorizationServer`), with a fresh PKCE verifier (32 random
+ *    at the server's `authorization_endpoint` (from the `TokenEndpoint`'s server metadata), with a fresh PKCE verifier (32 random
  *    bytes, base64url) and its `S256` challenge, a random `state` and a random `nonce`. It returns a
  *    {@link PendingAuthorization}: keep it server-side (in the user's session, see {@link encodePending}) until the
  *    callback arrives – its `codeVerifier` is a secret.
@@ -39,8 +39,8 @@
  *   auth: ClientAuth.clientSecretBasic("web", Redacted.make("s3cret")),
  *   redirectUri: "https://app.example/callback"
  * }).pipe(
- *   Layer.provideMerge(TokenEndpoint.layer),
- *   Layer.provideMerge(AuthorizationServer.layerDiscovery("https://login.example")),
+ *   Layer.provide(TokenEndpoint.layer()),
+ *   Layer.provide(AuthorizationServer.layerDiscovery("https://login.example")),
  *   Layer.provide(FetchHttpClient.layer)
  * )
  * ```
@@ -55,16 +55,15 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { AuthorizationServer } from "./AuthorizationServer.js"
 import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
-import { clientAuthConfig } from "./ClientCredentials.js"
 import * as internal from "./internal/authorizationCode.js"
 import * as Pkce from "./internal/pkce.js"
 import * as Jwt from "./Jwt.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { ConfigurationError } from "./OAuthError.js"
-import type { Param, RetryPolicy } from "./TokenEndpoint.js"
+import type { RetryPolicy } from "./RetryPolicy.js"
+import type { Param } from "./TokenEndpoint.js"
 import { TokenEndpoint } from "./TokenEndpoint.js"
 import { GrantTypes } from "./TokenSet.js"
 import type { TokenSet } from "./TokenSet.js"
@@ -247,17 +246,16 @@ const resources = (resource: string | ReadonlyArray<string> | undefined): Readon
   resource === undefined ? [] : typeof resource === "string" ? [resource] : resource
 
 /**
- * Builds the service from the `TokenEndpoint` and the `AuthorizationServer` in context.
+ * Builds the service from the `TokenEndpoint` in context (its server's metadata names the authorization endpoint).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   options: Options
-): Effect.Effect<AuthorizationCode.Service, never, TokenEndpoint | AuthorizationServer> =>
+): Effect.Effect<AuthorizationCode.Service, never, TokenEndpoint> =>
   Effect.gen(function*() {
     const endpoint = yield* TokenEndpoint
-    const server = yield* AuthorizationServer
     const clientId = ClientAuth.clientId(options.auth)
 
     const authorizationUrl = Effect.fn("AuthorizationCode.authorizationUrl")(function*(
@@ -265,7 +263,7 @@ export const make = (
     ) {
       const scope = CacheKey.normalizeScope(request?.scope ?? options.scope)
       yield* Effect.annotateCurrentSpan({ "oauth.client_id": clientId, "oauth.scope": scope.join(" ") })
-      const metadata = yield* server.metadata
+      const metadata = yield* endpoint.metadata
       if (metadata.authorizationEndpoint === undefined) {
         return yield* new ConfigurationError({
           reason: "MissingEndpoint",
@@ -313,7 +311,7 @@ export const make = (
       const params = yield* Effect.catchAll(internal.callbackParams(callback), refuse)
       // the state first: a forged callback must not even trigger discovery
       yield* Effect.catchAll(internal.checkState(params, pending.state), refuse)
-      const metadata = yield* server.metadata
+      const metadata = yield* endpoint.metadata
       const code = yield* Effect.catchAll(
         internal.checkResponse(params, {
           issuer: metadata.issuer,
@@ -355,7 +353,7 @@ export const make = (
   })
 
 /**
- * The service, from the `TokenEndpoint` and the `AuthorizationServer` in context.
+ * The service, from the `TokenEndpoint` in context.
  *
  * @example
  * ```ts
@@ -372,11 +370,11 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<AuthorizationCode, never, TokenEndpoint | AuthorizationServer> =>
+export const layer = (options: Options): Layer.Layer<AuthorizationCode, never, TokenEndpoint> =>
   Layer.effect(AuthorizationCode, make(options))
 
 /**
- * The service's options from the environment: the client authentication of `ClientCredentials.clientAuthConfig`
+ * The service's options from the environment: the client authentication of `ClientAuth.config`
  * (`OAUTH_CLIENT_ID`, `OAUTH_CLIENT_SECRET`, `OAUTH_CLIENT_AUTH_METHOD`, …), and
  *
  * | variable | meaning |
@@ -388,7 +386,7 @@ export const layer = (options: Options): Layer.Layer<AuthorizationCode, never, T
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  auth: clientAuthConfig,
+  auth: ClientAuth.config,
   redirectUri: Config.string("OAUTH_REDIRECT_URI"),
   scope: Config.option(Config.string("OAUTH_SCOPE"))
 }).pipe(
@@ -425,5 +423,5 @@ export const config: Config.Config<Options> = Config.all({
  */
 export const layerConfig = (
   options: Config.Config.Wrap<Options> = config
-): Layer.Layer<AuthorizationCode, ConfigError.ConfigError, TokenEndpoint | AuthorizationServer> =>
+): Layer.Layer<AuthorizationCode, ConfigError.ConfigError, TokenEndpoint> =>
   Layer.effect(AuthorizationCode, Effect.flatMap(Config.unwrap(options), make))

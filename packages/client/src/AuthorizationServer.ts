@@ -18,7 +18,7 @@
  * // or without discovery
  * const Static = AuthorizationServer.layerStatic({ tokenEndpoint: "https://login.example/oauth/token" })
  *
- * const Live = TokenEndpoint.layer.pipe(Layer.provide(Discovered), Layer.provide(FetchHttpClient.layer))
+ * const Live = TokenEndpoint.layer().pipe(Layer.provide(Discovered), Layer.provide(FetchHttpClient.layer))
  * ```
  *
  * @since 0.1.0
@@ -29,42 +29,65 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Http from "./internal/http.js"
+import * as SingleFlight from "./internal/singleFlight.js"
 import { ConfigurationError } from "./OAuthError.js"
 
+const optional = <S extends Schema.Schema.Any>(schema: S, key: string) =>
+  Schema.optionalWith(schema, { nullable: true }).pipe(Schema.fromKey(key))
+
+const Strings = Schema.Array(Schema.String)
+
 /**
- * The endpoints and capabilities of an authorization server that this library uses. `document` is the whole
- * discovery document (empty for a static server), for members not modelled here.
+ * The server metadata this library reads, as one `Schema`: decoding an RFC 8414 / OpenID Connect discovery document
+ * (snake_case members, `null` as absent) gives the camelCase {@link Metadata}; a static server's options are that
+ * same shape. Other members stay in `Metadata.document`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MetadataSchema = Schema.Struct({
+  /** the issuer identifier; always set after discovery (and checked), optional for a static server */
+  issuer: optional(Schema.String, "issuer"),
+  tokenEndpoint: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("token_endpoint")),
+  authorizationEndpoint: optional(Schema.String, "authorization_endpoint"),
+  jwksUri: optional(Schema.String, "jwks_uri"),
+  revocationEndpoint: optional(Schema.String, "revocation_endpoint"),
+  introspectionEndpoint: optional(Schema.String, "introspection_endpoint"),
+  pushedAuthorizationRequestEndpoint: optional(Schema.String, "pushed_authorization_request_endpoint"),
+  deviceAuthorizationEndpoint: optional(Schema.String, "device_authorization_endpoint"),
+  userinfoEndpoint: optional(Schema.String, "userinfo_endpoint"),
+  /** OpenID Connect RP-Initiated Logout: where a signed-out user is sent */
+  endSessionEndpoint: optional(Schema.String, "end_session_endpoint"),
+  tokenEndpointAuthMethodsSupported: optional(Strings, "token_endpoint_auth_methods_supported"),
+  grantTypesSupported: optional(Strings, "grant_types_supported"),
+  scopesSupported: optional(Strings, "scopes_supported"),
+  codeChallengeMethodsSupported: optional(Strings, "code_challenge_methods_supported"),
+  /** RFC 9207: the server puts `iss` in authorization responses */
+  authorizationResponseIssParameterSupported: Schema.optionalWith(Schema.Boolean, {
+    nullable: true,
+    default: () => false
+  }).pipe(Schema.fromKey("authorization_response_iss_parameter_supported")),
+  dpopSigningAlgValuesSupported: optional(Strings, "dpop_signing_alg_values_supported"),
+  idTokenSigningAlgValuesSupported: optional(Strings, "id_token_signing_alg_values_supported")
+})
+
+/**
+ * The endpoints and capabilities of an authorization server that this library uses (see {@link MetadataSchema}).
+ * `document` is the whole discovery document (empty for a static server), for members not modelled here.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Metadata {
-  /** the issuer identifier; always set after discovery (and checked), optional for a static server */
-  readonly issuer: string | undefined
-  readonly tokenEndpoint: string
-  readonly authorizationEndpoint: string | undefined
-  readonly jwksUri: string | undefined
-  readonly revocationEndpoint: string | undefined
-  readonly introspectionEndpoint: string | undefined
-  readonly pushedAuthorizationRequestEndpoint: string | undefined
-  readonly tokenEndpointAuthMethodsSupported: ReadonlyArray<string> | undefined
-  readonly grantTypesSupported: ReadonlyArray<string> | undefined
-  readonly scopesSupported: ReadonlyArray<string> | undefined
-  readonly codeChallengeMethodsSupported: ReadonlyArray<string> | undefined
-  /** RFC 9207: the server puts `iss` in authorization responses */
-  readonly authorizationResponseIssParameterSupported: boolean
-  readonly dpopSigningAlgValuesSupported: ReadonlyArray<string> | undefined
+export interface Metadata extends Schema.Schema.Type<typeof MetadataSchema> {
   readonly document: Readonly<Record<string, unknown>>
 }
 
@@ -96,24 +119,15 @@ export declare namespace AuthorizationServer {
 }
 
 /**
- * The options of a static server. Endpoints must be absolute https URLs, or http on a loopback host
- * (`localhost`, `127.0.0.0/8`, `::1`) unless `allowInsecure`.
+ * The options of a static server: the {@link Metadata} members (`tokenEndpoint` required), and `allowInsecure`.
+ * Endpoints must be absolute https URLs, or http on a loopback host (`localhost`, `127.0.0.0/8`, `::1`) unless
+ * `allowInsecure`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface StaticOptions {
+export interface StaticOptions extends Partial<Omit<Metadata, "document" | "tokenEndpoint">> {
   readonly tokenEndpoint: string
-  /** the issuer identifier: the audience of client assertions (else the token endpoint) and the RFC 9207 `iss` */
-  readonly issuer?: string | undefined
-  readonly authorizationEndpoint?: string | undefined
-  readonly jwksUri?: string | undefined
-  readonly revocationEndpoint?: string | undefined
-  readonly introspectionEndpoint?: string | undefined
-  readonly pushedAuthorizationRequestEndpoint?: string | undefined
-  readonly tokenEndpointAuthMethodsSupported?: ReadonlyArray<string> | undefined
-  readonly codeChallengeMethodsSupported?: ReadonlyArray<string> | undefined
-  readonly authorizationResponseIssParameterSupported?: boolean | undefined
   /** accept plain http off loopback (default `false`): only for closed test networks */
   readonly allowInsecure?: boolean | undefined
 }
@@ -152,17 +166,22 @@ const checked = (url: string | undefined, what: string, allowInsecure: boolean):
   }
 }
 
+const endpointMembers = [
+  ["issuer", "issuer"],
+  ["tokenEndpoint", "token_endpoint"],
+  ["authorizationEndpoint", "authorization_endpoint"],
+  ["jwksUri", "jwks_uri"],
+  ["revocationEndpoint", "revocation_endpoint"],
+  ["introspectionEndpoint", "introspection_endpoint"],
+  ["pushedAuthorizationRequestEndpoint", "pushed_authorization_request_endpoint"],
+  ["deviceAuthorizationEndpoint", "device_authorization_endpoint"],
+  ["userinfoEndpoint", "userinfo_endpoint"],
+  ["endSessionEndpoint", "end_session_endpoint"]
+] as const
+
 const checkAll = (metadata: Metadata, allowInsecure: boolean): Either.Either<Metadata, ConfigurationError> =>
   Either.map(
-    Either.all([
-      checked(metadata.issuer, "issuer", allowInsecure),
-      checked(metadata.tokenEndpoint, "token_endpoint", allowInsecure),
-      checked(metadata.authorizationEndpoint, "authorization_endpoint", allowInsecure),
-      checked(metadata.jwksUri, "jwks_uri", allowInsecure),
-      checked(metadata.revocationEndpoint, "revocation_endpoint", allowInsecure),
-      checked(metadata.introspectionEndpoint, "introspection_endpoint", allowInsecure),
-      checked(metadata.pushedAuthorizationRequestEndpoint, "pushed_authorization_request_endpoint", allowInsecure)
-    ]),
+    Either.all(endpointMembers.map(([member, name]) => checked(metadata[member], name, allowInsecure))),
     () => metadata
   )
 
@@ -174,24 +193,10 @@ const checkAll = (metadata: Metadata, allowInsecure: boolean): Either.Either<Met
  * @category constructors
  */
 export const makeStatic = (options: StaticOptions): AuthorizationServer.Service => {
-  const metadata: Metadata = {
-    issuer: options.issuer,
-    tokenEndpoint: options.tokenEndpoint,
-    authorizationEndpoint: options.authorizationEndpoint,
-    jwksUri: options.jwksUri,
-    revocationEndpoint: options.revocationEndpoint,
-    introspectionEndpoint: options.introspectionEndpoint,
-    pushedAuthorizationRequestEndpoint: options.pushedAuthorizationRequestEndpoint,
-    tokenEndpointAuthMethodsSupported: options.tokenEndpointAuthMethodsSupported,
-    grantTypesSupported: undefined,
-    scopesSupported: undefined,
-    codeChallengeMethodsSupported: options.codeChallengeMethodsSupported,
-    authorizationResponseIssParameterSupported: options.authorizationResponseIssParameterSupported ?? false,
-    dpopSigningAlgValuesSupported: undefined,
-    document: {}
-  }
+  const { allowInsecure, ...members } = options
+  const metadata: Metadata = { authorizationResponseIssParameterSupported: false, ...members, document: {} }
   // checked once: a static server's answer never changes
-  const result = checkAll(metadata, options.allowInsecure ?? false)
+  const result = checkAll(metadata, allowInsecure ?? false)
   return { metadata: Either.match(result, { onLeft: Effect.fail, onRight: Effect.succeed }) }
 }
 
@@ -272,59 +277,22 @@ export const discoveryUrl = (issuer: string, kind: "oauth" | "oidc"): Either.Eit
   return Either.right(`${url.origin}${path}/.well-known/openid-configuration`)
 }
 
-const optionalString = Schema.optionalWith(Schema.String, { nullable: true })
-const optionalStrings = Schema.optionalWith(Schema.Array(Schema.String), { nullable: true })
-
-const DiscoveryDocument = Schema.Struct({
-  issuer: Schema.String,
-  token_endpoint: optionalString,
-  authorization_endpoint: optionalString,
-  jwks_uri: optionalString,
-  revocation_endpoint: optionalString,
-  introspection_endpoint: optionalString,
-  pushed_authorization_request_endpoint: optionalString,
-  token_endpoint_auth_methods_supported: optionalStrings,
-  grant_types_supported: optionalStrings,
-  scopes_supported: optionalStrings,
-  code_challenge_methods_supported: optionalStrings,
-  authorization_response_iss_parameter_supported: Schema.optionalWith(Schema.Boolean, { nullable: true }),
-  dpop_signing_alg_values_supported: optionalStrings
-})
-
-const decodeDocument = Schema.decodeUnknownEither(DiscoveryDocument, { errors: "all" })
+const decodeDocument = Schema.decodeUnknownEither(MetadataSchema, { errors: "all" })
 
 const discoveryFailure = (description: string) => new ConfigurationError({ reason: "Discovery", description })
 
 /**
  * Runs `effect` until it succeeds once, then answers with that value forever; a failure is not kept. Concurrent
- * callers share the one attempt in flight (a `Deferred`) and all get its result, failure included; the next call
- * after a failed attempt has settled starts a new one. The attempt runs on its own fiber, so a caller that is
- * interrupted stops waiting without cancelling it for the others (it is bounded by its own timeout).
+ * callers share the one attempt in flight (the library's single-flight, in the layer's scope) and all get its result,
+ * failure included; the next call after a failed attempt has settled starts a new one.
  */
-const onceOnSuccess = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<Effect.Effect<A, E>> =>
-  Effect.sync(() => {
+const onceOnSuccess = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<Effect.Effect<A, E>, never, Scope.Scope> =>
+  Effect.map(SingleFlight.make<"document", A, E>(), (flights) => {
     let value: Option.Option<A> = Option.none()
-    let inFlight: Deferred.Deferred<A, E> | undefined
-    // synchronous check-and-set: exactly one caller starts an attempt, the others join it
-    const join = Effect.suspend(() => {
-      if (inFlight !== undefined) return Deferred.await(inFlight)
-      const deferred = Deferred.unsafeMake<A, E>(FiberId.none)
-      inFlight = deferred
-      return effect.pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
-          Effect.suspend(() => {
-            if (Exit.isSuccess(exit)) value = Option.some(exit.value)
-            // cleared before waking the waiters, so a call after this settles starts afresh
-            inFlight = undefined
-            return Deferred.done(deferred, exit)
-          })
-        ),
-        Effect.forkDaemon,
-        Effect.zipRight(Deferred.await(deferred))
-      )
+    const attempt = Effect.tap(effect, (a) => {
+      value = Option.some(a)
     })
-    return Effect.suspend(() => Option.isSome(value) ? Effect.succeed(value.value) : join)
+    return Effect.suspend(() => Option.isSome(value) ? Effect.succeed(value.value) : flights.run("document", attempt))
   })
 
 /**
@@ -338,7 +306,7 @@ const onceOnSuccess = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<Effect.
 export const makeDiscovery = (
   issuer: string,
   options?: DiscoveryOptions
-): Effect.Effect<AuthorizationServer.Service, never, HttpClient.HttpClient> =>
+): Effect.Effect<AuthorizationServer.Service, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const fetchInit = yield* Effect.serviceOption(FetchHttpClient.RequestInit)
@@ -377,39 +345,22 @@ export const makeDiscovery = (
         try: (): unknown => JSON.parse(body),
         catch: () => discoveryFailure(`${url}: the document is not JSON`)
       })
+      if (typeof json === "object" && json !== null && !("token_endpoint" in json && json.token_endpoint != null)) {
+        return yield* new ConfigurationError({ reason: "MissingEndpoint", description: `${url} names no token_endpoint` })
+      }
       const document = yield* Either.mapLeft(
         decodeDocument(json),
         (error) => discoveryFailure(`${url}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`)
       )
+      if (document.issuer === undefined) return yield* discoveryFailure(`${url}: the document names no issuer`)
       if (document.issuer !== issuer) {
         return yield* new ConfigurationError({
           reason: "IssuerMismatch",
           description: `${url} names issuer ${JSON.stringify(document.issuer)}, not ${JSON.stringify(issuer)}`
         })
       }
-      if (document.token_endpoint === undefined) {
-        return yield* new ConfigurationError({
-          reason: "MissingEndpoint",
-          description: `${url} names no token_endpoint`
-        })
-      }
       const raw: Record<string, unknown> = typeof json === "object" && json !== null ? { ...json } : {}
-      return yield* checkAll({
-        issuer: document.issuer,
-        tokenEndpoint: document.token_endpoint,
-        authorizationEndpoint: document.authorization_endpoint,
-        jwksUri: document.jwks_uri,
-        revocationEndpoint: document.revocation_endpoint,
-        introspectionEndpoint: document.introspection_endpoint,
-        pushedAuthorizationRequestEndpoint: document.pushed_authorization_request_endpoint,
-        tokenEndpointAuthMethodsSupported: document.token_endpoint_auth_methods_supported,
-        grantTypesSupported: document.grant_types_supported,
-        scopesSupported: document.scopes_supported,
-        codeChallengeMethodsSupported: document.code_challenge_methods_supported,
-        authorizationResponseIssParameterSupported: document.authorization_response_iss_parameter_supported ?? false,
-        dpopSigningAlgValuesSupported: document.dpop_signing_alg_values_supported,
-        document: raw
-      }, allowInsecure)
+      return yield* checkAll({ ...document, document: raw }, allowInsecure)
     }).pipe(
       Effect.timeoutFail({
         duration: timeout,
@@ -438,7 +389,7 @@ export const layerDiscovery = (
   issuer: string,
   options?: DiscoveryOptions
 ): Layer.Layer<AuthorizationServer, never, HttpClient.HttpClient> =>
-  Layer.effect(AuthorizationServer, makeDiscovery(issuer, options))
+  Layer.scoped(AuthorizationServer, makeDiscovery(issuer, options))
 
 /**
  * A discovered server whose issuer (and options) come from `Config`.
@@ -458,7 +409,7 @@ export const layerDiscoveryConfig = (
   issuer: Config.Config<string>,
   options?: DiscoveryOptions
 ): Layer.Layer<AuthorizationServer, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(AuthorizationServer, Effect.flatMap(issuer, (value) => makeDiscovery(value, options)))
+  Layer.scoped(AuthorizationServer, Effect.flatMap(issuer, (value) => makeDiscovery(value, options)))
 
 /**
  * The metadata of the server in context.

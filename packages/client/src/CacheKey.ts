@@ -7,7 +7,8 @@
  *   make two different inputs collide (`["a b"]` and `["a", "b"]` as resources stay apart, and no separator can be
  *   injected).
  * - No secret or token in clear: whatever must influence the key without being readable (a subject token, an actor
- *   token, a per-call client secret) goes in `secrets` and enters the key as its SHA-256, base64url.
+ *   token, a per-call client secret) goes in `secrets` and enters the key through the `hash` given – the cache's own
+ *   (`TokenCache.Service.hash`), so that a shared store can make it a keyed hash.
  *
  * @example
  * ```ts
@@ -21,7 +22,7 @@
  *   scope: ["api:write", "api:read", "api:read"],
  *   resource: "https://api.example",
  *   secrets: { subjectToken: Redacted.make("eyJ…") }
- * })
+ * }, CacheKey.sha256)
  * // effect-oauth/v1["https://issuer.example/token","orders","urn:…:token-exchange",["api:read","api:write"],
  * //   ["https://api.example"],[],[],[["subjectToken","<sha256 base64url>"]]]
  * ```
@@ -53,8 +54,8 @@ export interface Parts {
   /** values that must change the key but never appear in it (subject/actor tokens, per-call secrets): hashed */
   readonly secrets?: Readonly<Record<string, string | Redacted.Redacted<string> | undefined>> | undefined
   /**
-   * values already hashed with {@link hash} (to hash a long-lived secret once, not on every call): they enter the key
-   * exactly as the same value given in `secrets` would; use each name in one of the two records only
+   * values already hashed with the same `hash` (to hash a long-lived secret once, not on every call): they enter the
+   * key exactly as the same value given in `secrets` would; use each name in one of the two records only
    */
   readonly hashes?: Readonly<Record<string, string | undefined>> | undefined
 }
@@ -69,15 +70,13 @@ export const prefix = "effect-oauth/v1"
 
 /**
  * SHA-256 of a secret or token, base64url without padding: lets a value influence a key without being readable in
- * it.
+ * it. The memory cache's `hash`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const hash = (secretOrToken: string | Redacted.Redacted<string>): string =>
-  createHash("sha256")
-    .update(typeof secretOrToken === "string" ? secretOrToken : Redacted.value(secretOrToken), "utf8")
-    .digest("base64url")
+export const sha256 = (secretOrToken: string): string =>
+  createHash("sha256").update(secretOrToken, "utf8").digest("base64url")
 
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
@@ -114,13 +113,15 @@ const entries = <V>(
 }
 
 /**
- * The cache key of a request. Deterministic, injective over the normalised parts, and free of secrets.
+ * The cache key of a request. Deterministic, injective over the normalised parts, and free of secrets: `hash` (the
+ * cache's) turns each of `secrets` into its part of the key.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (parts: Parts): string =>
-  prefix + JSON.stringify([
+export const make = (parts: Parts, hash: (secretOrToken: string) => string): string => {
+  const hashOf = (value: string | Redacted.Redacted<string>) => hash(typeof value === "string" ? value : Redacted.value(value))
+  return prefix + JSON.stringify([
     parts.endpoint ?? null,
     parts.clientId ?? null,
     parts.grant,
@@ -129,6 +130,7 @@ export const make = (parts: Parts): string =>
     list(parts.audience),
     entries(parts.extra, (value) => value),
     parts.hashes === undefined
-      ? entries(parts.secrets, hash)
-      : [...entries(parts.secrets, hash), ...entries(parts.hashes, (value) => value)].sort(([a], [b]) => compare(a, b))
+      ? entries(parts.secrets, hashOf)
+      : [...entries(parts.secrets, hashOf), ...entries(parts.hashes, (value) => value)].sort(([a], [b]) => compare(a, b))
   ])
+}

@@ -26,7 +26,11 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Data from "effect/Data"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 
 /**
@@ -152,3 +156,74 @@ export const none = (clientId: string): ClientAuth => None({ clientId })
  * @category accessors
  */
 export const clientId = (self: ClientAuth): string => self.clientId
+
+/**
+ * A client authentication from the environment:
+ *
+ * | variable | meaning |
+ * | --- | --- |
+ * | `OAUTH_CLIENT_ID` | the client id (required) |
+ * | `OAUTH_CLIENT_AUTH_METHOD` | `client_secret_basic` (default), `client_secret_post`, `client_secret_jwt`, `private_key_jwt` or `none` |
+ * | `OAUTH_CLIENT_SECRET` | the secret (`Config.redacted`), for the three `client_secret_*` methods |
+ * | `OAUTH_CLIENT_PRIVATE_KEY` | a PKCS#8 PEM (`Config.redacted`), for `private_key_jwt` |
+ * | `OAUTH_CLIENT_KEY_ID` | the `kid` of that key (optional) |
+ * | `OAUTH_CLIENT_SIGNING_ALG` | the assertion's algorithm (default `RS256` for `private_key_jwt`, `HS256` for `client_secret_jwt`) |
+ *
+ * Every service that authenticates the client (`ClientCredentials`, `RefreshToken`, `AuthorizationCode`,
+ * `Revocation`) reads it in its `layerConfig`. Nest it for several clients: `Config.nested(ClientAuth.config,
+ * "ORDERS")` reads `ORDERS_OAUTH_CLIENT_ID`, …
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<ClientAuth> = Config.all({
+  clientId: Config.string("OAUTH_CLIENT_ID"),
+  method: Config.literal(
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none"
+  )("OAUTH_CLIENT_AUTH_METHOD").pipe(Config.withDefault("client_secret_basic" as const)),
+  secret: Config.option(Config.redacted("OAUTH_CLIENT_SECRET")),
+  privateKey: Config.option(Config.redacted("OAUTH_CLIENT_PRIVATE_KEY")),
+  keyId: Config.option(Config.string("OAUTH_CLIENT_KEY_ID")),
+  algorithm: Config.option(Config.string("OAUTH_CLIENT_SIGNING_ALG"))
+}).pipe(
+  Config.mapOrFail(({ algorithm, clientId, keyId, method, privateKey, secret }) => {
+    const missing = (name: string) =>
+      Either.left(ConfigError.MissingData([name], `${name} is required when OAUTH_CLIENT_AUTH_METHOD is ${method}`))
+    switch (method) {
+      case "client_secret_basic":
+        return Option.isSome(secret)
+          ? Either.right(clientSecretBasic(clientId, secret.value))
+          : missing("OAUTH_CLIENT_SECRET")
+      case "client_secret_post":
+        return Option.isSome(secret)
+          ? Either.right(clientSecretPost(clientId, secret.value))
+          : missing("OAUTH_CLIENT_SECRET")
+      case "client_secret_jwt": {
+        if (Option.isNone(secret)) return missing("OAUTH_CLIENT_SECRET")
+        const alg = Option.getOrElse(algorithm, () => "HS256")
+        return alg === "HS256" || alg === "HS384" || alg === "HS512"
+          ? Either.right(clientSecretJwt(clientId, secret.value, { algorithm: alg }))
+          : Either.left(
+            ConfigError.InvalidData(["OAUTH_CLIENT_SIGNING_ALG"], "client_secret_jwt signs with HS256, HS384 or HS512")
+          )
+      }
+      case "private_key_jwt": {
+        if (Option.isNone(privateKey)) return missing("OAUTH_CLIENT_PRIVATE_KEY")
+        const alg = Option.getOrElse(algorithm, () => "RS256")
+        return Either.right(
+          privateKeyJwt(
+            clientId,
+            privateKey.value,
+            Option.isSome(keyId) ? { algorithm: alg, keyId: keyId.value } : { algorithm: alg }
+          )
+        )
+      }
+      case "none":
+        return Either.right(none(clientId))
+    }
+  })
+)

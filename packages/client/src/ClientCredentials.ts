@@ -10,9 +10,9 @@
  * - `source(options)`: a `TokenSource` for one request shape; its `invalidate(token)` drops the cached token only if it
  *   is still that one, so a 401 on an old token cannot throw away a newer one.
  *
- * The cache key covers the token endpoint (when an `AuthorizationServer` is in context), the client, the
- * authentication method and a SHA-256 of its secret or key (so a wrong secret never gets a token cached for the right
- * one), the sorted scopes and the resources.
+ * The cache key covers the token endpoint (read from the `TokenEndpoint` the service posts through, so one cache
+ * serves several servers), the client, the authentication method and a hash of its secret or key (the cache's own
+ * hash, so a wrong secret never gets a token cached for the right one), the sorted scopes and the resources.
  *
  * @example
  * ```ts
@@ -29,7 +29,7 @@
  * // OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, OAUTH_CLIENT_AUTH_METHOD, OAUTH_SCOPE, OAUTH_RESOURCE; OAUTH_ISSUER
  * const OAuth = ClientCredentials.layerConfig().pipe(
  *   Layer.provide(TokenCache.layerMemory({ capacity: 10_000 })),
- *   Layer.provide(TokenEndpoint.layer),
+ *   Layer.provide(TokenEndpoint.layer()),
  *   Layer.provide(AuthorizationServer.layerDiscoveryConfig(Config.string("OAUTH_ISSUER"))),
  *   Layer.provide(NodeHttpClient.layerUndici)
  * )
@@ -40,23 +40,21 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
-import * as ConfigError from "effect/ConfigError"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as EndpointKey from "./internal/endpointKey.js"
 import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
-import * as internal from "./internal/clientCredentials.js"
+import * as InternalClientAuth from "./internal/clientAuth.js"
 import type { ConfigurationError, TokenRequestError } from "./OAuthError.js"
+import type { RetryPolicy } from "./RetryPolicy.js"
 import { TokenCache } from "./TokenCache.js"
-import type { RetryPolicy } from "./TokenEndpoint.js"
 import { TokenEndpoint } from "./TokenEndpoint.js"
 import { GrantTypes } from "./TokenSet.js"
 import type { TokenSet } from "./TokenSet.js"
-import type { TokenSource } from "./TokenSource.js"
+import * as TokenSource from "./TokenSource.js"
 
 /**
  * @since 0.1.0
@@ -118,13 +116,13 @@ export declare namespace ClientCredentials {
     /** a token for this client (or `credentials`' client), cached unless `allowCached: false` */
     readonly acquire: (options?: AcquireOptions) => Effect.Effect<TokenSet, TokenRequestError>
     /** a `TokenSource` for one request shape: `get` acquires through the cache, `invalidate` drops only that token */
-    readonly source: (options?: SourceOptions) => TokenSource<TokenRequestError>
+    readonly source: (options?: SourceOptions) => TokenSource.TokenSource<TokenRequestError>
   }
 }
 
 /**
- * Builds the service from the `TokenEndpoint` and the `TokenCache` in context. When an `AuthorizationServer` is in
- * context too, its token endpoint is part of every cache key (one cache can then serve several servers).
+ * Builds the service from the `TokenEndpoint` and the `TokenCache` in context. The token endpoint the requests go to
+ * is part of every cache key: one cache can serve several servers.
  *
  * @since 0.1.0
  * @category constructors
@@ -133,8 +131,6 @@ export const make = (options: Options): Effect.Effect<ClientCredentials.Service,
   Effect.gen(function*() {
     const endpoint = yield* TokenEndpoint
     const cache = yield* TokenCache
-    // the token endpoint enters the cache key
-    const tokenEndpointUrl = yield* EndpointKey.tokenEndpointForKeys
 
     type Resolved = {
       readonly auth: ClientAuth.ClientAuth
@@ -148,8 +144,20 @@ export const make = (options: Options): Effect.Effect<ClientCredentials.Service,
       resource: request?.resource ?? options.resource
     })
 
+    // where the requests go, read from the endpoint they go through (a discovered server's metadata is fixed)
     const keyOf = (resolved: Resolved): Effect.Effect<string, ConfigurationError> =>
-      Effect.map(tokenEndpointUrl, (url) => internal.cacheKey({ ...resolved, endpoint: url }))
+      Effect.map(endpoint.metadata, (metadata) => {
+        const fp = InternalClientAuth.fingerprint(resolved.auth, cache.hash)
+        return CacheKey.make({
+          endpoint: metadata.tokenEndpoint,
+          clientId: resolved.auth.clientId,
+          grant: GrantTypes.clientCredentials,
+          scope: resolved.scope,
+          resource: resolved.resource,
+          extra: fp.extra,
+          hashes: { credential: fp.secretHash }
+        }, cache.hash)
+      })
 
     // the span covers the request to the token endpoint (a cache hit costs a few microseconds; a span, ten times
     // more, so hits are not traced: the cache's metrics count them)
@@ -169,34 +177,16 @@ export const make = (options: Options): Effect.Effect<ClientCredentials.Service,
       })
     })
 
-    const acquireResolved = (resolved: Resolved, key: string): Effect.Effect<TokenSet, TokenRequestError> =>
-      cache.getOrAcquire(key, Effect.suspend(() => request(resolved, true)))
+    const sourceOf = (resolved: Resolved): TokenSource.TokenSource<TokenRequestError> =>
+      TokenSource.cached(cache, keyOf(resolved))(TokenSource.fromEffect(Effect.suspend(() => request(resolved, true))))
 
     const acquire = (options?: AcquireOptions): Effect.Effect<TokenSet, TokenRequestError> =>
       Effect.suspend(() => {
         const resolved = resolve(options)
-        if (options?.allowCached === false) return request(resolved, false)
-        return Effect.flatMap(keyOf(resolved), (key) => acquireResolved(resolved, key))
+        return options?.allowCached === false ? request(resolved, false) : sourceOf(resolved).get
       })
 
-    const source = (options?: SourceOptions): TokenSource<TokenRequestError> => {
-      const resolved = resolve(options)
-      let key: string | undefined
-      const sourceKey = Effect.suspend(() =>
-        key !== undefined ? Effect.succeed(key) : Effect.tap(keyOf(resolved), (k) => {
-          key = k
-        })
-      )
-      return {
-        get: Effect.flatMap(sourceKey, (key) => acquireResolved(resolved, key)),
-        invalidate: (token) =>
-          sourceKey.pipe(
-            Effect.flatMap((key) => cache.invalidate(key, token)),
-            // no key (the server's metadata failed): nothing can have been cached under it
-            Effect.catchAll(() => Effect.void)
-          )
-      }
-    }
+    const source = (options?: SourceOptions): TokenSource.TokenSource<TokenRequestError> => sourceOf(resolve(options))
 
     return ClientCredentials.of({ acquire, source })
   })
@@ -216,77 +206,8 @@ const words = (name: string): Config.Config<ReadonlyArray<string> | undefined> =
   )
 
 /**
- * The client authentication from the environment:
- *
- * | variable | meaning |
- * | --- | --- |
- * | `OAUTH_CLIENT_ID` | the client id (required) |
- * | `OAUTH_CLIENT_AUTH_METHOD` | `client_secret_basic` (default), `client_secret_post`, `client_secret_jwt`, `private_key_jwt` or `none` |
- * | `OAUTH_CLIENT_SECRET` | the secret (`Config.redacted`), for the three `client_secret_*` methods |
- * | `OAUTH_CLIENT_PRIVATE_KEY` | a PKCS#8 PEM (`Config.redacted`), for `private_key_jwt` |
- * | `OAUTH_CLIENT_KEY_ID` | the `kid` of that key (optional) |
- * | `OAUTH_CLIENT_SIGNING_ALG` | the assertion's algorithm (default `RS256` for `private_key_jwt`, `HS256` for `client_secret_jwt`) |
- *
- * Nest it for several clients: `Config.nested(ClientCredentials.clientAuthConfig, "ORDERS")` reads
- * `ORDERS_OAUTH_CLIENT_ID`, …
- *
- * @since 0.1.0
- * @category config
- */
-export const clientAuthConfig: Config.Config<ClientAuth.ClientAuth> = Config.all({
-  clientId: Config.string("OAUTH_CLIENT_ID"),
-  method: Config.literal(
-    "client_secret_basic",
-    "client_secret_post",
-    "client_secret_jwt",
-    "private_key_jwt",
-    "none"
-  )("OAUTH_CLIENT_AUTH_METHOD").pipe(Config.withDefault("client_secret_basic" as const)),
-  secret: Config.option(Config.redacted("OAUTH_CLIENT_SECRET")),
-  privateKey: Config.option(Config.redacted("OAUTH_CLIENT_PRIVATE_KEY")),
-  keyId: Config.option(Config.string("OAUTH_CLIENT_KEY_ID")),
-  algorithm: Config.option(Config.string("OAUTH_CLIENT_SIGNING_ALG"))
-}).pipe(
-  Config.mapOrFail(({ algorithm, clientId, keyId, method, privateKey, secret }) => {
-    const missing = (name: string) =>
-      Either.left(ConfigError.MissingData([name], `${name} is required when OAUTH_CLIENT_AUTH_METHOD is ${method}`))
-    switch (method) {
-      case "client_secret_basic":
-        return Option.isSome(secret)
-          ? Either.right(ClientAuth.clientSecretBasic(clientId, secret.value))
-          : missing("OAUTH_CLIENT_SECRET")
-      case "client_secret_post":
-        return Option.isSome(secret)
-          ? Either.right(ClientAuth.clientSecretPost(clientId, secret.value))
-          : missing("OAUTH_CLIENT_SECRET")
-      case "client_secret_jwt": {
-        if (Option.isNone(secret)) return missing("OAUTH_CLIENT_SECRET")
-        const alg = Option.getOrElse(algorithm, () => "HS256")
-        return alg === "HS256" || alg === "HS384" || alg === "HS512"
-          ? Either.right(ClientAuth.clientSecretJwt(clientId, secret.value, { algorithm: alg }))
-          : Either.left(
-            ConfigError.InvalidData(["OAUTH_CLIENT_SIGNING_ALG"], "client_secret_jwt signs with HS256, HS384 or HS512")
-          )
-      }
-      case "private_key_jwt": {
-        if (Option.isNone(privateKey)) return missing("OAUTH_CLIENT_PRIVATE_KEY")
-        const alg = Option.getOrElse(algorithm, () => "RS256")
-        return Either.right(
-          ClientAuth.privateKeyJwt(
-            clientId,
-            privateKey.value,
-            Option.isSome(keyId) ? { algorithm: alg, keyId: keyId.value } : { algorithm: alg }
-          )
-        )
-      }
-      case "none":
-        return Either.right(ClientAuth.none(clientId))
-    }
-  })
-)
-
-/**
- * The service's options from the environment: `clientAuthConfig`, and
+ * The service's options from the environment: `ClientAuth.config` (`OAUTH_CLIENT_ID`, `OAUTH_CLIENT_SECRET`,
+ * `OAUTH_CLIENT_AUTH_METHOD`, …), and
  *
  * | variable | meaning |
  * | --- | --- |
@@ -301,7 +222,7 @@ export const clientAuthConfig: Config.Config<ClientAuth.ClientAuth> = Config.all
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  auth: clientAuthConfig,
+  auth: ClientAuth.config,
   scope: words("OAUTH_SCOPE"),
   resource: words("OAUTH_RESOURCE")
 }).pipe(

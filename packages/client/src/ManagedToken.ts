@@ -45,9 +45,7 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
@@ -58,9 +56,10 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Freshness from "./Freshness.js"
 import { jitterFraction } from "./internal/managedToken.js"
+import * as SingleFlight from "./internal/singleFlight.js"
 import { isInvalidGrant, type TokenRequestError } from "./OAuthError.js"
 import { type RefreshOptions, RefreshToken } from "./RefreshToken.js"
-import { Revocation } from "./Revocation.js"
+import * as Revocation from "./Revocation.js"
 import { TokenSet } from "./TokenSet.js"
 import type { TokenSource } from "./TokenSource.js"
 import { TokenStore, type TokenStoreError } from "./TokenStore.js"
@@ -149,6 +148,11 @@ export interface Options {
   readonly refresh?: RefreshOptions | undefined
   /** events kept for each subscriber that has not read them yet; past it the oldest are dropped (default 1,024) */
   readonly eventCapacity?: number | undefined
+  /**
+   * revokes the refresh token of a removed session at the server (RFC 7009); `layerWithRevocation` sets it from the
+   * `Revocation` service in context
+   */
+  readonly revocation?: Revocation.Revocation.Service | undefined
 }
 
 /**
@@ -175,7 +179,7 @@ export declare namespace ManagedToken {
     readonly get: (sessionId: string) => Effect.Effect<TokenSet, ManagedTokenError>
     /**
      * ends a session: removed from the store, `Ended` published. Waits for a refresh of it that is in flight (on other
-     * instances too, when the store has a lock). When a `Revocation` service is provided to the layer, the session's
+     * instances too, when the store has a lock). With the `revocation` option (`layerWithRevocation`), the session's
      * refresh token is then revoked at the server (a failure is logged; the session is gone either way).
      */
     readonly remove: (sessionId: string) => Effect.Effect<void, TokenStoreError>
@@ -210,15 +214,14 @@ export const make = (
   Effect.gen(function*() {
     const store = yield* TokenStore
     const refreshToken = yield* RefreshToken
-    // optional: when a Revocation service is provided, `remove` also revokes the session's refresh token (RFC 7009)
-    const revocation = yield* Effect.serviceOption(Revocation)
-    const scope = yield* Effect.scope
+    // when given, `remove` also revokes the session's refresh token (RFC 7009)
+    const revocation = options?.revocation
     // bounded: a subscriber that stops reading loses its oldest events instead of holding memory without limit
     const pubsub = yield* Effect.acquireRelease(PubSub.sliding<Event>(options?.eventCapacity ?? 1024), PubSub.shutdown)
     const freshness = options?.freshness ?? Freshness.defaults
     const refreshOptions = options?.refresh
     /** one refresh in flight per session */
-    const inflight = new Map<string, Deferred.Deferred<TokenSet, ManagedTokenError>>()
+    const flights = yield* SingleFlight.make<string, TokenSet, ManagedTokenError>()
     /** the access token a resource server rejected, per session: handed out no more */
     const rejected = new Map<string, Redacted.Redacted<string>>()
 
@@ -304,27 +307,7 @@ export const make = (
 
     /** joins the refresh of `sessionId` in flight, or starts it in a fiber of the service's scope */
     const refreshShared = (sessionId: string): Effect.Effect<TokenSet, ManagedTokenError> =>
-      Effect.suspend(() => {
-        const running = inflight.get(sessionId)
-        if (running !== undefined) return Deferred.await(running)
-        const deferred = Deferred.unsafeMake<TokenSet, ManagedTokenError>(FiberId.none)
-        inflight.set(sessionId, deferred)
-        const leader = refreshNow(sessionId).pipe(
-          Effect.onExit((exit) =>
-            Effect.suspend(() => {
-              inflight.delete(sessionId)
-              return Deferred.done(deferred, exit)
-            })
-          )
-        )
-        return Effect.zipRight(Effect.forkIn(leader, scope), Deferred.await(deferred))
-      })
-
-    const awaitInflight = (sessionId: string): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const running = inflight.get(sessionId)
-        return running === undefined ? Effect.void : Effect.ignore(Deferred.await(running))
-      })
+      flights.run(sessionId, refreshNow(sessionId))
 
     const get = Effect.fn("ManagedToken.get")(function*(sessionId: string) {
       const current = yield* loadStored(sessionId)
@@ -335,12 +318,13 @@ export const make = (
         case "Fresh":
           return current
         case "Usable": {
-          if (!inflight.has(sessionId)) {
-            yield* refreshShared(sessionId).pipe(
-              Effect.catchAll((error) => Effect.logWarning("ManagedToken: background refresh failed", error._tag)),
-              Effect.forkIn(scope)
+          yield* flights.start(
+            sessionId,
+            Effect.tapError(
+              refreshNow(sessionId),
+              (error) => Effect.logWarning("ManagedToken: background refresh failed", error._tag)
             )
-          }
+          )
           return current
         }
         case "Expired":
@@ -349,21 +333,21 @@ export const make = (
     })
 
     const start = Effect.fn("ManagedToken.start")(function*(sessionId: string, tokenSet: TokenSet) {
-      yield* awaitInflight(sessionId)
+      yield* flights.settled(sessionId)
       rejected.delete(sessionId)
       // under the lock: a refresh of the old set on another instance cannot write over the new sign-in
       yield* locked(sessionId, store.set(sessionId, tokenSet))
     })
 
     const remove = Effect.fn("ManagedToken.remove")(function*(sessionId: string) {
-      yield* awaitInflight(sessionId)
+      yield* flights.settled(sessionId)
       rejected.delete(sessionId)
       // under the lock: waits for a refresh in flight on another instance, which then cannot bring the session back
       const removed = yield* locked(sessionId, Effect.zipLeft(store.get(sessionId), store.remove(sessionId)))
       yield* publish(Event.Ended({ sessionId, reason: "Removed" }))
       // signed out here whatever the server says: a revocation failure is logged, never a trapped session
-      if (Option.isSome(revocation) && Option.isSome(removed)) {
-        yield* revocation.value.revoke(removed.value).pipe(
+      if (revocation !== undefined && Option.isSome(removed)) {
+        yield* revocation.revoke(removed.value).pipe(
           Effect.catchAll((error) =>
             Effect.logWarning("ManagedToken: the removed session's refresh token could not be revoked").pipe(
               Effect.annotateLogs({ error: error._tag })
@@ -394,6 +378,28 @@ export const make = (
  */
 export const layer = (options?: Options): Layer.Layer<ManagedToken, never, RefreshToken | TokenStore> =>
   Layer.scoped(ManagedToken, make(options))
+
+/**
+ * The service with its `revocation` option taken from the `Revocation` service in context: `remove` revokes the
+ * removed session's refresh token at the server.
+ *
+ * @example
+ * ```ts
+ * import { ClientAuth, ManagedToken, Revocation } from "@effect-oauth/client"
+ * import { Layer, Redacted } from "effect"
+ *
+ * const Sessions = ManagedToken.layerWithRevocation().pipe(
+ *   Layer.provide(Revocation.layer({ auth: ClientAuth.clientSecretBasic("web", Redacted.make("s3cret")) }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithRevocation = (
+  options?: Omit<Options, "revocation">
+): Layer.Layer<ManagedToken, never, RefreshToken | TokenStore | Revocation.Revocation> =>
+  Layer.scoped(ManagedToken, Effect.flatMap(Revocation.Revocation, (revocation) => make({ ...options, revocation })))
 
 /**
  * The events of the `ManagedToken` in context.

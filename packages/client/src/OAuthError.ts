@@ -8,8 +8,28 @@
 import * as Schema from "effect/Schema"
 
 /**
- * The token endpoint answered with an RFC 6749 §5.2 error body (`error`, `error_description`, `error_uri`) – with a
- * 4xx/5xx status, or with a 2xx status whose body still carries `error`.
+ * Which request to the authorization server failed: `"token"` (a grant at the token endpoint; the error's `grant`
+ * names it), `"revocation"` (RFC 7009), and, as they come, the server's other endpoints.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Operation = Schema.Literal("token", "revocation")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Operation = typeof Operation.Type
+
+/** `token request (client_credentials)`, `revocation request`: how a message names the request that failed */
+const requestName = (self: { readonly operation: string; readonly grant?: string | undefined }): string =>
+  self.grant !== undefined ? `${self.operation} request (${self.grant})` : `${self.operation} request`
+
+/**
+ * An endpoint of the authorization server answered with an RFC 6749 §5.2 error body (`error`, `error_description`,
+ * `error_uri`) – with a 4xx/5xx status, or with a 2xx status whose body still carries `error`. `operation` says which
+ * endpoint; `grant` the grant type of a token request.
  *
  * @since 0.1.0
  * @category errors
@@ -17,7 +37,8 @@ import * as Schema from "effect/Schema"
 export class TokenEndpointError extends Schema.TaggedError<TokenEndpointError>("@effect-oauth/client/TokenEndpointError")(
   "TokenEndpointError",
   {
-    grant: Schema.String,
+    operation: Operation,
+    grant: Schema.optional(Schema.String),
     status: Schema.Number,
     error: Schema.String,
     errorDescription: Schema.optional(Schema.String),
@@ -25,7 +46,9 @@ export class TokenEndpointError extends Schema.TaggedError<TokenEndpointError>("
   }
 ) {
   override get message(): string {
-    return `${this.grant}: ${this.error} (HTTP ${this.status})${this.errorDescription ? `: ${this.errorDescription}` : ""}`
+    return `${requestName(this)}: ${this.error} (HTTP ${this.status})${
+      this.errorDescription ? `: ${this.errorDescription}` : ""
+    }`
   }
 }
 
@@ -48,8 +71,9 @@ export type TransportErrorReason =
   | "BodyTooLarge"
 
 /**
- * No usable answer: a connection failure, a timeout, a redirect, a non-2xx status without an OAuth error body, or a
- * body over the size cap.
+ * No usable answer from an endpoint of the authorization server (`operation`; `grant` for a token request): a
+ * connection failure, a timeout, a redirect, a non-2xx status without an OAuth error body, or a body over the size
+ * cap.
  *
  * @since 0.1.0
  * @category errors
@@ -57,7 +81,8 @@ export type TransportErrorReason =
 export class TransportError extends Schema.TaggedError<TransportError>("@effect-oauth/client/TransportError")(
   "TransportError",
   {
-    grant: Schema.String,
+    operation: Operation,
+    grant: Schema.optional(Schema.String),
     reason: Schema.Literal("RequestError", "Timeout", "Redirect", "Status", "BodyTooLarge"),
     description: Schema.String,
     status: Schema.optional(Schema.Number),
@@ -68,7 +93,7 @@ export class TransportError extends Schema.TaggedError<TransportError>("@effect-
   }
 ) {
   override get message(): string {
-    return `${this.grant}: ${this.reason}${this.status !== undefined ? ` (HTTP ${this.status})` : ""}: ${this.description}`
+    return `${requestName(this)}: ${this.reason}${this.status !== undefined ? ` (HTTP ${this.status})` : ""}: ${this.description}`
   }
 }
 
@@ -88,7 +113,7 @@ export class InvalidTokenResponse extends Schema.TaggedError<InvalidTokenRespons
   excerpt: Schema.String
 }) {
   override get message(): string {
-    return `${this.grant}: invalid token response (HTTP ${this.status}): ${this.description}`
+    return `token request (${this.grant}): invalid token response (HTTP ${this.status}): ${this.description}`
   }
 }
 

@@ -34,7 +34,7 @@
  * )
  *
  * const Live = RefreshToken.layer({ auth: ClientAuth.clientSecretBasic("web", Redacted.make("s3cret")) }).pipe(
- *   Layer.provide(TokenEndpoint.layer),
+ *   Layer.provide(TokenEndpoint.layer()),
  *   Layer.provide(AuthorizationServer.layerDiscovery("https://login.example")),
  *   Layer.provide(FetchHttpClient.layer)
  * )
@@ -52,11 +52,10 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
-import { clientAuthConfig } from "./ClientCredentials.js"
 import * as internal from "./internal/refreshToken.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { TokenEndpoint } from "./TokenEndpoint.js"
-import type { RetryPolicy } from "./TokenEndpoint.js"
+import type { RetryPolicy } from "./RetryPolicy.js"
 import { GrantTypes } from "./TokenSet.js"
 import type { TokenSet } from "./TokenSet.js"
 
@@ -174,13 +173,13 @@ export const layer = (options: Options): Layer.Layer<RefreshToken, never, TokenE
   Layer.effect(RefreshToken, make(options))
 
 /**
- * The service's options from the environment: the client authentication of `ClientCredentials.clientAuthConfig`
+ * The service's options from the environment: the client authentication of `ClientAuth.config`
  * (`OAUTH_CLIENT_ID`, `OAUTH_CLIENT_SECRET`, `OAUTH_CLIENT_AUTH_METHOD`, …).
  *
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.map(clientAuthConfig, (auth): Options => ({ auth }))
+export const config: Config.Config<Options> = Config.map(ClientAuth.config, (auth): Options => ({ auth }))
 
 /**
  * The service with its options from `Config` (default: {@link config}, the `OAUTH_CLIENT_*` environment variables).

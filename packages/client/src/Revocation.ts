@@ -16,7 +16,7 @@
  *   (`unsupported_token_type`, §2.2.1, when the server cannot revoke that kind of token; `invalid_client`); another
  *   non-2xx status is a `TransportError`.
  * - Revoking is idempotent, so transient failures (transport errors, 408, 429, 5xx such as a 503 with `Retry-After`)
- *   are retried by default, like a `client_credentials` request (`TokenEndpoint.retryTransient()`).
+ *   are retried by default, like a `client_credentials` request (`RetryPolicy.transient()`).
  * - A span `Revocation.revoke` (attributes `oauth.client_id`, `oauth.revocation_endpoint`, `oauth.token_type_hint`,
  *   `oauth.outcome` – never the token) and the counter {@link revocationsTotal}.
  *
@@ -42,14 +42,14 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -57,14 +57,11 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { AuthorizationServer } from "./AuthorizationServer.js"
 import * as ClientAuth from "./ClientAuth.js"
-import { clientAuthConfig } from "./ClientCredentials.js"
-import * as Http from "./internal/http.js"
-import * as internal from "./internal/revocation.js"
-import * as Retry from "./internal/retry.js"
+import * as FormPost from "./internal/formPost.js"
 import type { TokenEndpointError, TransportError } from "./OAuthError.js"
 import { ConfigurationError } from "./OAuthError.js"
-import { defaults as endpointDefaults, retryTransient } from "./TokenEndpoint.js"
-import type { RetryPolicy } from "./TokenEndpoint.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+import { defaults as endpointDefaults } from "./TokenEndpoint.js"
 import type { TokenSet } from "./TokenSet.js"
 
 /**
@@ -90,8 +87,8 @@ export type RevocationError = TokenEndpointError | TransportError | Configuratio
 export interface Options {
   /** how this client authenticates at the revocation endpoint (as at the token endpoint) */
   readonly auth: ClientAuth.ClientAuth
-  /** the retry policy (default `TokenEndpoint.retryTransient()`: revoking is idempotent) */
-  readonly retry?: RetryPolicy | undefined
+  /** the retry policy (default `RetryPolicy.transient()`: revoking is idempotent) */
+  readonly retry?: RetryPolicy.RetryPolicy | undefined
   /** how long one attempt may take, sending and reading (default 30 seconds) */
   readonly timeout?: Duration.DurationInput | undefined
   /** the largest response body read, in bytes (default 1 MiB); a larger one fails as `BodyTooLarge` */
@@ -178,11 +175,11 @@ export const make = (
 ): Effect.Effect<Revocation.Service, never, AuthorizationServer | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const server = yield* AuthorizationServer
-    const client = yield* HttpClient.HttpClient
-    const noRedirects = Http.withoutRedirects(yield* Effect.serviceOption(FetchHttpClient.RequestInit))
-    const timeout = Duration.decode(options.timeout ?? endpointDefaults.timeout)
-    const maxBytes = options.maxResponseBytes ?? endpointDefaults.maxResponseBytes
-    const schedule = Retry.schedule(options.retry ?? retryTransient())
+    const post = yield* FormPost.make({
+      timeout: Duration.decode(options.timeout ?? endpointDefaults.timeout),
+      maxResponseBytes: options.maxResponseBytes ?? endpointDefaults.maxResponseBytes
+    })
+    const retry = options.retry ?? RetryPolicy.transient()
     const clientId = ClientAuth.clientId(options.auth)
 
     const revoke = Effect.fn("Revocation.revoke")(function*(
@@ -204,26 +201,28 @@ export const make = (
           })
         }
         yield* Effect.annotateCurrentSpan("oauth.revocation_endpoint", endpoint)
-        return yield* internal.attempt({
-          client,
-          noRedirects,
-          endpoint,
-          issuer: metadata.issuer,
-          tokenEndpoint: metadata.tokenEndpoint,
+        const form: Array<[string, string]> = [["token", Redacted.value(selected.token)]]
+        if (selected.hint !== undefined) form.push(["token_type_hint", selected.hint])
+        return yield* post({
+          target: {
+            operation: "revocation",
+            grant: undefined,
+            url: endpoint,
+            issuer: metadata.issuer,
+            tokenEndpoint: metadata.tokenEndpoint
+          },
+          form,
           auth: options.auth,
-          token: Redacted.value(selected.token),
-          hint: selected.hint,
-          timeout,
-          maxBytes
-        }).pipe(
-          Effect.retry(schedule),
-          Effect.mapError((failure) => failure.error)
-        )
+          retry,
+          // RFC 7009 §2.2: the status says it all; the body is dropped unread (a 204 or a body-less 200 has none)
+          readSuccessBody: false,
+          decode: () => Either.void
+        })
       }))
       const outcome = Exit.match(exit, {
         onSuccess: () => "success",
         onFailure: (cause) =>
-          Option.match(Cause.failureOption(cause), { onNone: () => "interrupted_or_defect", onSome: internal.errorOutcome })
+          Option.match(Cause.failureOption(cause), { onNone: () => "interrupted_or_defect", onSome: FormPost.outcomeOf })
       })
       yield* Metric.update(
         revocationsTotal.pipe(Metric.tagged("hint", selected.hint ?? "none"), Metric.tagged("outcome", outcome)),
@@ -254,13 +253,13 @@ export const layer = (options: Options): Layer.Layer<Revocation, never, Authoriz
   Layer.effect(Revocation, make(options))
 
 /**
- * The service's options from the environment: the client authentication of `ClientCredentials.clientAuthConfig`
+ * The service's options from the environment: the client authentication of `ClientAuth.config`
  * (`OAUTH_CLIENT_ID`, `OAUTH_CLIENT_SECRET`, `OAUTH_CLIENT_AUTH_METHOD`, …).
  *
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.map(clientAuthConfig, (auth): Options => ({ auth }))
+export const config: Config.Config<Options> = Config.map(ClientAuth.config, (auth): Options => ({ auth }))
 
 /**
  * The service with its options from `Config` (default: {@link config}, the `OAUTH_CLIENT_*` environment variables).

@@ -3,7 +3,13 @@
  * one request – following the `Freshness` model (fresh: served; usable: served at once while one background refresh
  * runs; expired or missing: one shared request).
  *
- * `layerMemory` keeps entries in process, bounded by a least-recently-used capacity. Keys come from `CacheKey.make`.
+ * `layerMemory` keeps entries in process, bounded by a least-recently-used capacity. `makeShared` puts a store shared
+ * by a fleet (a {@link Store}: `@effect-oauth/redis` implements one) behind that memory level: one token request per
+ * key for the whole fleet. The cache logic – freshness, coalescing, the lock protocol – is here; a store only keeps
+ * entries, compares and takes locks.
+ *
+ * Keys come from `CacheKey.make`, with the cache's own `hash` for whatever secret or token must influence a key (a
+ * client secret, a subject token): the one place that turns a secret into a part of a key.
  *
  * @example
  * ```ts
@@ -15,7 +21,7 @@
  *
  * const program = Effect.gen(function*() {
  *   const cache = yield* TokenCache.TokenCache
- *   const key = CacheKey.make({ grant: "client_credentials", clientId: "orders", scope: ["api:read"] })
+ *   const key = CacheKey.make({ grant: "client_credentials", clientId: "orders", scope: ["api:read"] }, cache.hash)
  *   // one request however many fibers ask at once; later calls are served from the cache
  *   return yield* cache.getOrAcquire(key, requestAToken)
  * }).pipe(Effect.provide(TokenCache.layerMemory({ capacity: 10_000 })))
@@ -24,13 +30,16 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Freshness from "./Freshness.js"
 import * as internal from "./internal/tokenCache.js"
+import type { TokenRequestError } from "./OAuthError.js"
 import type { TokenSet } from "./TokenSet.js"
 
 /**
@@ -48,6 +57,11 @@ export declare namespace TokenCache {
    * @category models
    */
   export interface Service {
+    /**
+     * The hash that turns a secret or token into a part of a key (`CacheKey.make`'s second argument): the one place
+     * where that happens, so that a store can make it a keyed hash.
+     */
+    readonly hash: (secretOrToken: string) => string
     /** the entry of `key` if it is usable now (fresh or usable, not expired); never starts a request */
     readonly get: (key: string) => Effect.Effect<Option.Option<TokenSet>>
     /** stores `token` under `key` until it expires (or `notAfter`, if earlier) */
@@ -67,11 +81,11 @@ export declare namespace TokenCache {
      * Every caller of one key must pass an acquisition of the same request (the key names the request): a joined
      * caller receives the result of the acquisition that is in flight.
      */
-    readonly getOrAcquire: <E>(
+    readonly getOrAcquire: (
       key: string,
-      acquire: Effect.Effect<TokenSet, E>,
+      acquire: Effect.Effect<TokenSet, TokenRequestError>,
       options?: SetOptions
-    ) => Effect.Effect<TokenSet, E>
+    ) => Effect.Effect<TokenSet, TokenRequestError>
   }
 
   /**
@@ -82,6 +96,59 @@ export declare namespace TokenCache {
     /** epoch ms after which the entry must not live, whatever the token's own `expiresAt` */
     readonly notAfter?: number | undefined
   }
+}
+
+/**
+ * A store shared by a fleet failed (down, slow, or holding a value it cannot read). The cache never passes it to a
+ * caller: it logs it and acquires directly.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StoreError extends Schema.TaggedError<StoreError>("@effect-oauth/client/TokenCache/StoreError")(
+  "StoreError",
+  { operation: Schema.String, description: Schema.String }
+) {}
+
+/**
+ * An entry with its freshness marks (epoch ms), as the cache computed them: a store keeps them with the token, so that
+ * every instance agrees on when it is due.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoredEntry {
+  readonly token: TokenSet
+  readonly refreshAt: number
+  readonly usableUntil: number
+  /** `min(token.expiresAt, notAfter)`: a cap travels with the entry */
+  readonly expiresAt: number
+}
+
+/**
+ * The narrow port of a store shared by a fleet (as Effect's `RateLimiter` has its store): storage, a conditional
+ * delete and a lock – nothing of the cache logic.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Store {
+  /** the hash of the secret-derived parts of keys (see {@link TokenCache.Service.hash}) */
+  readonly hash: (secretOrToken: string) => string
+  /** the entry under `key`; an entry that does not read back (corrupt, foreign, sealed with another key) is none */
+  readonly read: (key: string) => Effect.Effect<Option.Option<StoredEntry>, StoreError>
+  /** writes `entry` under `key`, dropped by the store after `ttlMillis` */
+  readonly write: (key: string, entry: StoredEntry, ttlMillis: number) => Effect.Effect<void, StoreError>
+  /** deletes the entry of `key`; with `token`, only if it still holds that access token */
+  readonly remove: (key: string, token?: TokenSet) => Effect.Effect<void, StoreError>
+  /**
+   * Takes the fleet-wide lock of `key` for at most `ttl`, without waiting: the effect that releases it (only if it is
+   * still held by this taker) when taken, none when another instance holds it.
+   */
+  readonly lock: (
+    key: string,
+    ttl: Duration.Duration
+  ) => Effect.Effect<Option.Option<Effect.Effect<void, StoreError>>, StoreError>
 }
 
 /**
@@ -112,6 +179,46 @@ export const makeMemory: (options?: MemoryOptions) => Effect.Effect<TokenCache.S
  */
 export const layerMemory = (options?: MemoryOptions): Layer.Layer<TokenCache> =>
   Layer.scoped(TokenCache, internal.makeMemory(options))
+
+/**
+ * A two-level cache over `store` as a scoped layer (see {@link makeShared}).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerShared = (store: Store, options?: SharedOptions): Layer.Layer<TokenCache> =>
+  Layer.scoped(TokenCache, internal.makeShared(store, options))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SharedOptions {
+  /** the freshness model, shared by both levels (default `Freshness.defaults`) */
+  readonly freshness?: Freshness.Options | undefined
+  /** entries kept in each process's memory level (default 10,000) */
+  readonly localCapacity?: number | undefined
+  /**
+   * how long one instance may hold a key's lock while it acquires; others wait at most this long before acquiring
+   * themselves (default 10 s)
+   */
+  readonly lockTtl?: Duration.DurationInput | undefined
+  /** how often a waiting instance looks for the token another one is acquiring (default 25 ms) */
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
+/**
+ * A two-level cache: memory in this process over `store`, shared by the fleet – one token request per key across
+ * every instance. A store failure never fails a caller (it is logged and the token acquired directly); a failed
+ * acquisition is never written.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeShared: (
+  store: Store,
+  options?: SharedOptions
+) => Effect.Effect<TokenCache.Service, never, Scope.Scope> = internal.makeShared
 
 /**
  * The counters every cache of this library updates: `hits` (served from the cache, fresh or usable), `misses` (a new

@@ -1,6 +1,7 @@
 /**
  * The one place that POSTs a grant to the token endpoint. Every grant module (client credentials, authorization
- * code, refresh, token exchange) calls `request`; it does, for each attempt:
+ * code, refresh, token exchange) calls `request`, and reads `metadata` – where this endpoint posts – for its cache
+ * keys. Each request goes through the library's one form POST (shared with revocation), which does, per attempt:
  *
  * - the form body (`grant_type` first; an array repeats its parameter, `undefined` is left out) and the client
  *   authentication (`ClientAuth`: an RFC 6749 §2.3.1 Basic header, form parameters, or an RFC 7523 assertion with a
@@ -14,7 +15,7 @@
  * - error mapping: an RFC 6749 §5.2 error body (with a 4xx/5xx status, or a 2xx status) → `TokenEndpointError`; any
  *   other non-2xx, a redirect, a timeout, a connection failure, a body over the cap → `TransportError`; a 2xx that is
  *   not a token response → `InvalidTokenResponse` (its excerpt has every token replaced by `<redacted>`);
- * - a retry `Schedule` chosen per grant (see {@link defaultRetryPolicy});
+ * - a retry policy chosen per grant (`RetryPolicy.defaultFor`: never for `refresh_token` and `authorization_code`);
  * - a span `TokenEndpoint.request` (attributes `oauth.grant`, `oauth.client_id`, `oauth.token_endpoint`,
  *   `oauth.outcome` – never a secret), and the counter {@link requestsTotal} by grant and outcome.
  *
@@ -35,7 +36,7 @@
  * })
  *
  * program.pipe(
- *   Effect.provide(TokenEndpoint.layer),
+ *   Effect.provide(TokenEndpoint.layer()),
  *   Effect.provide(AuthorizationServer.layerDiscovery("https://login.example")),
  *   Effect.provide(FetchHttpClient.layer)
  * )
@@ -43,85 +44,24 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import { AuthorizationServer } from "./AuthorizationServer.js"
+import * as AuthorizationServer from "./AuthorizationServer.js"
 import * as ClientAuth from "./ClientAuth.js"
-import * as InternalClientAuth from "./internal/clientAuth.js"
-import * as Http from "./internal/http.js"
-import * as Retry from "./internal/retry.js"
+import * as FormPost from "./internal/formPost.js"
 import * as TokenResponse from "./internal/tokenResponse.js"
-import type { TokenRequestError } from "./OAuthError.js"
-import type { TokenEndpointError } from "./OAuthError.js"
-import { TransportError } from "./OAuthError.js"
+import type { ConfigurationError, TokenRequestError } from "./OAuthError.js"
+import * as RetryPolicy from "./RetryPolicy.js"
 import type { TokenSet } from "./TokenSet.js"
-
-/**
- * How a failed request is retried. `"transient"`: transport failures, 408, 429 and 5xx, with exponential backoff and
- * jitter, honouring `Retry-After` up to `retryAfterCap`. `"never"`: one attempt (the refresh grant's default, since a
- * replayed rotated refresh token revokes the grant).
- *
- * @since 0.1.0
- * @category models
- */
-export type RetryPolicy =
-  | { readonly _tag: "Never" }
-  | {
-    readonly _tag: "Transient"
-    /** retries after the first attempt (default 2) */
-    readonly times?: number
-    /** first backoff (default 100 ms), doubled each time, jittered */
-    readonly base?: Duration.DurationInput
-    /** the longest `Retry-After` honoured (default 10 s); a longer one fails at once */
-    readonly retryAfterCap?: Duration.DurationInput
-  }
-
-/**
- * One attempt only.
- *
- * @since 0.1.0
- * @category retry
- */
-export const retryNever: RetryPolicy = { _tag: "Never" }
-
-/**
- * Retry transient failures (transport errors except `Redirect` and `BodyTooLarge`; HTTP 408, 429, 5xx) with
- * exponential backoff and jitter, never sooner than the server's `Retry-After`, and not at all when that is longer
- * than `retryAfterCap`. Defaults: `times` 2, `base` 100 ms, `retryAfterCap` 10 s.
- *
- * @since 0.1.0
- * @category retry
- */
-export const retryTransient = (options?: {
-  readonly times?: number
-  readonly base?: Duration.DurationInput
-  readonly retryAfterCap?: Duration.DurationInput
-}): RetryPolicy => ({ _tag: "Transient", ...options })
-
-/**
- * The default policy of a grant: `Never` for `refresh_token` (a replayed rotated refresh token revokes the whole
- * grant) and `authorization_code` (a code is single-use); `Transient` with its defaults for every other grant.
- *
- * @since 0.1.0
- * @category retry
- */
-export const defaultRetryPolicy = (grantType: string): RetryPolicy =>
-  grantType === "refresh_token" || grantType === "authorization_code" ? retryNever : retryTransient()
 
 /**
  * A form parameter: a string, or several (the parameter is repeated, as RFC 8707 `resource` is).
@@ -145,7 +85,7 @@ export interface TokenRequest {
   /** the scope that was asked for: the `TokenSet.scope` when the response has none (RFC 6749 §5.1) */
   readonly requestedScope?: ReadonlyArray<string> | undefined
   /** overrides the grant's default retry policy */
-  readonly retry?: RetryPolicy | undefined
+  readonly retry?: RetryPolicy.RetryPolicy | undefined
 }
 
 /**
@@ -166,6 +106,11 @@ export declare namespace TokenEndpoint {
    * @category models
    */
   export interface Service {
+    /**
+     * Where this endpoint posts: the metadata of its authorization server (the token endpoint URL, the issuer, the
+     * server's other endpoints). Grants read it from here – the endpoint they actually use – for their cache keys.
+     */
+    readonly metadata: Effect.Effect<AuthorizationServer.Metadata, ConfigurationError>
     /** POSTs one grant; the `TokenSet`'s provenance names the grant, the client and the endpoint */
     readonly request: (request: TokenRequest) => Effect.Effect<TokenSet, TokenRequestError>
   }
@@ -181,13 +126,7 @@ export declare namespace TokenEndpoint {
  * @since 0.1.0
  * @category models
  */
-export interface RequestHook {
-  readonly prepare: (
-    request: HttpClientRequest.HttpClientRequest
-  ) => Effect.Effect<HttpClientRequest.HttpClientRequest, TokenRequestError>
-  readonly observe?: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<void>
-  readonly resendOnce?: (error: TokenEndpointError) => boolean
-}
+export type RequestHook = FormPost.RequestHook
 
 /**
  * @since 0.1.0
@@ -200,8 +139,8 @@ export interface Options {
   readonly maxResponseBytes?: number | undefined
   /** the lifetime of a token whose response has no `expires_in` and which is not a JWT with `exp` (default 1 hour) */
   readonly defaultLifetime?: Duration.DurationInput | undefined
-  /** retry policies by grant type, overriding {@link defaultRetryPolicy} (a request's own `retry` wins over both) */
-  readonly retry?: Readonly<Record<string, RetryPolicy>> | undefined
+  /** retry policies by grant type, overriding `RetryPolicy.defaultFor` (a request's own `retry` wins over both) */
+  readonly retry?: Readonly<Record<string, RetryPolicy.RetryPolicy>> | undefined
   /** see {@link RequestHook} */
   readonly hook?: RequestHook | undefined
 }
@@ -243,58 +182,8 @@ export const attemptsTotal: Metric.Metric.Counter<number> = Metric.counter("effe
   incremental: true
 })
 
-const knownErrorCodes = new Set([
-  "invalid_request",
-  "invalid_client",
-  "invalid_grant",
-  "unauthorized_client",
-  "unsupported_grant_type",
-  "invalid_scope",
-  "invalid_target",
-  "temporarily_unavailable",
-  "server_error",
-  "access_denied",
-  "authorization_pending",
-  "slow_down",
-  "expired_token",
-  "use_dpop_nonce",
-  "invalid_dpop_proof"
-])
-
-const errorOutcome = (error: TokenRequestError): string => {
-  switch (error._tag) {
-    case "TokenEndpointError":
-      return knownErrorCodes.has(error.error) ? error.error : "other_error"
-    case "TransportError":
-      return error.reason
-    default:
-      return error._tag
-  }
-}
-
 const count = (metric: Metric.Metric.Counter<number>, grant: string, outcome: string) =>
   Metric.update(metric.pipe(Metric.tagged("grant", grant), Metric.tagged("outcome", outcome)), 1)
-
-/** the body: grant_type first, then the parameters, then the client authentication's (which replace same-named ones) */
-const formBody = (
-  grantType: string,
-  params: Readonly<Record<string, Param>> | undefined,
-  authParams: Readonly<Record<string, string>>
-): Array<[string, string]> => {
-  const pairs: Array<[string, string]> = [["grant_type", grantType]]
-  for (const [name, value] of Object.entries(params ?? {})) {
-    if (name === "grant_type" || name in authParams || value === undefined) continue
-    if (typeof value === "string") pairs.push([name, value])
-    else for (const item of value) pairs.push([name, item])
-  }
-  for (const [name, value] of Object.entries(authParams)) pairs.push([name, value])
-  return pairs
-}
-
-const describeStatus = (response: HttpClientResponse.HttpClientResponse): string => {
-  const type = response.headers["content-type"]?.split(";")[0]?.trim()
-  return `HTTP ${response.status} without an OAuth error body${type ? ` (${type.slice(0, 60)})` : ""}`
-}
 
 /**
  * Builds the service from the `AuthorizationServer` and the `HttpClient` in context.
@@ -304,185 +193,78 @@ const describeStatus = (response: HttpClientResponse.HttpClientResponse): string
  */
 export const make = (
   options?: Options
-): Effect.Effect<TokenEndpoint.Service, never, AuthorizationServer | HttpClient.HttpClient> =>
+): Effect.Effect<TokenEndpoint.Service, never, AuthorizationServer.AuthorizationServer | HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const server = yield* AuthorizationServer
-    const client = yield* HttpClient.HttpClient
-    const fetchInit = yield* Effect.serviceOption(FetchHttpClient.RequestInit)
-    const timeout = Duration.decode(options?.timeout ?? defaults.timeout)
-    const maxBytes = options?.maxResponseBytes ?? defaults.maxResponseBytes
+    const server = yield* AuthorizationServer.AuthorizationServer
+    const post = yield* FormPost.make({
+      timeout: Duration.decode(options?.timeout ?? defaults.timeout),
+      maxResponseBytes: options?.maxResponseBytes ?? defaults.maxResponseBytes,
+      hook: options?.hook
+    })
     const defaultLifetimeMillis = Duration.toMillis(Duration.decode(options?.defaultLifetime ?? defaults.defaultLifetime))
-    const hook = options?.hook
-    const noRedirects = Http.withoutRedirects(fetchInit)
 
-    const policyFor = (request: TokenRequest): RetryPolicy =>
-      request.retry ?? options?.retry?.[request.grantType] ?? defaultRetryPolicy(request.grantType)
-
-    const attempt = (
-      request: TokenRequest,
-      issuer: string | undefined,
-      endpoint: string
-    ): Effect.Effect<TokenSet, Retry.AttemptFailure> => {
-      const grant = request.grantType
-      const fail = (error: TokenRequestError, retryAfterMillis?: number): Effect.Effect<never, Retry.AttemptFailure> =>
-        Effect.fail({ error, retryAfterMillis })
-      const transport = Retry.transportFailure(grant)
-
-      return Effect.gen(function*() {
-        const applied = yield* InternalClientAuth.apply(request.auth, { issuer, tokenEndpoint: endpoint }).pipe(
-          Effect.catchAll((error) => fail(error))
-        )
-        const form = formBody(grant, request.params, applied.params)
-        // what a server might echo back in an error: the secret-bearing form values, and a Basic secret
-        const secrets = TokenResponse.sentSecrets(
-          form,
-          request.auth._tag === "ClientSecretBasic" ? [Redacted.value(request.auth.clientSecret)] : []
-        )
-        let httpRequest = HttpClientRequest.post(endpoint).pipe(
-          HttpClientRequest.acceptJson,
-          HttpClientRequest.setHeaders(applied.headers),
-          HttpClientRequest.bodyUrlParams(form)
-        )
-        if (hook) httpRequest = yield* Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error))
-        // a token's life starts no earlier than the request: expiresAt is never overestimated
-        const sentAt = yield* Clock.currentTimeMillis
-        const response = yield* client.execute(httpRequest).pipe(
-          noRedirects,
-          Effect.catchAll((error) => {
-            const { description, maybeSent } = Http.classifyRequestError(error)
-            return transport("RequestError", description, { maybeSent })
-          })
-        )
-        const now = yield* Clock.currentTimeMillis
-        if (hook?.observe) yield* hook.observe(response)
-        const status = response.status
-        if (Http.isRedirect(status)) {
-          yield* Http.discardBody(response)
-          return yield* transport("Redirect", `HTTP ${status}: the token endpoint redirected; redirects are never followed`, {
-            status
-          })
-        }
-        const retryAfterMillis = Http.parseRetryAfter(response.headers["retry-after"], now)
-        const body = yield* Http.readBodyCapped(response, maxBytes).pipe(
-          Effect.catchAll((failure) =>
-            failure._tag === "TooLarge"
-              ? transport("BodyTooLarge", `the response body is larger than ${failure.limit} bytes`, { status })
-              : transport("RequestError", failure.description, {
-                status,
-                ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
-              })
-          )
-        )
-        if (status >= 200 && status < 300) {
-          const decoded = TokenResponse.decodeSuccess(body, {
-            grant,
-            status,
-            clientId: ClientAuth.clientId(request.auth),
-            tokenEndpoint: endpoint,
-            requestedScope: request.requestedScope,
-            now: sentAt,
-            defaultLifetimeMillis,
-            sentSecrets: secrets
-          })
-          return Either.isRight(decoded) ? decoded.right : yield* fail(decoded.left, retryAfterMillis)
-        }
-        const errorBody = TokenResponse.parseErrorBody(body)
-        if (errorBody !== undefined) {
-          return yield* fail(TokenResponse.endpointError(grant, status, errorBody, secrets), retryAfterMillis)
-        }
-        return yield* transport("Status", describeStatus(response), {
-          status,
-          ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
-        })
-      }).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: (): Retry.AttemptFailure => ({
-            error: new TransportError({
-              grant,
-              reason: "Timeout",
-              description: `no complete answer within ${Duration.format(timeout)}`,
-              maybeSent: true
-            }),
-            retryAfterMillis: undefined
-          })
-        }),
-        Effect.tapBoth({
-          onFailure: (failure) => count(attemptsTotal, grant, errorOutcome(failure.error)),
-          onSuccess: () => count(attemptsTotal, grant, "success")
-        })
-      )
-    }
-
-    const withResend = (
-      once: Effect.Effect<TokenSet, Retry.AttemptFailure>
-    ): Effect.Effect<TokenSet, Retry.AttemptFailure> => {
-      const resendOnce = hook?.resendOnce
-      if (resendOnce === undefined) return once
-      return Effect.catchIf(
-        once,
-        (failure) => failure.error._tag === "TokenEndpointError" && resendOnce(failure.error),
-        () => once
-      )
-    }
+    const policyFor = (request: TokenRequest): RetryPolicy.RetryPolicy =>
+      request.retry ?? options?.retry?.[request.grantType] ?? RetryPolicy.defaultFor(request.grantType)
 
     const request = Effect.fn("TokenEndpoint.request")(function*(request: TokenRequest) {
       const grant = request.grantType
-      yield* Effect.annotateCurrentSpan({
-        "oauth.grant": grant,
-        "oauth.client_id": ClientAuth.clientId(request.auth)
-      })
+      const clientId = ClientAuth.clientId(request.auth)
+      yield* Effect.annotateCurrentSpan({ "oauth.grant": grant, "oauth.client_id": clientId })
       const exit = yield* Effect.exit(Effect.gen(function*() {
         const metadata = yield* server.metadata
-        yield* Effect.annotateCurrentSpan("oauth.token_endpoint", metadata.tokenEndpoint)
-        return yield* withResend(attempt(request, metadata.issuer, metadata.tokenEndpoint)).pipe(
-          Effect.retry(Retry.schedule(policyFor(request))),
-          Effect.mapError((failure) => failure.error)
-        )
+        const tokenEndpoint = metadata.tokenEndpoint
+        yield* Effect.annotateCurrentSpan("oauth.token_endpoint", tokenEndpoint)
+        return yield* post({
+          target: { operation: "token", grant, url: tokenEndpoint, issuer: metadata.issuer, tokenEndpoint },
+          form: [["grant_type", grant], ...FormPost.pairs(request.params).filter(([name]) => name !== "grant_type")],
+          auth: request.auth,
+          retry: policyFor(request),
+          countAttempt: (outcome) => count(attemptsTotal, grant, outcome),
+          decode: (success) =>
+            TokenResponse.decodeSuccess(success.body, {
+              grant,
+              status: success.status,
+              clientId,
+              tokenEndpoint,
+              requestedScope: request.requestedScope,
+              now: success.sentAt,
+              defaultLifetimeMillis,
+              sentSecrets: success.secrets
+            })
+        })
       }))
       const outcome = Exit.match(exit, {
         onSuccess: () => "success",
         onFailure: (cause) =>
-          Option.match(Cause.failureOption(cause), { onNone: () => "interrupted_or_defect", onSome: errorOutcome })
+          Option.match(Cause.failureOption(cause), { onNone: () => "interrupted_or_defect", onSome: FormPost.outcomeOf })
       })
       yield* count(requestsTotal, grant, outcome)
       yield* Effect.annotateCurrentSpan("oauth.outcome", outcome)
       return yield* exit
     })
 
-    return TokenEndpoint.of({ request })
+    return TokenEndpoint.of({ metadata: server.metadata, request })
   })
 
 /**
- * The service with the {@link defaults}, from the `AuthorizationServer` and `HttpClient` in context.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer: Layer.Layer<TokenEndpoint, never, AuthorizationServer | HttpClient.HttpClient> = Layer.effect(
-  TokenEndpoint,
-  make()
-)
-
-/**
- * The service with options.
+ * The service, from the `AuthorizationServer` and `HttpClient` in context; without options, the {@link defaults}.
  *
  * @example
  * ```ts
- * import { TokenEndpoint } from "@effect-oauth/client"
+ * import { RetryPolicy, TokenEndpoint } from "@effect-oauth/client"
  *
- * const Endpoint = TokenEndpoint.layerWith({
+ * const Endpoint = TokenEndpoint.layer({
  *   timeout: "10 seconds",
- *   retry: { client_credentials: TokenEndpoint.retryTransient({ times: 4 }) }
+ *   retry: { client_credentials: RetryPolicy.transient({ times: 4 }) }
  * })
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerWith = (
-  options: Options
-): Layer.Layer<TokenEndpoint, never, AuthorizationServer | HttpClient.HttpClient> =>
+export const layer = (
+  options?: Options
+): Layer.Layer<TokenEndpoint, never, AuthorizationServer.AuthorizationServer | HttpClient.HttpClient> =>
   Layer.effect(TokenEndpoint, make(options))
 
 /**
@@ -504,5 +286,5 @@ export const layerWith = (
  */
 export const layerConfig = (
   options: Config.Config.Wrap<Options>
-): Layer.Layer<TokenEndpoint, ConfigError.ConfigError, AuthorizationServer | HttpClient.HttpClient> =>
+): Layer.Layer<TokenEndpoint, ConfigError.ConfigError, AuthorizationServer.AuthorizationServer | HttpClient.HttpClient> =>
   Layer.effect(TokenEndpoint, Effect.flatMap(Config.unwrap(options), make))

@@ -7,10 +7,10 @@
  * - `actor_token_type` is required exactly when an actor token is given: otherwise `ConfigurationError` with reason
  *   `InvalidOptions`, before any request.
  * - With `allowCached` (the default) exchanged tokens are cached through `TokenCache`, keyed by a hash of the subject
- *   and actor tokens with everything else that changes the result: the token endpoint (when an `AuthorizationServer`
- *   is in context), the client, its authentication method and a SHA-256 of its secret or key (so a wrong secret never
- *   gets the token cached for the right one) …; an entry never outlives the subject (or actor) token's own expiry
- *   when that is known.
+ *   and actor tokens with everything else that changes the result: the token endpoint (read from the `TokenEndpoint`
+ *   the service posts through), the client, its authentication method and a hash of its secret or key (so a wrong
+ *   secret never gets the token cached for the right one) …; an entry never outlives the subject (or actor) token's
+ *   own expiry when that is known.
  * - A response with `token_type: "N_A"` (RFC 8693 §2.2.1) decodes; its `TokenSet.isAccessToken` is `false`.
  *
  * @since 0.1.0
@@ -23,14 +23,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as EndpointKey from "./internal/endpointKey.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as internal from "./internal/tokenExchange.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { ConfigurationError, SystemIdentityTokenError } from "./OAuthError.js"
 import * as SystemIdentity from "./SystemIdentity.js"
 import { TokenCache } from "./TokenCache.js"
-import type { RetryPolicy } from "./TokenEndpoint.js"
+import type { RetryPolicy } from "./RetryPolicy.js"
 import { TokenEndpoint } from "./TokenEndpoint.js"
 import { GrantTypes } from "./TokenSet.js"
 import type { TokenSet } from "./TokenSet.js"
@@ -143,21 +142,22 @@ export declare namespace TokenExchange {
 
 /**
  * The `TokenCache` key of an exchange: the token endpoint (`client.tokenEndpoint`: the service uses its
- * `AuthorizationServer`'s, when one is in context), the grant, the client id, the authentication method with a SHA-256
- * of its secret or key, the sorted audiences, resources and scopes, the token types, and SHA-256 hashes of the subject
- * and actor tokens (never a secret or token in clear). `client.auth` is the service's authentication; the request's
- * `credentials`, when given, replace it (as in `exchange`).
+ * `TokenEndpoint`'s), the grant, the client id, the authentication method with a hash of its secret or key, the
+ * sorted audiences, resources and scopes, the token types, and hashes of the subject and actor tokens (never a secret
+ * or token in clear; `client.hash` is the cache's, `TokenCache.Service.hash`). `client.auth` is the service's
+ * authentication; the request's `credentials`, when given, replace it (as in `exchange`).
  *
  * @example
  * ```ts
- * import { ClientAuth, TokenExchange } from "@effect-oauth/client"
+ * import { CacheKey, ClientAuth, TokenExchange } from "@effect-oauth/client"
  * import { Redacted } from "effect"
  *
  * const key = TokenExchange.cacheKey(
  *   { subjectToken: Redacted.make("eyJ…"), audience: "https://api.example" },
  *   {
  *     auth: ClientAuth.clientSecretBasic("orders-bff", Redacted.make("…")),
- *     tokenEndpoint: "https://login.example/oauth/token"
+ *     tokenEndpoint: "https://login.example/oauth/token",
+ *     hash: CacheKey.sha256
  *   }
  * )
  * ```
@@ -167,18 +167,23 @@ export declare namespace TokenExchange {
  */
 export const cacheKey = (
   request: Omit<ExchangeRequest, "allowCached">,
-  client: { readonly auth: ClientAuth.ClientAuth; readonly tokenEndpoint?: string | undefined }
+  client: {
+    readonly auth: ClientAuth.ClientAuth
+    readonly tokenEndpoint?: string | undefined
+    readonly hash: (secretOrToken: string) => string
+  }
 ): string =>
   internal.cacheKey(request, internal.subjectTokenType(request), {
     auth: request.credentials ?? client.auth,
-    endpoint: client.tokenEndpoint
+    endpoint: client.tokenEndpoint,
+    hash: client.hash
   })
 
 const invalidOptions = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
 
 /**
- * Builds the service from the `TokenEndpoint` and the `TokenCache` in context. When an `AuthorizationServer` is in
- * context too, its token endpoint is part of every cache key (one cache can then serve several servers).
+ * Builds the service from the `TokenEndpoint` and the `TokenCache` in context. The token endpoint the requests go to
+ * is part of every cache key: one cache can serve several servers.
  *
  * @since 0.1.0
  * @category constructors
@@ -189,10 +194,12 @@ export const make = (options: Options): Effect.Effect<TokenExchange.Service, nev
     const cache = yield* TokenCache
     const guard = options.guard === false ? undefined : options.guard ?? SystemIdentity.isSystemIdentityToken
     const defaultAllowCached = options.allowCached ?? true
-    // the token endpoint enters the cache key
-    const tokenEndpointUrl = yield* EndpointKey.tokenEndpointForKeys
+    // the token endpoint enters the cache key: read from the endpoint the requests go through
     const keyOf = (request: Omit<ExchangeRequest, "allowCached">): Effect.Effect<string, ConfigurationError> =>
-      Effect.map(tokenEndpointUrl, (tokenEndpoint) => cacheKey(request, { auth: options.auth, tokenEndpoint }))
+      Effect.map(
+        endpoint.metadata,
+        (metadata) => cacheKey(request, { auth: options.auth, tokenEndpoint: metadata.tokenEndpoint, hash: cache.hash })
+      )
 
     const exchange = Effect.fn("TokenExchange.exchange")(function*(request: ExchangeRequest) {
       const auth = request.credentials ?? options.auth

@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { TokenRequestError } from "./OAuthError.js"
+import type { TokenCache } from "./TokenCache.js"
 import type { TokenSet } from "./TokenSet.js"
 
 /**
@@ -43,3 +44,49 @@ export const fromEffect = <E>(get: Effect.Effect<TokenSet, E>): TokenSource<E> =
   get,
   invalidate: () => Effect.void
 })
+
+/**
+ * A source served through a `TokenCache`, as Go's `ReuseTokenSource`: `get` answers from the cache under `key` (fresh:
+ * at once; usable: at once, with one background renewal; otherwise one shared acquisition through `self.get`), and
+ * `invalidate(token)` drops the cached token only if it is still that one, then tells `self`. `key` is computed on
+ * the first use and kept (a cache key names one request shape); a failure to compute it is a failure of `get`, and
+ * leaves nothing to invalidate.
+ *
+ * @example
+ * ```ts
+ * import { CacheKey, TokenCache, TokenSource } from "@effect-oauth/client"
+ * import type { OAuthError, TokenSet } from "@effect-oauth/client"
+ * import { Effect } from "effect"
+ *
+ * declare const requestAToken: Effect.Effect<TokenSet.TokenSet, OAuthError.TokenRequestError>
+ *
+ * const source = Effect.map(TokenCache.TokenCache, (cache) =>
+ *   TokenSource.fromEffect(requestAToken).pipe(
+ *     TokenSource.cached(cache, CacheKey.make({ grant: "client_credentials", clientId: "orders" }, cache.hash))
+ *   ))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const cached = <EK = never>(
+  cache: TokenCache.Service,
+  key: string | Effect.Effect<string, EK>
+) =>
+(self: TokenSource<TokenRequestError>): TokenSource<TokenRequestError | EK> => {
+  let known: string | undefined = typeof key === "string" ? key : undefined
+  const keyOf: Effect.Effect<string, EK> = typeof key === "string"
+    ? Effect.succeed(key)
+    : Effect.suspend(() =>
+      known !== undefined ? Effect.succeed(known) : Effect.tap(key, (computed) => {
+        known = computed
+      })
+    )
+  return {
+    get: Effect.flatMap(keyOf, (k) => cache.getOrAcquire(k, self.get)),
+    invalidate: (token) =>
+      Effect.suspend(() =>
+        known === undefined ? self.invalidate(token) : Effect.zipRight(cache.invalidate(known, token), self.invalidate(token))
+      )
+  }
+}

@@ -87,7 +87,9 @@ export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.sync(() => {
 })
 
 /**
+ * A store in this process's memory, as a layer (see {@link makeMemory}).
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<TokenStore> = Layer.effect(TokenStore, makeMemory)
+export const layerMemory = (): Layer.Layer<TokenStore> => Layer.effect(TokenStore, makeMemory)

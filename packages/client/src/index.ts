@@ -13,6 +13,11 @@ export * as OAuthError from "./OAuthError.js"
 /**
  * @since 0.1.0
  */
+export * as RetryPolicy from "./RetryPolicy.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as TokenEndpoint from "./TokenEndpoint.js"
 /**
  * @since 0.1.0

@@ -25,7 +25,7 @@ const live = Layer.unwrapEffect(
       AuthorizationCode.layer({ auth, redirectUri: web.redirectUri }),
       RefreshToken.layer({ auth })
     ).pipe(
-      Layer.provideMerge(TokenEndpoint.layer),
+      Layer.provideMerge(TokenEndpoint.layer()),
       Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer, { kind: "oidc" })),
       Layer.provide(FetchHttpClient.layer)
     )

@@ -28,7 +28,7 @@ const live = (
   options?: Partial<AuthorizationCode.Options>
 ) =>
   AuthorizationCode.layer({ auth, redirectUri, ...options }).pipe(
-    Layer.provide(TokenEndpoint.layer),
+    Layer.provide(TokenEndpoint.layer()),
     Layer.provideMerge(server),
     Layer.provide(mock.layer)
   )
@@ -452,7 +452,7 @@ describe("AuthorizationCode.layerConfig", () => {
     }).pipe(
       Effect.provide(
         AuthorizationCode.layerConfig().pipe(
-          Layer.provide(TokenEndpoint.layer),
+          Layer.provide(TokenEndpoint.layer()),
           Layer.provide(staticServer()),
           Layer.provide(mock.layer),
           Layer.provide(Layer.setConfigProvider(provider))

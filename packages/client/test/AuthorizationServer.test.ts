@@ -253,7 +253,7 @@ describe("AuthorizationServer", () => {
       )
     }).pipe(
       Effect.provide(
-        TokenEndpoint.layer.pipe(Layer.provide(AuthorizationServer.layerDiscovery(issuer)), Layer.provide(mock.layer))
+        TokenEndpoint.layer().pipe(Layer.provide(AuthorizationServer.layerDiscovery(issuer)), Layer.provide(mock.layer))
       )
     )
   })

@@ -43,7 +43,7 @@ const clientCredentials = Layer.unwrapEffect(Effect.map(TestServer.TestServer, (
     resource: server.resource
   }).pipe(
     Layer.provide(TokenCache.layerMemory()),
-    Layer.provide(TokenEndpoint.layer),
+    Layer.provide(TokenEndpoint.layer()),
     Layer.provide(AuthorizationServer.layerStatic({ issuer: server.issuer, tokenEndpoint: server.tokenEndpoint }))
   )))
 

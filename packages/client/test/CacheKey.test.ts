@@ -55,10 +55,18 @@ const sameRequest = (a: Request, b: Request): boolean =>
   JSON.stringify(Object.entries(a.secrets).sort()) === JSON.stringify(Object.entries(b.secrets).sort())
 
 describe("CacheKey", () => {
-  it("hash is SHA-256, base64url without padding (known vector)", () => {
+  it("sha256 is SHA-256, base64url without padding (known vector); a Redacted secret is hashed by its value", () => {
     // sha256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 b00361a3 96177a9c b410ff61 f20015ad
-    expect(CacheKey.hash("abc")).toBe("ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0")
-    expect(CacheKey.hash(Redacted.make("abc"))).toBe("ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0")
+    expect(CacheKey.sha256("abc")).toBe("ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0")
+    expect(CacheKey.make({ grant: "g", secrets: { s: Redacted.make("abc") } }, CacheKey.sha256)).toBe(
+      CacheKey.make({ grant: "g", secrets: { s: "abc" } }, CacheKey.sha256)
+    )
+  })
+
+  it("the hash given turns each secret into its part of the key", () => {
+    expect(CacheKey.make({ grant: "g", secrets: { s: "abc" } }, (value) => `h(${value.length})`)).toBe(
+      "effect-oauth/v1[null,null,\"g\",[],[],[],[],[[\"s\",\"h(3)\"]]]"
+    )
   })
 
   it("a key written out by hand", () => {
@@ -70,7 +78,7 @@ describe("CacheKey", () => {
         scope: ["api:write", "api:read api:write"],
         resource: "https://api.example",
         secrets: { subjectToken: "abc" }
-      })
+      }, CacheKey.sha256)
     ).toBe(
       "effect-oauth/v1[\"https://as.example/token\",\"orders\",\"client_credentials\",[\"api:read\",\"api:write\"]," +
         "[\"https://api.example\"],[],[],[[\"subjectToken\",\"ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0\"]]]"
@@ -78,35 +86,35 @@ describe("CacheKey", () => {
   })
 
   it("a value given pre-hashed in `hashes` enters the key exactly as in `secrets`", () => {
-    const viaSecrets = CacheKey.make({ grant: "g", secrets: { b: "abc", a: "x" } })
+    const viaSecrets = CacheKey.make({ grant: "g", secrets: { b: "abc", a: "x" } }, CacheKey.sha256)
     const viaHashes = CacheKey.make({
       grant: "g",
       secrets: { a: "x" },
       hashes: { b: "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0" }
-    })
+    }, CacheKey.sha256)
     expect(viaHashes).toBe(viaSecrets)
   })
 
   it("no separator can be injected: parts that join to the same text stay apart", () => {
-    const a = CacheKey.make({ grant: "g", clientId: "a\",\"b" })
-    const b = CacheKey.make({ grant: "g", clientId: "a", endpoint: "b" })
+    const a = CacheKey.make({ grant: "g", clientId: "a\",\"b" }, CacheKey.sha256)
+    const b = CacheKey.make({ grant: "g", clientId: "a", endpoint: "b" }, CacheKey.sha256)
     expect(a).not.toBe(b)
-    expect(CacheKey.make({ grant: "g", resource: ["a b"] })).not.toBe(CacheKey.make({ grant: "g", resource: ["a", "b"] }))
-    expect(CacheKey.make({ grant: "g", resource: ["a"] })).not.toBe(CacheKey.make({ grant: "g", audience: ["a"] }))
-    expect(CacheKey.make({ grant: "g", clientId: "" })).not.toBe(CacheKey.make({ grant: "g" }))
+    expect(CacheKey.make({ grant: "g", resource: ["a b"] }, CacheKey.sha256)).not.toBe(CacheKey.make({ grant: "g", resource: ["a", "b"] }, CacheKey.sha256))
+    expect(CacheKey.make({ grant: "g", resource: ["a"] }, CacheKey.sha256)).not.toBe(CacheKey.make({ grant: "g", audience: ["a"] }, CacheKey.sha256))
+    expect(CacheKey.make({ grant: "g", clientId: "" }, CacheKey.sha256)).not.toBe(CacheKey.make({ grant: "g" }, CacheKey.sha256))
   })
 
   it.prop(
     "equal requests give equal keys (lists permuted, duplicated, scope as one string)",
     { r: request, seed: fc.nat(1000) },
     ({ r, seed }) => {
-      expect(CacheKey.make(rewrite(r, seed))).toBe(CacheKey.make(rewrite(r, seed + 1)))
+      expect(CacheKey.make(rewrite(r, seed), CacheKey.sha256)).toBe(CacheKey.make(rewrite(r, seed + 1), CacheKey.sha256))
     }
   )
 
   it.prop("different requests give different keys", { a: request, b: request }, ({ a, b }) => {
-    const ka = CacheKey.make(rewrite(a, 3))
-    const kb = CacheKey.make(rewrite(b, 4))
+    const ka = CacheKey.make(rewrite(a, 3), CacheKey.sha256)
+    const kb = CacheKey.make(rewrite(b, 4), CacheKey.sha256)
     expect(ka === kb).toBe(sameRequest(a, b))
   })
 
@@ -125,11 +133,11 @@ describe("CacheKey", () => {
       ...(part === "extra" ? { extra: { ...r.extra, x: (r.extra["x"] ?? "") + value } } : {}),
       ...(part === "secrets" ? { secrets: { ...r.secrets, clientSecret: (r.secrets["clientSecret"] ?? "0123456789abcdef") + value } } : {})
     }
-    expect(CacheKey.make(rewrite(changed, 1))).not.toBe(CacheKey.make(rewrite(r, 2)))
+    expect(CacheKey.make(rewrite(changed, 1), CacheKey.sha256)).not.toBe(CacheKey.make(rewrite(r, 2), CacheKey.sha256))
   })
 
   it.prop("no secret or token appears in any key", { r: request }, ({ r }) => {
-    const key = CacheKey.make(rewrite(r, 5))
+    const key = CacheKey.make(rewrite(r, 5), CacheKey.sha256)
     for (const value of Object.values(r.secrets)) {
       expect(key.includes(value)).toBe(false)
       expect(key.includes(JSON.stringify(value).slice(1, -1))).toBe(false)

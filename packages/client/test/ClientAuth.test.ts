@@ -10,7 +10,7 @@ const ok = json(200, { access_token: "at", token_type: "Bearer", expires_in: 60 
 const withServer = (
   mock: ReturnType<typeof mockHttp>,
   server: AuthorizationServer.StaticOptions = { issuer: "https://as.example/tenant", tokenEndpoint: "https://as.example/tenant/token" }
-) => TokenEndpoint.layer.pipe(Layer.provide(AuthorizationServer.layerStatic(server)), Layer.provide(mock.layer))
+) => TokenEndpoint.layer().pipe(Layer.provide(AuthorizationServer.layerStatic(server)), Layer.provide(mock.layer))
 
 const send = (auth: ClientAuth.ClientAuth) =>
   Effect.flatMap(TokenEndpoint.TokenEndpoint, (endpoint) => endpoint.request({ grantType: "client_credentials", auth }))

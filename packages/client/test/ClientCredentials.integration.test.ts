@@ -22,7 +22,7 @@ const withClientCredentials = <A, E>(
     const server = yield* TestServer.TestServer
     const live = ClientCredentials.layer(clientFor(server)).pipe(
       Layer.provide(TokenCache.layerMemory()),
-      Layer.provide(TokenEndpoint.layer),
+      Layer.provide(TokenEndpoint.layer()),
       Layer.provide(AuthorizationServer.layerStatic({ issuer: server.issuer, tokenEndpoint: server.tokenEndpoint })),
       Layer.provide(FetchHttpClient.layer)
     )
@@ -148,7 +148,7 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
       )
       const live = ClientCredentials.layerConfig().pipe(
         Layer.provide(TokenCache.layerMemory({ capacity: 10_000 })),
-        Layer.provide(TokenEndpoint.layer),
+        Layer.provide(TokenEndpoint.layer()),
         Layer.provide(AuthorizationServer.layerDiscoveryConfig(Config.string("OAUTH_ISSUER"))),
         Layer.provide(FetchHttpClient.layer),
         Layer.provide(Layer.setConfigProvider(env))

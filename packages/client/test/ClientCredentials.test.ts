@@ -21,11 +21,12 @@ const fakeEndpoint = (fail: (n: number) => boolean = () => false) =>
   Effect.gen(function*() {
     const requests = yield* Ref.make<ReadonlyArray<TokenRequest>>([])
     const layer = Layer.succeed(TokenEndpoint, {
+      metadata: AuthorizationServer.makeStatic({ tokenEndpoint: "https://issuer.example/token" }).metadata,
       request: (request) =>
         Effect.gen(function*() {
           const n = (yield* Ref.updateAndGet(requests, (rs) => [...rs, request])).length
           if (fail(n)) {
-            return yield* new TokenEndpointError({ grant: request.grantType, status: 401, error: "invalid_client" })
+            return yield* new TokenEndpointError({ operation: "token", grant: request.grantType, status: 401, error: "invalid_client" })
           }
           const now = yield* Clock.currentTimeMillis
           return new TokenSet({
@@ -189,14 +190,20 @@ describe("ClientCredentials", () => {
         expect(yield* count(requests)).toBe(2)
       })))
 
-  it.effect("with an AuthorizationServer in context, its token endpoint is part of the key", () =>
+  it.effect("the token endpoint the service posts through is part of the key", () =>
     Effect.gen(function*() {
       const endpoint = yield* fakeEndpoint()
       const cache = TokenCache.layerMemory()
       const serviceFor = (tokenEndpoint: string) =>
-        ClientCredentials.make({ auth }).pipe(
-          Effect.provide(Layer.merge(AuthorizationServer.layerStatic({ tokenEndpoint }), endpoint.layer))
-        )
+        Effect.gen(function*() {
+          const fake = yield* TokenEndpoint
+          return yield* ClientCredentials.make({ auth }).pipe(
+            Effect.provideService(TokenEndpoint, {
+              ...fake,
+              metadata: AuthorizationServer.makeStatic({ tokenEndpoint }).metadata
+            })
+          )
+        }).pipe(Effect.provide(endpoint.layer))
       yield* Effect.gen(function*() {
         const a = yield* serviceFor("https://a.example/token")
         const b = yield* serviceFor("https://b.example/token")

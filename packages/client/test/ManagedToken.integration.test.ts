@@ -23,7 +23,7 @@ const ACCESS_TOKEN_TTL_SECONDS = 3
 /** the client side, for the `web` client of the test server in context */
 const clientLayer = Layer.unwrapEffect(Effect.map(TestServer.TestServer, (server) => {
   const auth = ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make(server.clients.web.clientSecret))
-  const endpoint = TokenEndpoint.layer.pipe(
+  const endpoint = TokenEndpoint.layer().pipe(
     Layer.provideMerge(AuthorizationServer.layerStatic({
       issuer: server.issuer,
       tokenEndpoint: server.tokenEndpoint,
@@ -32,7 +32,7 @@ const clientLayer = Layer.unwrapEffect(Effect.map(TestServer.TestServer, (server
     Layer.provide(NodeHttpClient.layerUndici)
   )
   const refresh = RefreshToken.layer({ auth })
-  const managed = ManagedToken.layer().pipe(Layer.provideMerge(refresh), Layer.provideMerge(TokenStore.layerMemory))
+  const managed = ManagedToken.layer().pipe(Layer.provideMerge(refresh), Layer.provideMerge(TokenStore.layerMemory()))
   return Layer.mergeAll(managed, AuthorizationCode.layer({ auth, redirectUri: server.clients.web.redirectUri })).pipe(
     Layer.provide(endpoint)
   )

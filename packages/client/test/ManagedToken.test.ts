@@ -23,6 +23,7 @@ const tokenSet = (access: string, refresh: string | undefined, issuedAt: number,
   })
 
 const invalidGrant = new TokenEndpointError({
+  operation: "token",
   grant: "refresh_token",
   status: 400,
   error: "invalid_grant",
@@ -71,7 +72,7 @@ const eventTags = (queue: Queue.Dequeue<ManagedToken.Event>) =>
     ))
 
 /** the service over a memory store (or `storeLayer`) and `server` */
-const withService = (server: { readonly layer: Layer.Layer<RefreshToken, never, TokenStore.TokenStore> }, storeLayer: Layer.Layer<TokenStore.TokenStore> = TokenStore.layerMemory) => {
+const withService = (server: { readonly layer: Layer.Layer<RefreshToken, never, TokenStore.TokenStore> }, storeLayer: Layer.Layer<TokenStore.TokenStore> = TokenStore.layerMemory()) => {
   const deps = server.layer.pipe(Layer.provideMerge(storeLayer))
   return <A, E, R>(self: Effect.Effect<A, E, R>) =>
     Effect.provide(self, ManagedToken.layer().pipe(Layer.provideMerge(deps)))
@@ -233,7 +234,7 @@ describe("ManagedToken", () => {
           ? Effect.zipRight(
             Effect.sleep("1 second"),
             Effect.fail(
-              new TransportError({ grant: "refresh_token", reason: "RequestError", description: "ECONNREFUSED", maybeSent: false })
+              new TransportError({ operation: "token", grant: "refresh_token", reason: "RequestError", description: "ECONNREFUSED", maybeSent: false })
             )
           )
           : Effect.void
@@ -527,7 +528,7 @@ describe("ManagedToken", () => {
         revoke: (token) =>
           Effect.suspend(() => {
             revoked.push(Redacted.isRedacted(token) ? Redacted.value(token) : `set:${token.refreshToken ? Redacted.value(token.refreshToken) : "-"}`)
-            return fail ? Effect.fail(new TransportError({ grant: "revocation", reason: "Timeout", description: "no answer", maybeSent: true })) : Effect.void
+            return fail ? Effect.fail(new TransportError({ operation: "revocation", reason: "Timeout", description: "no answer", maybeSent: true })) : Effect.void
           })
       }))
       return { revoked, layer }
@@ -545,8 +546,8 @@ describe("ManagedToken", () => {
         // an unknown session: nothing to revoke
         yield* tokens.remove("never-started")
         expect(revocation.revoked).toEqual(["set:R0"])
-      }).pipe(Effect.provide(ManagedToken.layer().pipe(
-        Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory))),
+      }).pipe(Effect.provide(ManagedToken.layerWithRevocation().pipe(
+        Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory()))),
         Layer.provide(revocation.layer)
       )))
     })
@@ -562,9 +563,24 @@ describe("ManagedToken", () => {
         expect(yield* storedAccess("s1")).toEqual(Option.none())
         const after = yield* Effect.flip(tokens.get("s1"))
         expect(after._tag).toBe("ReauthenticationRequired")
-      }).pipe(Effect.provide(ManagedToken.layer().pipe(
-        Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory))),
+      }).pipe(Effect.provide(ManagedToken.layerWithRevocation().pipe(
+        Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory()))),
         Layer.provide(revocation.layer)
+      )))
+    })
+
+    it.scoped("ManagedToken.layer does not pick a Revocation up from the context: the dependency is declared", () => {
+      const server = fakeServer()
+      const revocation = revocationLayer(false)
+      return Effect.gen(function*() {
+        const tokens = yield* ManagedToken.ManagedToken
+        yield* tokens.start("s1", tokenSet("A0", "R0", 0))
+        yield* tokens.remove("s1")
+        expect(revocation.revoked).toEqual([])
+        expect(yield* storedAccess("s1")).toEqual(Option.none())
+      }).pipe(Effect.provide(ManagedToken.layer().pipe(
+        Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory()))),
+        Layer.provideMerge(revocation.layer)
       )))
     })
   })
@@ -578,7 +594,7 @@ describe("ManagedToken", () => {
       const kept = Chunk.toReadonlyArray(yield* Queue.takeAll(events))
       expect(kept.map((e) => e._tag === "Ended" ? e.sessionId : e._tag)).toEqual(["s3", "s4"])
     }).pipe(Effect.provide(ManagedToken.layer({ eventCapacity: 2 }).pipe(
-      Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory)))
+      Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory())))
     )))
   })
 })

@@ -4,6 +4,7 @@ import * as ClientAuth from "../src/ClientAuth.js"
 import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
+import * as RetryPolicy from "../src/RetryPolicy.js"
 import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, TestClock, Tracer } from "effect"
 import { awaitRetrySleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
@@ -13,7 +14,7 @@ const auth = ClientAuth.clientSecretBasic("web", Redacted.make("web-secret"))
 /** the real RefreshToken over the real TokenEndpoint over a scripted HttpClient */
 const live = (mock: ReturnType<typeof mockHttp>, options?: Partial<RefreshToken.Options>) =>
   RefreshToken.layer({ auth, ...options }).pipe(
-    Layer.provide(TokenEndpoint.layer),
+    Layer.provide(TokenEndpoint.layer()),
     Layer.provide(server),
     Layer.provide(mock.layer)
   )
@@ -136,7 +137,7 @@ describe("RefreshToken", () => {
   it.effect("a caller's policy is honoured: Transient retries the transport failure once", () => {
     const mock = mockHttp([reset, json(200, { access_token: "A1", token_type: "Bearer", expires_in: 300, refresh_token: "R1" })])
     return Effect.gen(function*() {
-      const fiber = yield* Effect.fork(refresh("R0", { retry: TokenEndpoint.retryTransient({ times: 1 }) }))
+      const fiber = yield* Effect.fork(refresh("R0", { retry: RetryPolicy.transient({ times: 1 }) }))
       yield* awaitRetrySleep
       yield* TestClock.adjust("1 second")
       const exit = yield* Fiber.await(fiber)
@@ -155,7 +156,7 @@ describe("RefreshToken", () => {
       yield* TestClock.adjust("1 second")
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
       assert.strictEqual(mock.requests.length, 2)
-    }).pipe(Effect.provide(live(mock, { retry: TokenEndpoint.retryTransient({ times: 1 }) })))
+    }).pipe(Effect.provide(live(mock, { retry: RetryPolicy.transient({ times: 1 }) })))
   })
 
   it.effect("a RefreshToken.refresh span names the client, scope and rotation; no attribute holds a token", () => {
@@ -195,7 +196,7 @@ describe("RefreshToken", () => {
     }).pipe(
       Effect.provide(
         RefreshToken.layerConfig().pipe(
-          Layer.provide(TokenEndpoint.layer),
+          Layer.provide(TokenEndpoint.layer()),
           Layer.provide(server),
           Layer.provide(mock.layer),
           Layer.provide(Layer.setConfigProvider(provider))
@@ -210,7 +211,7 @@ describe("RefreshToken", () => {
       assert.isTrue(Exit.isFailure(exit))
     }).pipe(
       Effect.scoped,
-      Effect.provide(TokenEndpoint.layer.pipe(Layer.provide(server), Layer.provide(mockHttp([]).layer))),
+      Effect.provide(TokenEndpoint.layer().pipe(Layer.provide(server), Layer.provide(mockHttp([]).layer))),
       Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
     ))
 })

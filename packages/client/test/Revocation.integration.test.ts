@@ -14,6 +14,7 @@ import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as Revocation from "../src/Revocation.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
+import * as RetryPolicy from "../src/RetryPolicy.js"
 
 /** the `web` client of the test server: sign-in, refresh and revocation, over discovery and fetch */
 const live = Layer.unwrapEffect(
@@ -24,7 +25,7 @@ const live = Layer.unwrapEffect(
       AuthorizationCode.layer({ auth, redirectUri: web.redirectUri }),
       RefreshToken.layer({ auth })
     ).pipe(
-      Layer.provideMerge(TokenEndpoint.layer),
+      Layer.provideMerge(TokenEndpoint.layer()),
       Layer.provideMerge(Revocation.layer({ auth })),
       Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer, { kind: "oidc" })),
       Layer.provideMerge(FetchHttpClient.layer)
@@ -114,13 +115,14 @@ describe("Revocation against the test server", () => {
       const signedIn = yield* signIn
       const wrong = yield* Revocation.make({
         auth: ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make("not-the-secret")),
-        retry: TokenEndpoint.retryNever
+        retry: RetryPolicy.never
       })
       const error = yield* Effect.flip(wrong.revoke(signedIn))
       assert.strictEqual(error._tag, "TokenEndpointError")
       if (error._tag !== "TokenEndpointError") return
       assert.strictEqual(error.error, "invalid_client")
-      assert.strictEqual(error.grant, "revocation")
+      assert.strictEqual(error.operation, "revocation")
+      assert.strictEqual(error.grant, undefined)
       assert.notInclude(error.message, Redacted.value(signedIn.refreshToken!))
 
       // the refresh token still works: nothing was revoked

@@ -134,7 +134,8 @@ describe("Revocation", () => {
         if (error._tag !== "TokenEndpointError") return
         assert.strictEqual(error.error, "unsupported_token_type")
         assert.strictEqual(error.status, 400)
-        assert.strictEqual(error.grant, "revocation")
+        assert.strictEqual(error.operation, "revocation")
+      assert.strictEqual(error.grant, undefined)
         assert.strictEqual(error.errorDescription, "cannot revoke that")
         assert.strictEqual(mock.requests.length, 1)
         assertNoSecrets(String(error))

@@ -18,7 +18,7 @@ const makeToken = (value: string, issuedAt: number, lifetimeSeconds: number): To
 
 const tokenValue = (token: TokenSet): string => Redacted.value(token.accessToken)
 
-const boom = new TransportError({ grant: "client_credentials", reason: "Status", description: "HTTP 503", status: 503, maybeSent: true })
+const boom = new TransportError({ operation: "token", grant: "client_credentials", reason: "Status", description: "HTTP 503", status: 503, maybeSent: true })
 
 /**
  * A counting token endpoint: every acquisition is numbered; the n-th returns `t<n>`, issued now (from the Clock) and

@@ -5,7 +5,7 @@
 import { FetchHttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
+import { AuthorizationServer, ClientAuth, RetryPolicy, TokenEndpoint } from "@effect-oauth/client"
 import { Effect, Layer, Redacted } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -26,7 +26,7 @@ const listen = (handler: Http.RequestListener) =>
   ).pipe(Effect.map((server) => ({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })))
 
 const endpoint = (tokenEndpoint: string) =>
-  TokenEndpoint.layer.pipe(
+  TokenEndpoint.layer().pipe(
     Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint })),
     Layer.provide(FetchHttpClient.layer)
   )
@@ -47,7 +47,7 @@ describe("TokenEndpoint with the Node clients of @effect/platform-node", () => {
         const error = yield* Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
           e.request({ grantType: "client_credentials", auth: ClientAuth.clientSecretBasic("svc", Redacted.make(SECRET)) })).pipe(
             Effect.provide(
-              TokenEndpoint.layer.pipe(
+              TokenEndpoint.layer().pipe(
                 Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint: `${redirecting.url}/token` })),
                 Layer.provide(client)
               )
@@ -129,7 +129,7 @@ describe("TokenEndpoint with FetchHttpClient", () => {
         e.request({
           grantType: "client_credentials",
           auth: ClientAuth.clientSecretPost("svc", Redacted.make(SECRET)),
-          retry: TokenEndpoint.retryNever
+          retry: RetryPolicy.never
         })).pipe(Effect.provide(endpoint(`${closed.url}/token`)), Effect.flip)
       assert.strictEqual(error._tag, "TransportError")
       if (error._tag !== "TransportError") return

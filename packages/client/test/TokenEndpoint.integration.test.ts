@@ -12,7 +12,7 @@ import * as jose from "jose"
 
 const Endpoint = Layer.unwrapEffect(
   Effect.map(TestServer.TestServer, (info) =>
-    TokenEndpoint.layer.pipe(
+    TokenEndpoint.layer().pipe(
       Layer.provide(AuthorizationServer.layerStatic({ issuer: info.issuer, tokenEndpoint: info.tokenEndpoint }))
     ))
 )
@@ -98,7 +98,7 @@ layer(Live, { excludeTestServices: true })("TokenEndpoint against the test serve
       const info = yield* TestServer.TestServer
       const viaEndpoint = yield* clientCredentials(auth).pipe(
         Effect.provide(
-          TokenEndpoint.layer.pipe(Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint: info.tokenEndpoint })))
+          TokenEndpoint.layer().pipe(Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint: info.tokenEndpoint })))
         )
       )
       yield* assertApiToken(viaEndpoint, pk.clientId)
@@ -135,7 +135,7 @@ layer(Live, { excludeTestServices: true })("TokenEndpoint against the test serve
       const token = yield* clientCredentials(
         ClientAuth.privateKeyJwt(pk.clientId, Redacted.make(pk.privateKey), { algorithm: pk.algorithm, keyId: pk.keyId })
       ).pipe(
-        Effect.provide(TokenEndpoint.layer.pipe(Layer.provide(AuthorizationServer.layerDiscovery(info.issuer))))
+        Effect.provide(TokenEndpoint.layer().pipe(Layer.provide(AuthorizationServer.layerDiscovery(info.issuer))))
       )
       yield* assertApiToken(token, pk.clientId)
       const viaIssuer = yield* clientCredentials(
@@ -145,7 +145,7 @@ layer(Live, { excludeTestServices: true })("TokenEndpoint against the test serve
           assertionAudience: "issuer"
         })
       ).pipe(
-        Effect.provide(TokenEndpoint.layer.pipe(Layer.provide(AuthorizationServer.layerDiscovery(info.issuer))))
+        Effect.provide(TokenEndpoint.layer().pipe(Layer.provide(AuthorizationServer.layerDiscovery(info.issuer))))
       )
       yield* assertApiToken(viaIssuer, pk.clientId)
     }))

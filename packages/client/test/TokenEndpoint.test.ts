@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
+import { AuthorizationServer, ClientAuth, RetryPolicy, TokenEndpoint } from "@effect-oauth/client"
 import type { TokenSet } from "@effect-oauth/client/TokenSet"
 import { HttpClientRequest } from "@effect/platform"
 import { Config, ConfigProvider, Effect, Exit, FastCheck, Fiber, Layer, Metric, Redacted, TestClock, Tracer } from "effect"
-import { redactedExcerpt } from "../src/internal/tokenResponse.js"
+import { excerpt as redactedExcerpt } from "../src/internal/redaction.js"
 import { awaitRetrySleep, awaitSleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
 const SECRET = "SECRET-do-not-leak-7f3a"
@@ -15,7 +15,7 @@ const basic = ClientAuth.clientSecretBasic("svc", Redacted.make(SECRET))
 const post = ClientAuth.clientSecretPost("svc", Redacted.make(SECRET))
 
 const endpointWith = (mock: ReturnType<typeof mockHttp>, options?: TokenEndpoint.Options) =>
-  (options ? TokenEndpoint.layerWith(options) : TokenEndpoint.layer).pipe(
+  (options ? TokenEndpoint.layer(options) : TokenEndpoint.layer()).pipe(
     Layer.provide(server),
     Layer.provide(mock.layer)
   )
@@ -242,7 +242,7 @@ describe("TokenEndpoint", () => {
       ])
       return Effect.gen(function*() {
         const error = yield* Effect.flip(
-          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever })
+          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never })
         )
         assert.strictEqual(error._tag, "TransportError")
         if (error._tag !== "TransportError") return
@@ -293,7 +293,7 @@ describe("TokenEndpoint", () => {
       const mock = mockHttp(["hang"])
       return Effect.gen(function*() {
         const fiber = yield* Effect.fork(
-          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever })
+          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never })
         )
         yield* awaitSleep()
         yield* TestClock.adjust("4 seconds")
@@ -313,7 +313,7 @@ describe("TokenEndpoint", () => {
       const mock = mockHttp([{ fail: new TypeError("fetch failed", { cause: Object.assign(new Error("connect"), { code: "ECONNREFUSED" }) }) }])
       return Effect.gen(function*() {
         const error = yield* Effect.flip(
-          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever })
+          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never })
         )
         assert.strictEqual(error._tag, "TransportError")
         if (error._tag !== "TransportError") return
@@ -327,7 +327,7 @@ describe("TokenEndpoint", () => {
       const mock = mockHttp([{ fail: new TypeError("fetch failed", { cause: Object.assign(new Error("socket"), { code: "ECONNRESET" }) }) }])
       return Effect.gen(function*() {
         const error = yield* Effect.flip(
-          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever })
+          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never })
         )
         assert.strictEqual(error._tag, "TransportError")
         if (error._tag !== "TransportError") return
@@ -387,7 +387,7 @@ describe("TokenEndpoint", () => {
         const fiber = yield* Effect.fork(request({
           grantType: "client_credentials",
           auth: basic,
-          retry: TokenEndpoint.retryTransient({ times: 3, base: "1 second" })
+          retry: RetryPolicy.transient({ times: 3, base: "1 second" })
         }))
         // backoff 1 s, 2 s, 4 s, each jittered by at most ±20 %
         yield* awaitRetrySleep
@@ -437,7 +437,7 @@ describe("TokenEndpoint", () => {
       return Effect.gen(function*() {
         yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
         assert.strictEqual(mock.requests.length, 1)
-      }).pipe(Effect.provide(endpointWith(mock, { retry: { client_credentials: TokenEndpoint.retryNever } })))
+      }).pipe(Effect.provide(endpointWith(mock, { retry: { client_credentials: RetryPolicy.never } })))
     })
   })
 
@@ -507,7 +507,7 @@ describe("TokenEndpoint", () => {
           for (const answer of answers) {
             const mock = mockHttp([answer.clone()])
             const error = yield* Effect.flip(
-              request({ grantType: "client_credentials", auth, retry: TokenEndpoint.retryNever }).pipe(
+              request({ grantType: "client_credentials", auth, retry: RetryPolicy.never }).pipe(
                 Effect.provide(endpointWith(mock))
               )
             )
@@ -592,7 +592,7 @@ describe("TokenEndpoint", () => {
         assert.strictEqual(error.reason, "InsecureEndpoint")
         assert.strictEqual(mock.requests.length, 0)
       }).pipe(
-        Effect.provide(TokenEndpoint.layer.pipe(
+        Effect.provide(TokenEndpoint.layer().pipe(
           Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint: "http://as.example/token" })),
           Layer.provide(mock.layer)
         ))

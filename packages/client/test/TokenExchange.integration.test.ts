@@ -32,7 +32,7 @@ const exchangerAuth = () =>
 
 /** TokenEndpoint on the test server, over fetch */
 const endpointLayer = () =>
-  TokenEndpoint.layer.pipe(
+  TokenEndpoint.layer().pipe(
     Layer.provide(
       AuthorizationServer.layerStatic({ issuer: server.issuer, tokenEndpoint: server.tokenEndpoint })
     ),

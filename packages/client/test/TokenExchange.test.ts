@@ -3,6 +3,7 @@ import { Config, ConfigError, ConfigProvider, Duration, Effect, FastCheck as fc,
 import { UnsecuredJWT } from "jose"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
+import * as CacheKey from "../src/CacheKey.js"
 import { TokenEndpointError } from "../src/OAuthError.js"
 import type { TokenRequestError } from "../src/OAuthError.js"
 import * as TokenCache from "../src/TokenCache.js"
@@ -50,6 +51,7 @@ const fakeEndpoint = (
 ) => {
   const requests: Array<TokenRequest> = []
   const endpoint = TokenEndpoint.of({
+    metadata: AuthorizationServer.makeStatic({ tokenEndpoint: "https://issuer.example/token" }).metadata,
     request: (request) =>
       Effect.suspend(() => {
         requests.push(request)
@@ -235,7 +237,7 @@ describe("TokenExchange guard", () => {
     run(Effect.gen(function*() {
       const { exchange, requests } = yield* setup({ guard: false }, (request) =>
         Effect.fail(
-          new TokenEndpointError({ grant: request.grantType, status: 400, error: "invalid_request" })
+          new TokenEndpointError({ operation: "token", grant: request.grantType, status: 400, error: "invalid_request" })
         ))
       const error = yield* Effect.flip(exchange({ subjectToken: tokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials") }))
       expect(error._tag).toBe("TokenEndpointError")
@@ -292,7 +294,7 @@ describe("TokenExchange cache", () => {
       const wrong = ClientAuth.clientSecretBasic("svc", Redacted.make("WRONG"))
       const { exchange, requests } = yield* setup({ auth: right }, (request, n) =>
         request.auth === wrong
-          ? Effect.fail(new TokenEndpointError({ grant: request.grantType, status: 401, error: "invalid_client" }))
+          ? Effect.fail(new TokenEndpointError({ operation: "token", grant: request.grantType, status: 401, error: "invalid_client" }))
           : issue(request, n, 3600))
       const subject = userToken()
       const first = yield* exchange({ subjectToken: subject, audience: "https://api.example" })
@@ -307,13 +309,15 @@ describe("TokenExchange cache", () => {
       expect(requests).toHaveLength(2)
     })))
 
-  it.effect("with an AuthorizationServer in context, its token endpoint is part of the key", () =>
+  it.effect("the token endpoint the service posts through is part of the key", () =>
     Effect.gen(function*() {
       const { endpoint, requests } = fakeEndpoint()
       const serviceFor = (tokenEndpoint: string) =>
         TokenExchange.make({ auth }).pipe(
-          Effect.provideService(TokenEndpoint, endpoint),
-          Effect.provide(AuthorizationServer.layerStatic({ tokenEndpoint }))
+          Effect.provideService(TokenEndpoint, {
+            ...endpoint,
+            metadata: AuthorizationServer.makeStatic({ tokenEndpoint }).metadata
+          })
         )
       yield* Effect.gen(function*() {
         const a = yield* serviceFor("https://a.example/token")
@@ -479,7 +483,11 @@ const toKey = (m: Model, shuffle: <A>(as: ReadonlyArray<A>) => ReadonlyArray<A> 
     resource: shuffle(m.resource),
     scope: shuffle(m.scope),
     requestedTokenType: m.requestedTokenType
-  }, { auth: ClientAuth.clientSecretBasic(m.clientId, Redacted.make(m.secret)), tokenEndpoint: m.tokenEndpoint })
+  }, {
+    auth: ClientAuth.clientSecretBasic(m.clientId, Redacted.make(m.secret)),
+    tokenEndpoint: m.tokenEndpoint,
+    hash: CacheKey.sha256
+  })
 
 // the model's own notion of "the same request": lists as sets, an absent subject type is access_token
 const sameRequest = (a: Model, b: Model): boolean => {
@@ -559,22 +567,22 @@ describe("TokenExchange.cacheKey", () => {
 
   it("a TokenSet subject and its bare access token give the same key", () => {
     const access = jwt({ sub: "alice" })
-    expect(TokenExchange.cacheKey({ subjectToken: tokenSet(access, "authorization_code") }, { auth })).toBe(
-      TokenExchange.cacheKey({ subjectToken: Redacted.make(access) }, { auth })
+    expect(TokenExchange.cacheKey({ subjectToken: tokenSet(access, "authorization_code") }, { auth, hash: CacheKey.sha256 })).toBe(
+      TokenExchange.cacheKey({ subjectToken: Redacted.make(access) }, { auth, hash: CacheKey.sha256 })
     )
   })
 
   it("names the token endpoint when given, and per-call credentials replace the service's", () => {
     const subjectToken = Redacted.make("opaque-subject-token")
-    const key = TokenExchange.cacheKey({ subjectToken }, { auth, tokenEndpoint: "https://issuer.example/token" })
+    const key = TokenExchange.cacheKey({ subjectToken }, { auth, tokenEndpoint: "https://issuer.example/token", hash: CacheKey.sha256 })
     expect(key).toContain("\"https://issuer.example/token\"")
-    expect(key).not.toBe(TokenExchange.cacheKey({ subjectToken }, { auth, tokenEndpoint: "https://other.example/token" }))
+    expect(key).not.toBe(TokenExchange.cacheKey({ subjectToken }, { auth, tokenEndpoint: "https://other.example/token", hash: CacheKey.sha256 }))
     const other = ClientAuth.clientSecretBasic("exchanger", Redacted.make("another-secret"))
-    expect(TokenExchange.cacheKey({ subjectToken, credentials: other }, { auth })).toBe(
-      TokenExchange.cacheKey({ subjectToken }, { auth: other })
+    expect(TokenExchange.cacheKey({ subjectToken, credentials: other }, { auth, hash: CacheKey.sha256 })).toBe(
+      TokenExchange.cacheKey({ subjectToken }, { auth: other, hash: CacheKey.sha256 })
     )
-    expect(TokenExchange.cacheKey({ subjectToken, credentials: other }, { auth })).not.toBe(
-      TokenExchange.cacheKey({ subjectToken }, { auth })
+    expect(TokenExchange.cacheKey({ subjectToken, credentials: other }, { auth, hash: CacheKey.sha256 })).not.toBe(
+      TokenExchange.cacheKey({ subjectToken }, { auth, hash: CacheKey.sha256 })
     )
   })
 })

@@ -41,7 +41,7 @@ const exchangeWith = (http: ReturnType<typeof mockHttp>, options?: Partial<Token
     auth: ClientAuth.clientSecretBasic("exchanger", Redacted.make("exchanger-secret")),
     ...options
   }).pipe(
-    Layer.provide(TokenEndpoint.layer),
+    Layer.provide(TokenEndpoint.layer()),
     Layer.provide(AuthorizationServer.layerStatic({ issuer: "https://issuer.example", tokenEndpoint: "https://issuer.example/token" })),
     Layer.provide(http.layer),
     Layer.provide(TokenCache.layerMemory())

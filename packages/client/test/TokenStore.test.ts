@@ -16,7 +16,7 @@ const tokenSet = (access: string) =>
 
 const accessOf = (o: Option.Option<TokenSet>) => Option.map(o, (t) => Redacted.value(t.accessToken))
 
-describe("TokenStore.layerMemory", () => {
+describe("TokenStore.layerMemory()", () => {
   it.effect("holds token sets by session id: get, set (replace), remove", () =>
     Effect.gen(function*() {
       const store = yield* TokenStore.TokenStore
@@ -31,7 +31,7 @@ describe("TokenStore.layerMemory", () => {
       yield* store.remove("never-there")
       expect(yield* store.get("s1")).toEqual(Option.none())
       expect(accessOf(yield* store.get("s2"))).toEqual(Option.some("B"))
-    }).pipe(Effect.provide(TokenStore.layerMemory)))
+    }).pipe(Effect.provide(TokenStore.layerMemory())))
 
   it.effect("each layer build is its own store", () =>
     Effect.gen(function*() {
@@ -45,7 +45,7 @@ describe("TokenStore.layerMemory", () => {
     Effect.gen(function*() {
       const store = yield* TokenStore.TokenStore
       expect(store.withLock).toBeUndefined()
-    }).pipe(Effect.provide(TokenStore.layerMemory)))
+    }).pipe(Effect.provide(TokenStore.layerMemory())))
 
   it("a lock failure is a TokenStoreError of operation lock", () => {
     const error = new TokenStore.TokenStoreError({ operation: "lock", description: "the session's lock stayed taken" })

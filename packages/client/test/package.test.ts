@@ -89,7 +89,7 @@ describe("package", () => {
         assert.include(root, name)
       }
       const tokenEndpoint = exportsOf("@effect-oauth/client/TokenEndpoint")
-      for (const name of ["TokenEndpoint", "make", "layer", "layerWith", "layerConfig", "defaultRetryPolicy", "requestsTotal"]) {
+      for (const name of ["TokenEndpoint", "make", "layer", "layerConfig", "defaults", "requestsTotal"]) {
         assert.include(tokenEndpoint, name)
       }
       const server = exportsOf("@effect-oauth/client/AuthorizationServer")

@@ -56,7 +56,7 @@ const { detail, line, step } = Output
 
 /** a refresh token as a short, one-way fingerprint: enough to see that it changed */
 const fingerprint = (token: Redacted.Redacted<string> | undefined): string =>
-  token === undefined ? "(none)" : `#${CacheKey.hash(token).slice(0, 8)}`
+  token === undefined ? "(none)" : `#${CacheKey.sha256(Redacted.value(token)).slice(0, 8)}`
 
 const time = (epochMillis: number): string => new Date(epochMillis).toISOString().slice(11, 19)
 
@@ -232,7 +232,7 @@ export const layer = Layer.unwrapEffect(
     const exchangerAuth = ClientAuth.clientSecretBasic(exchanger.clientId, Redacted.make(exchanger.clientSecret))
     const sessions = ManagedToken.layer({ refresh: { resource: server.resource } }).pipe(
       Layer.provideMerge(RefreshToken.layer({ auth: webAuth })),
-      Layer.provideMerge(TokenStore.layerMemory)
+      Layer.provideMerge(TokenStore.layerMemory())
     )
     return Layer.mergeAll(
       ClientCredentials.layer({ auth: basicAuth, resource: server.resource }),
@@ -241,7 +241,7 @@ export const layer = Layer.unwrapEffect(
       sessions
     ).pipe(
       Layer.provideMerge(TokenCache.layerMemory({ capacity: 1_000 })),
-      Layer.provideMerge(TokenEndpoint.layer),
+      Layer.provideMerge(TokenEndpoint.layer()),
       Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer, { kind: "oidc" }))
     )
   })

@@ -1,11 +1,14 @@
+import { TokenEndpointError } from "@effect-oauth/client/OAuthError"
 import * as TokenCache from "@effect-oauth/client/TokenCache"
 import * as TokenSet from "@effect-oauth/client/TokenSet"
 import * as RedisTokenCache from "../src/RedisTokenCache.js"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { client, redisServer } from "./redisServer.js"
 
-class Refused extends Schema.TaggedError<Refused>()("Refused", { n: Schema.Number }) {}
+/** a refusal of the token endpoint, numbered by the attempt that got it */
+const refused = (n: number) =>
+  new TokenEndpointError({ operation: "token", grant: "client_credentials", status: 400, error: "invalid_client", errorDescription: `#${n}` })
 
 const token = (value: string, issuedAt: number, lifetimeMs: number) =>
   new TokenSet.TokenSet({
@@ -96,13 +99,13 @@ describe("RedisTokenCache (real redis-server)", () => {
       let calls = 0
       const failing = Effect.suspend(() => {
         calls++
-        return Effect.zipRight(Effect.sleep(Duration.millis(30)), Effect.fail(new Refused({ n: calls })))
+        return Effect.zipRight(Effect.sleep(Duration.millis(30)), Effect.fail(refused(calls)))
       })
       const exits = yield* Effect.all(Array.from({ length: 20 }, () => Effect.exit(a.getOrAcquire("k", failing))), {
         concurrency: "unbounded"
       })
       expect(calls).toBe(1)
-      for (const exit of exits) expect(exit).toStrictEqual(Exit.fail(new Refused({ n: 1 })))
+      for (const exit of exits) expect(exit).toStrictEqual(Exit.fail(refused(1)))
       expect(yield* Effect.promise(() => redis.keys("t:*"))).toEqual([])
       const { acquire } = counter()
       expect(value(yield* a.getOrAcquire("k", acquire))).toBe("tok-1")

@@ -29,7 +29,7 @@ const fetchHttpClient = FetchHttpClient.layer
 /** one instance of the application: its own Redis client, ManagedToken, RefreshToken and TokenEndpoint */
 const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
   const auth = ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make(server.clients.web.clientSecret))
-  const endpoint = TokenEndpoint.layer.pipe(
+  const endpoint = TokenEndpoint.layer().pipe(
     Layer.provideMerge(AuthorizationServer.layerStatic({
       issuer: server.issuer,
       tokenEndpoint: server.tokenEndpoint,

@@ -45,13 +45,15 @@ export interface Target {
 }
 
 /**
- * What a client authentication method adds to a request.
+ * What a client authentication method adds to a request, and the secret values it put on the wire (for the redaction
+ * of whatever the server echoes back).
  *
  * @internal
  */
 export interface Applied {
   readonly headers: Readonly<Record<string, string>>
   readonly params: Readonly<Record<string, string>>
+  readonly secrets: ReadonlyArray<string>
 }
 
 /** lifetime of a client assertion, in seconds */
@@ -123,10 +125,10 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
   switch (auth._tag) {
     case "ClientSecretBasic":
       return Effect.try({
-        try: () => ({
-          headers: { authorization: basicAuthorization(auth.clientId, Redacted.value(auth.clientSecret)) },
-          params: {}
-        }),
+        try: (): Applied => {
+          const secret = Redacted.value(auth.clientSecret)
+          return { headers: { authorization: basicAuthorization(auth.clientId, secret) }, params: {}, secrets: [secret] }
+        },
         // encodeURIComponent refuses a lone surrogate: such a string has no UTF-8 form
         catch: () =>
           new ConfigurationError({
@@ -137,10 +139,11 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
     case "ClientSecretPost":
       return Effect.succeed({
         headers: {},
-        params: { client_id: auth.clientId, client_secret: Redacted.value(auth.clientSecret) }
+        params: { client_id: auth.clientId, client_secret: Redacted.value(auth.clientSecret) },
+        secrets: [Redacted.value(auth.clientSecret)]
       })
     case "None":
-      return Effect.succeed({ headers: {}, params: { client_id: auth.clientId } })
+      return Effect.succeed({ headers: {}, params: { client_id: auth.clientId }, secrets: [] })
     case "ClientSecretJwt":
       return Effect.map(
         assertion(
@@ -150,9 +153,10 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
           undefined,
           () => Promise.resolve(utf8.encode(Redacted.value(auth.clientSecret)))
         ),
-        (jwt) => ({
+        (jwt): Applied => ({
           headers: {},
-          params: { client_id: auth.clientId, client_assertion_type: assertionType, client_assertion: jwt }
+          params: { client_id: auth.clientId, client_assertion_type: assertionType, client_assertion: jwt },
+          secrets: [jwt]
         })
       )
     case "PrivateKeyJwt":
@@ -164,10 +168,85 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
           auth.keyId,
           () => signingKey(auth.privateKey, auth.algorithm)
         ),
-        (jwt) => ({
+        (jwt): Applied => ({
           headers: {},
-          params: { client_id: auth.clientId, client_assertion_type: assertionType, client_assertion: jwt }
+          params: { client_id: auth.clientId, client_assertion_type: assertionType, client_assertion: jwt },
+          secrets: [jwt]
         })
       )
   }
+}
+
+/**
+ * What tells one client authentication from another in a cache key: its public parts, and a hash of its secret or
+ * key (made with the cache's own hash function, so no secret appears in a key). Kept per `ClientAuth` value and hash
+ * function: a long-lived credential is hashed once, not on every call.
+ *
+ * @internal
+ */
+export interface Fingerprint {
+  readonly extra: Readonly<Record<string, string | undefined>>
+  readonly secretHash: string | undefined
+}
+
+const fingerprints = new WeakMap<(value: string) => string, WeakMap<ClientAuth, Fingerprint>>()
+const cryptoKeyIds = new WeakMap<object, number>()
+let nextCryptoKeyId = 0
+
+const sortedJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v)
+
+const keyMaterial = (key: PrivateKey): { readonly secret?: string; readonly id?: string } => {
+  if (typeof key === "string") return { secret: key.trim() }
+  if (isCryptoKey(key)) {
+    // a non-extractable key cannot be read: it is told apart by identity (within this process only)
+    let id = cryptoKeyIds.get(key)
+    if (id === undefined) {
+      id = nextCryptoKeyId++
+      cryptoKeyIds.set(key, id)
+    }
+    return { id: `cryptokey#${id}` }
+  }
+  return { secret: sortedJson(key) }
+}
+
+/** @internal */
+export const fingerprint = (auth: ClientAuth, hash: (value: string) => string): Fingerprint => {
+  let byAuth = fingerprints.get(hash)
+  if (byAuth === undefined) {
+    byAuth = new WeakMap()
+    fingerprints.set(hash, byAuth)
+  }
+  const cached = byAuth.get(auth)
+  if (cached !== undefined) return cached
+  let result: { readonly extra: Readonly<Record<string, string | undefined>>; readonly secret: string | undefined }
+  switch (auth._tag) {
+    case "ClientSecretBasic":
+    case "ClientSecretPost":
+      result = { extra: { auth: auth._tag }, secret: Redacted.value(auth.clientSecret) }
+      break
+    case "ClientSecretJwt":
+      result = { extra: { auth: auth._tag, alg: auth.algorithm }, secret: Redacted.value(auth.clientSecret) }
+      break
+    case "PrivateKeyJwt": {
+      const material = keyMaterial(Redacted.value(auth.privateKey))
+      result = {
+        extra: { auth: auth._tag, alg: auth.algorithm, kid: auth.keyId, key: material.id },
+        secret: material.secret
+      }
+      break
+    }
+    case "None":
+      result = { extra: { auth: auth._tag }, secret: undefined }
+      break
+  }
+  const fp: Fingerprint = {
+    extra: result.extra,
+    secretHash: result.secret === undefined ? undefined : hash(result.secret)
+  }
+  byAuth.set(auth, fp)
+  return fp
 }

@@ -6,9 +6,9 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import type { TokenRequestError } from "../OAuthError.js"
+import type { Operation, TokenRequestError } from "../OAuthError.js"
 import { isTransient, TransportError } from "../OAuthError.js"
-import type { RetryPolicy } from "../TokenEndpoint.js"
+import type { RetryPolicy } from "../RetryPolicy.js"
 
 /**
  * One failed attempt: the error, and the server's `Retry-After` (ms) when it sent one – also for a
@@ -16,8 +16,8 @@ import type { RetryPolicy } from "../TokenEndpoint.js"
  *
  * @internal
  */
-export interface AttemptFailure {
-  readonly error: TokenRequestError
+export interface AttemptFailure<E = TokenRequestError> {
+  readonly error: E
   readonly retryAfterMillis: number | undefined
 }
 
@@ -37,7 +37,7 @@ export const transientDefaults = {
  *
  * @internal
  */
-export const isRetryable = (failure: AttemptFailure, capMillis: number): boolean =>
+export const isRetryable = (failure: AttemptFailure<unknown>, capMillis: number): boolean =>
   isTransient(failure.error) && (failure.retryAfterMillis === undefined || failure.retryAfterMillis <= capMillis)
 
 /**
@@ -47,7 +47,7 @@ export const isRetryable = (failure: AttemptFailure, capMillis: number): boolean
  *
  * @internal
  */
-export const schedule = (policy: RetryPolicy): Schedule.Schedule<unknown, AttemptFailure> => {
+export const schedule = (policy: RetryPolicy): Schedule.Schedule<unknown, AttemptFailure<unknown>> => {
   if (policy._tag === "Never") return Schedule.stop
   const times = policy.times ?? transientDefaults.times
   const base = Duration.decode(policy.base ?? transientDefaults.base)
@@ -55,8 +55,8 @@ export const schedule = (policy: RetryPolicy): Schedule.Schedule<unknown, Attemp
   return Schedule.exponential(base).pipe(
     Schedule.jittered,
     Schedule.intersect(Schedule.recurs(times)),
-    Schedule.zipRight(Schedule.identity<AttemptFailure>()),
-    Schedule.whileInput((failure: AttemptFailure) => isRetryable(failure, capMillis)),
+    Schedule.zipRight(Schedule.identity<AttemptFailure<unknown>>()),
+    Schedule.whileInput((failure: AttemptFailure<unknown>) => isRetryable(failure, capMillis)),
     Schedule.modifyDelay((failure, delay) =>
       failure.retryAfterMillis === undefined ? delay : Duration.max(delay, Duration.millis(failure.retryAfterMillis))
     )
@@ -64,11 +64,11 @@ export const schedule = (policy: RetryPolicy): Schedule.Schedule<unknown, Attemp
 }
 
 /**
- * A failed attempt with no usable answer, for the operation `grant` (a grant type, or `"revocation"`).
+ * A failed attempt with no usable answer, for the request `target` (its operation, and the grant of a token request).
  *
  * @internal
  */
-export const transportFailure = (grant: string) =>
+export const transportFailure = (target: { readonly operation: Operation; readonly grant: string | undefined }) =>
 (
   reason: TransportError["reason"],
   description: string,
@@ -76,7 +76,8 @@ export const transportFailure = (grant: string) =>
 ): Effect.Effect<never, { readonly error: TransportError; readonly retryAfterMillis: number | undefined }> =>
   Effect.fail({
     error: new TransportError({
-      grant,
+      operation: target.operation,
+      ...(target.grant !== undefined ? { grant: target.grant } : {}),
       reason,
       description,
       maybeSent: extra.maybeSent ?? true,

@@ -1,15 +1,24 @@
+/**
+ * The token cache: the memory level (`makeMemory`) and the two-level cache over a shared store (`makeShared`: memory
+ * in each process, a `TokenCache.Store` such as Redis behind it). The freshness model, the coalescing and the
+ * cross-instance lock protocol live here; a store only keeps entries, compares and takes locks.
+ *
+ * @internal
+ */
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as CacheKey from "../CacheKey.js"
 import * as Freshness from "../Freshness.js"
-import type { TokenCache } from "../TokenCache.js"
+import type { TokenRequestError } from "../OAuthError.js"
+import type { Store, StoreError, TokenCache } from "../TokenCache.js"
 import type { TokenSet } from "../TokenSet.js"
+import * as SingleFlight from "./singleFlight.js"
 
 /** @internal */
 export const metrics = {
@@ -35,52 +44,64 @@ export const metrics = {
   })
 }
 
-interface Entry {
+/**
+ * A cached token with its freshness marks.
+ *
+ * @internal
+ */
+export interface Entry {
   readonly token: TokenSet
   /** `min(token.expiresAt, notAfter)` */
   readonly expiresAt: number
   readonly refreshAt: number
   readonly usableUntil: number
-  readonly notAfter: number | undefined
-}
-
-interface InFlight {
-  readonly deferred: Deferred.Deferred<TokenSet, unknown>
 }
 
 /** @internal */
 export const sameAccessToken = (a: TokenSet, b: TokenSet): boolean =>
   a === b || Redacted.value(a.accessToken) === Redacted.value(b.accessToken)
 
+/**
+ * The entry of `token`: its window capped by `notAfter`, a refresh point drawn from the Effect `Random`.
+ *
+ * @internal
+ */
+export const makeEntry = (
+  token: TokenSet,
+  notAfter: number | undefined,
+  freshness: Freshness.Options
+): Effect.Effect<Entry> => {
+  const window = {
+    issuedAt: token.issuedAt,
+    expiresAt: notAfter === undefined ? token.expiresAt : Math.min(token.expiresAt, notAfter)
+  }
+  return Effect.map(Freshness.drawRefreshPoint(window, freshness), (refreshAt) => ({
+    token,
+    expiresAt: window.expiresAt,
+    refreshAt,
+    usableUntil: Freshness.usableUntil(window, freshness)
+  }))
+}
+
 /** @internal */
-export const makeMemory = (options?: {
+export interface MemoryOptions {
   readonly capacity?: number | undefined
   readonly freshness?: Freshness.Options | undefined
-}): Effect.Effect<TokenCache.Service, never, Scope.Scope> =>
+  /** the hash of the secret-derived parts of keys (default SHA-256) */
+  readonly hash?: ((value: string) => string) | undefined
+}
+
+/** @internal */
+export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenCache.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     // NaN or a non-number would make the bound vanish (`size > NaN` is never true): fall back to the default
     const requested = options?.capacity ?? 10_000
     const capacity = Number.isFinite(requested) ? Math.max(1, Math.floor(requested)) : 10_000
     const freshness: Freshness.Options = options?.freshness ?? Freshness.defaults
-    // the scope of the layer owns every acquisition: a caller's interruption does not stop one, closing it does
-    const scope = yield* Effect.scope
+    // acquisitions are flights of the layer's scope: a caller's interruption does not stop one, closing it does
+    const flights = yield* SingleFlight.make<string, TokenSet, TokenRequestError>()
     // a Map iterates in insertion order: re-inserting on every use keeps the least recently used first
     const entries = new Map<string, Entry>()
-    const inflight = new Map<string, InFlight>()
-
-    const makeEntry = (token: TokenSet, notAfter: number | undefined): Effect.Effect<Entry> => {
-      const window = {
-        issuedAt: token.issuedAt,
-        expiresAt: notAfter === undefined ? token.expiresAt : Math.min(token.expiresAt, notAfter)
-      }
-      return Effect.map(Freshness.drawRefreshPoint(window, freshness), (refreshAt) => ({
-        token,
-        expiresAt: window.expiresAt,
-        refreshAt,
-        usableUntil: Freshness.usableUntil(window, freshness),
-        notAfter
-      }))
-    }
 
     const touch = (key: string, entry: Entry): void => {
       entries.delete(key)
@@ -103,47 +124,32 @@ export const makeMemory = (options?: {
     const recordEvictions = (evicted: number): Effect.Effect<void> =>
       evicted > 0 ? Metric.incrementBy(metrics.evictions, evicted) : Effect.void
 
+    const put = (key: string, token: TokenSet, notAfter: number | undefined): Effect.Effect<void> =>
+      Effect.flatMap(makeEntry(token, notAfter, freshness), (entry) => recordEvictions(store(key, entry)))
+
     /**
-     * Runs one acquisition for `key` to its end, in a fiber of the cache's scope. Success: stored, then every joined
-     * caller resumed. Failure: the usable entry (if any) stays untouched, nothing is stored, the failure reaches every
-     * joined caller. Either way the key has no acquisition in flight any more.
+     * One acquisition of `key`: its token is stored before any waiting caller wakes. A failure stores nothing (a usable
+     * entry stays untouched) and reaches every joined caller.
      */
-    const runAcquisition = (
+    const acquisition = (
       key: string,
-      flight: InFlight,
-      acquire: Effect.Effect<TokenSet, unknown>,
+      acquire: Effect.Effect<TokenSet, TokenRequestError>,
       notAfter: number | undefined,
       background: boolean
-    ): Effect.Effect<void> =>
-      Effect.interruptible(acquire).pipe(
+    ): Effect.Effect<TokenSet, TokenRequestError> =>
+      acquire.pipe(
         // one span per acquisition (hits are not traced: a span costs ten times a hit; the metrics count them)
         Effect.withSpan("TokenCache.acquire", {
           attributes: { "oauth.cache.acquisition": background ? "background" : "foreground" }
         }),
-        Effect.exit,
-        Effect.flatMap((exit) => {
-          const settle: Effect.Effect<void> = Exit.isSuccess(exit)
-            ? Effect.flatMap(makeEntry(exit.value, notAfter), (entry) => {
-              if (inflight.get(key) === flight) inflight.delete(key)
-              return recordEvictions(store(key, entry))
-            })
-            : Effect.zipRight(
-              Effect.sync(() => {
-                if (inflight.get(key) === flight) inflight.delete(key)
-              }),
-              background && !Exit.isInterrupted(exit)
-                ? Effect.logDebug("TokenCache: background refresh failed; the usable token stays cached")
-                : Effect.void
-            )
-          return Effect.zipRight(settle, Deferred.done(flight.deferred, exit))
-        }),
-        Effect.asVoid
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit)
+            ? put(key, exit.value, notAfter)
+            : background && !Exit.isInterrupted(exit)
+            ? Effect.logDebug("TokenCache: background refresh failed; the usable token stays cached")
+            : Effect.void
+        )
       )
-
-    // each key names one request, so every caller of one key passes an acquisition with the same error type: a joined
-    // caller receives the failure of the acquisition in flight as its own `E`
-    const awaitFlight = <E>(flight: InFlight): Effect.Effect<TokenSet, E> =>
-      Deferred.await(flight.deferred) as Effect.Effect<TokenSet, E>
 
     const get = (key: string): Effect.Effect<Option.Option<TokenSet>> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -158,7 +164,7 @@ export const makeMemory = (options?: {
         }))
 
     const set = (key: string, token: TokenSet, options?: TokenCache.SetOptions): Effect.Effect<void> =>
-      Effect.flatMap(makeEntry(token, options?.notAfter), (entry) => recordEvictions(store(key, entry)))
+      put(key, token, options?.notAfter)
 
     const invalidate = (key: string, token?: TokenSet): Effect.Effect<void> =>
       Effect.sync(() => {
@@ -168,50 +174,167 @@ export const makeMemory = (options?: {
         }
       })
 
-    const getOrAcquire = <E>(
+    const onJoin = { onJoin: Metric.increment(metrics.joined), onStart: Metric.increment(metrics.misses) }
+
+    const getOrAcquire = (
       key: string,
-      acquire: Effect.Effect<TokenSet, E>,
+      acquire: Effect.Effect<TokenSet, TokenRequestError>,
       options?: TokenCache.SetOptions
-    ): Effect.Effect<TokenSet, E> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          // decided in one synchronous step: no other fiber can start an acquisition of this key in between
-          Effect.suspend((): Effect.Effect<TokenSet, E> => {
-            const entry = entries.get(key)
-            const current = inflight.get(key)
-            if (entry !== undefined && now < entry.usableUntil) {
-              touch(key, entry)
-              if (now < entry.refreshAt || current !== undefined) {
-                return Effect.as(Metric.increment(metrics.hits), entry.token)
-              }
-              // usable but not fresh, and nobody refreshing: serve it at once, refresh once in the background
-              const flight: InFlight = { deferred: Deferred.unsafeMake(FiberId.none) }
-              inflight.set(key, flight)
-              return Effect.zipRight(
-                Effect.all([
-                  Metric.increment(metrics.hits),
-                  Metric.increment(metrics.backgroundRefreshes),
-                  Effect.forkIn(runAcquisition(key, flight, acquire, options?.notAfter, true), scope)
-                ], { discard: true }),
-                Effect.succeed(entry.token)
-              )
-            }
-            if (entry !== undefined) entries.delete(key) // expired: never handed out again
-            if (current !== undefined) {
-              return Effect.zipRight(Metric.increment(metrics.joined), restore(awaitFlight<E>(current)))
-            }
-            const flight: InFlight = { deferred: Deferred.unsafeMake(FiberId.none) }
-            inflight.set(key, flight)
-            return Effect.zipRight(
+    ): Effect.Effect<TokenSet, TokenRequestError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.suspend(() => {
+          const entry = entries.get(key)
+          if (entry !== undefined && now < entry.usableUntil) {
+            touch(key, entry)
+            if (now < entry.refreshAt || flights.running(key)) return Effect.as(Metric.increment(metrics.hits), entry.token)
+            // usable but not fresh, and nobody refreshing: serve it at once, refresh once in the background
+            return Effect.as(
               Effect.all([
-                Metric.increment(metrics.misses),
-                Effect.forkIn(runAcquisition(key, flight, acquire, options?.notAfter, false), scope)
+                Metric.increment(metrics.hits),
+                Effect.flatMap(
+                  flights.start(key, acquisition(key, acquire, options?.notAfter, true)),
+                  (started) => started ? Metric.increment(metrics.backgroundRefreshes) : Effect.void
+                )
               ], { discard: true }),
-              restore(awaitFlight<E>(flight))
+              entry.token
             )
-          })
+          }
+          if (entry !== undefined) entries.delete(key) // expired: never handed out again
+          return flights.run(key, acquisition(key, acquire, options?.notAfter, false), onJoin)
+        }))
+
+    const hash = options?.hash ?? CacheKey.sha256
+
+    return { hash, get, set, invalidate, getOrAcquire } satisfies TokenCache.Service
+  })
+
+/** @internal */
+export interface SharedOptions {
+  readonly freshness?: Freshness.Options | undefined
+  readonly localCapacity?: number | undefined
+  readonly lockTtl?: Duration.DurationInput | undefined
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
+/** an acquisition's own failure, kept apart from the store's so that it is never mistaken for one */
+class AcquireFailure {
+  constructor(readonly error: TokenRequestError) {}
+}
+
+/**
+ * Two levels: the memory cache in this process (hits without a round trip, coalescing) over `store`, shared by the
+ * fleet. An acquisition reads the store first (a token another instance stored is taken as it is); otherwise it takes
+ * the store's lock of the key, reads again, acquires and writes; an instance that finds the lock taken waits for the
+ * token to appear, at most one lock time-to-live. A store failure never fails a caller: it is logged and the token is
+ * acquired directly. A failed acquisition is never written.
+ *
+ * @internal
+ */
+export const makeShared = (
+  store: Store,
+  options: SharedOptions = {}
+): Effect.Effect<TokenCache.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const lockTtl = Duration.decode(options.lockTtl ?? Duration.seconds(10))
+    const pollInterval = Duration.decode(options.pollInterval ?? Duration.millis(25))
+    const freshness = options.freshness ?? Freshness.defaults
+    const local = yield* makeMemory({ capacity: options.localCapacity, freshness, hash: store.hash })
+
+    const degraded = (operation: string) => (error: StoreError) =>
+      Effect.logWarning(`TokenCache: ${operation} without the shared store`).pipe(
+        Effect.annotateLogs({ storeOperation: error.operation, cause: error.description })
+      )
+
+    const write = (key: string, token: TokenSet, notAfter: number | undefined): Effect.Effect<void, StoreError> =>
+      Effect.gen(function*() {
+        const entry = yield* makeEntry(token, notAfter, freshness)
+        const ttl = Math.floor(entry.usableUntil - (yield* Clock.currentTimeMillis))
+        // a token no longer usable is not worth a write: the store would drop it at once
+        if (ttl > 0) yield* store.write(key, entry, ttl)
+      })
+
+    /**
+     * One acquisition for `key` across the fleet. A stored token is taken when it is usable and is not the one this
+     * process already holds (that one is why we are here: it is due for refresh).
+     */
+    const distributed = (
+      key: string,
+      acquire: Effect.Effect<TokenSet, TokenRequestError>,
+      notAfter: number | undefined
+    ): Effect.Effect<TokenSet, TokenRequestError> =>
+      Effect.gen(function*() {
+        const held = yield* local.get(key)
+        const takeable = (entry: Option.Option<Entry>, now: number): Option.Option<TokenSet> =>
+          Option.filterMap(entry, (e) =>
+            now < e.usableUntil && !Option.exists(held, (h) => sameAccessToken(h, e.token))
+              ? Option.some(e.token)
+              : Option.none())
+        const acquireDirectly = Effect.mapError(acquire, (error) => new AcquireFailure(error))
+
+        const acquireUnderLock = (release: Effect.Effect<void, StoreError>) =>
+          Effect.gen(function*() {
+            // double check: another instance may have stored a token between our read and our lock
+            const stored = takeable(yield* store.read(key), yield* Clock.currentTimeMillis)
+            if (Option.isSome(stored)) return stored.value
+            const token = yield* acquireDirectly
+            // the token is ours now: a failed write only costs the other instances a request
+            yield* write(key, token, notAfter).pipe(Effect.catchAll(degraded("store")))
+            return token
+          }).pipe(Effect.ensuring(release.pipe(Effect.catchAll(degraded("unlock")))))
+
+        const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(lockTtl)
+        const loop: Effect.Effect<TokenSet, AcquireFailure | StoreError> = Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const stored = takeable(yield* store.read(key), now)
+          if (Option.isSome(stored)) return stored.value
+          // the lock holder is stuck past its lock: stop waiting for it
+          if (now >= deadline) return yield* acquireDirectly
+          const release = yield* store.lock(key, lockTtl)
+          if (Option.isSome(release)) return yield* acquireUnderLock(release.value)
+          yield* Effect.sleep(pollInterval)
+          return yield* loop
+        })
+        return yield* loop
+      }).pipe(
+        Effect.catchAll((failure): Effect.Effect<TokenSet, TokenRequestError> =>
+          failure instanceof AcquireFailure
+            ? Effect.fail(failure.error)
+            : Effect.zipRight(degraded("acquire")(failure), acquire)
         )
       )
 
-    return { get, set, invalidate, getOrAcquire } satisfies TokenCache.Service
+    const get = (key: string): Effect.Effect<Option.Option<TokenSet>> =>
+      Effect.flatMap(local.get(key), (hit) =>
+        Option.isSome(hit) ? Effect.succeed(hit) : store.read(key).pipe(
+          Effect.flatMap((entry) =>
+            Effect.map(Clock.currentTimeMillis, (now) => Option.filter(entry, (e) => now < e.usableUntil))
+          ),
+          // the entry's cap (a subject token's `exp`, say) comes along into the memory level
+          Effect.tap((found) =>
+            Option.isSome(found) ? local.set(key, found.value.token, { notAfter: found.value.expiresAt }) : Effect.void
+          ),
+          Effect.map(Option.map((e) => e.token)),
+          Effect.catchAll((error) => Effect.as(degraded("get")(error), Option.none()))
+        ))
+
+    const set = (key: string, token: TokenSet, setOptions?: TokenCache.SetOptions): Effect.Effect<void> =>
+      Effect.zipRight(
+        local.set(key, token, setOptions),
+        write(key, token, setOptions?.notAfter).pipe(Effect.catchAll(degraded("set")))
+      )
+
+    const invalidate = (key: string, token?: TokenSet): Effect.Effect<void> =>
+      Effect.zipRight(
+        local.invalidate(key, token),
+        store.remove(key, token).pipe(Effect.catchAll(degraded("invalidate")))
+      )
+
+    const getOrAcquire = (
+      key: string,
+      acquire: Effect.Effect<TokenSet, TokenRequestError>,
+      setOptions?: TokenCache.SetOptions
+    ): Effect.Effect<TokenSet, TokenRequestError> =>
+      local.getOrAcquire(key, distributed(key, acquire, setOptions?.notAfter), setOptions)
+
+    return { hash: store.hash, get, set, invalidate, getOrAcquire } satisfies TokenCache.Service
   })

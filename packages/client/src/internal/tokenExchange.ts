@@ -7,7 +7,7 @@ import type { Param } from "../TokenEndpoint.js"
 import { GrantTypes, TokenTypes } from "../TokenSet.js"
 import type { TokenSet } from "../TokenSet.js"
 import type { ExchangeRequest, SubjectToken } from "../TokenExchange.js"
-import { fingerprint } from "./clientCredentials.js"
+import { fingerprint } from "./clientAuth.js"
 
 /** @internal */
 export const many = (value: string | ReadonlyArray<string>): ReadonlyArray<string> =>
@@ -75,9 +75,13 @@ export const notAfter = (request: Pick<ExchangeRequest, "subjectToken" | "actorT
 export const cacheKey = (
   request: Omit<ExchangeRequest, "allowCached" | "credentials">,
   subjectTokenType: string,
-  client: { readonly auth: ClientAuth.ClientAuth; readonly endpoint: string | undefined }
+  client: {
+    readonly auth: ClientAuth.ClientAuth
+    readonly endpoint: string | undefined
+    readonly hash: (secretOrToken: string) => string
+  }
 ): string => {
-  const fp = fingerprint(client.auth)
+  const fp = fingerprint(client.auth, client.hash)
   return CacheKey.make({
     endpoint: client.endpoint,
     clientId: client.auth.clientId,
@@ -96,5 +100,5 @@ export const cacheKey = (
       actor_token: request.actorToken === undefined ? undefined : tokenRedacted(request.actorToken)
     },
     hashes: { credential: fp.secretHash }
-  })
+  }, client.hash)
 }

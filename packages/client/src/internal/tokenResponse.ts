@@ -8,8 +8,11 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as jose from "jose"
-import { InvalidTokenResponse, TokenEndpointError } from "../OAuthError.js"
+import type { TokenEndpointError } from "../OAuthError.js"
+import { InvalidTokenResponse } from "../OAuthError.js"
 import { Provenance, TokenSet } from "../TokenSet.js"
+import * as FormPost from "./formPost.js"
+import * as Redaction from "./redaction.js"
 
 /**
  * The longest lifetime believed, in seconds (10 years of 365 days). A longer one is a server bug or a unit mix-up
@@ -54,144 +57,6 @@ const modelled = new Set([
   "issued_token_type"
 ])
 
-/** member names whose values are never copied anywhere: tokens, secrets, codes, assertions (not `token_type`) */
-const sensitiveName = /token|secret|assertion|code|password|key/i
-const sensitive = { test: (name: string): boolean => sensitiveName.test(name) && !/_(type|types|in)$/i.test(name) }
-
-/**
- * The start of a body with the value of every sensitive member replaced by `<redacted>`: JSON members, form-encoded
- * pairs, and anything that looks like a JWT.
- *
- * @internal
- */
-export const redactedExcerpt = (body: string, max = 300): string => {
-  let text: string
-  try {
-    text = JSON.stringify(redactJson(JSON.parse(body)))
-  } catch {
-    text = body
-      .replace(/("[^"]*"\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\s]+)/g, (all, name: string, _value: string) =>
-        sensitive.test(name) ? `${name}"<redacted>"` : all)
-      .replace(/(^|[&?\s])([^=&\s]+)=([^&\s]*)/g, (all, lead: string, name: string) =>
-        sensitive.test(name) ? `${lead}${name}=<redacted>` : all)
-  }
-  text = text.replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, "<redacted>")
-  return text.length > max ? `${text.slice(0, max)}…` : text
-}
-
-const redactJson = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(redactJson)
-  if (typeof value === "object" && value !== null) {
-    const out: Record<string, unknown> = {}
-    for (const [name, member] of Object.entries(value)) {
-      out[name] = sensitive.test(name) && member !== null ? "<redacted>" : redactJson(member)
-    }
-    return out
-  }
-  return value
-}
-
-/**
- * An RFC 6749 §5.2 error body: a JSON object whose `error` is a string.
- *
- * @internal
- */
-export interface ErrorBody {
-  readonly error: string
-  readonly errorDescription: string | undefined
-  readonly errorUri: string | undefined
-}
-
-const parseObject = (body: string): Record<string, unknown> | undefined => {
-  try {
-    const parsed: unknown = JSON.parse(body)
-    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
-      ? { ...parsed }
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
-const asErrorBody = (json: Record<string, unknown>): ErrorBody | undefined =>
-  typeof json.error === "string" && json.error.length > 0
-    ? {
-      error: json.error,
-      errorDescription: typeof json.error_description === "string" ? json.error_description : undefined,
-      errorUri: typeof json.error_uri === "string" ? json.error_uri : undefined
-    }
-    : undefined
-
-/**
- * The OAuth error body in `body`, if it is one.
- *
- * @internal
- */
-export const parseErrorBody = (body: string): ErrorBody | undefined => {
-  const json = parseObject(body)
-  return json === undefined ? undefined : asErrorBody(json)
-}
-
-/** form parameters whose values are secrets a server might echo back in an error */
-const secretParams = new Set([
-  "refresh_token",
-  "code",
-  "code_verifier",
-  "subject_token",
-  "actor_token",
-  "client_secret",
-  "client_assertion",
-  "password"
-])
-
-/** shorter values are not looked for: replacing them would mangle ordinary words */
-const minEchoLength = 8
-
-/**
- * The secret values among the form pairs of a request (see `secretParams`), at least 8 characters long, longest first.
- *
- * @internal
- */
-export const sentSecrets = (
-  pairs: Iterable<readonly [string, string]>,
-  more: Iterable<string> = []
-): ReadonlyArray<string> => {
-  const values = new Set<string>()
-  for (const [name, value] of pairs) if (secretParams.has(name) && value.length >= minEchoLength) values.add(value)
-  for (const value of more) if (value.length >= minEchoLength) values.add(value)
-  return [...values].sort((a, b) => b.length - a.length)
-}
-
-const withoutEchoes = (text: string | undefined, secrets: ReadonlyArray<string>): string | undefined => {
-  if (text === undefined) return undefined
-  let out = text
-  for (const secret of secrets) out = out.split(secret).join("<redacted>")
-  return out
-}
-
-/**
- * A `TokenEndpointError` from an error body; every occurrence of one of `secrets` (what the request sent) in its
- * description or URI is replaced by `<redacted>`, since some servers echo the token they were sent.
- *
- * @internal
- */
-export const endpointError = (
-  grant: string,
-  status: number,
-  body: ErrorBody,
-  secrets: ReadonlyArray<string> = []
-): TokenEndpointError => {
-  const errorDescription = withoutEchoes(body.errorDescription, secrets)
-  const errorUri = withoutEchoes(body.errorUri, secrets)
-  return new TokenEndpointError({
-    grant,
-    status,
-    error: body.error,
-    ...(errorDescription !== undefined ? { errorDescription } : {}),
-    ...(errorUri !== undefined ? { errorUri } : {})
-  })
-}
-
 /**
  * What the decoder needs besides the body.
  *
@@ -207,8 +72,8 @@ export interface DecodeContext {
   readonly now: number
   /** the lifetime given to a token with neither `expires_in` nor a JWT `exp` */
   readonly defaultLifetimeMillis: number
-  /** the secret values the request sent (`sentSecrets`), redacted from an error body's description and URI */
-  readonly sentSecrets?: ReadonlyArray<string> | undefined
+  /** the secret values the request sent, redacted from whatever the body makes into an error */
+  readonly sentSecrets: ReadonlyArray<string>
 }
 
 const decodeResponse = Schema.decodeUnknownEither(TokenResponse, { errors: "all" })
@@ -251,14 +116,16 @@ export const decodeSuccess = (
         grant: context.grant,
         status: context.status,
         description,
-        excerpt: redactedExcerpt(body)
+        excerpt: Redaction.excerpt(body, context.sentSecrets)
       })
     )
-  const json = parseObject(body)
+  const json = FormPost.parseObject(body)
   if (json === undefined) return invalid("the body is not a JSON object")
-  const errorBody = asErrorBody(json)
+  const errorBody = FormPost.asErrorBody(json)
   if (errorBody !== undefined) {
-    return Either.left(endpointError(context.grant, context.status, errorBody, context.sentSecrets))
+    return Either.left(
+      FormPost.endpointError({ operation: "token", grant: context.grant }, context.status, errorBody, context.sentSecrets)
+    )
   }
   const decoded = decodeResponse(json)
   if (Either.isLeft(decoded)) return invalid(describeIssues(decoded.left))

@@ -4,15 +4,13 @@
  */
 import * as TokenSet from "@effect-oauth/client/TokenSet"
 import { TokenStoreError } from "@effect-oauth/client/TokenStore"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Redis } from "ioredis"
 import * as Jose from "jose"
-import { createHash, randomUUID } from "node:crypto"
+import * as Shared from "./redis.js"
 
 type Operation = TokenStoreError["operation"]
 
@@ -27,12 +25,12 @@ export interface SessionStoreOptions {
 }
 
 /**
- * The hashed form of a session id used in keys: sha256, base64url. A session id is often the value of the user's
- * session cookie; whoever can list the keys of Redis must not learn it.
+ * The hashed form of a session id used in keys (the package's one key hash). A session id is often the value of the
+ * user's session cookie; whoever can list the keys of Redis must not learn it.
  *
  * @internal
  */
-export const sessionHash = (sessionId: string): string => createHash("sha256").update(sessionId).digest("base64url")
+export const sessionHash = (sessionId: string): string => Shared.keyHash(sessionId)
 
 /** What is written under a session's key: a version and the `TokenSet` JSON, or a JWE (dir, A256GCM) of it. */
 const StoredValue = Schema.parseJson(Schema.Struct({
@@ -41,16 +39,6 @@ const StoredValue = Schema.parseJson(Schema.Struct({
   data: Schema.String
 }))
 
-// KEYS[1] = lock; ARGV[1] = owner. Releases the lock only if this holder still owns it.
-const releaseLock = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`
-
-// KEYS[1] = lock; ARGV[1] = owner; ARGV[2] = ttl ms. Extends the lock only if this holder still owns it.
-const extendLock = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`
-
 /** @internal */
 export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => {
   const sessionKey = (sessionId: string) => `${options.prefix}session:${sessionHash(sessionId)}`
@@ -58,17 +46,11 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
 
   const fail = (operation: Operation, description: string) => new TokenStoreError({ operation, description })
 
+  const redisCall = Shared.makeCall(redis, options.operationTimeout)
   /** one Redis command, bounded by the operation timeout; its error message names the failure, never a value */
   const call = <A>(operation: Operation, command: string, f: () => Promise<A>): Effect.Effect<A, TokenStoreError> =>
-    Effect.tryPromise({
-      try: f,
-      catch: (cause) => fail(operation, `Redis ${command} failed: ${cause instanceof Error ? cause.message : "unknown"}`)
-    }).pipe(
-      Effect.timeoutFail({
-        duration: options.operationTimeout,
-        onTimeout: () => fail(operation, `Redis ${command}: no answer within ${Duration.format(options.operationTimeout)}`)
-      })
-    )
+    Effect.mapError(redisCall(command, () => f()), (error) => fail(operation, error.description))
+  const locks = Shared.makeLocks(redisCall)
 
   /** the JWE's protected header names the session (hashed): a value copied under another session does not open */
   const seal = (sessionId: string, plain: string, key: Uint8Array): Effect.Effect<string, TokenStoreError> =>
@@ -133,72 +115,20 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
   const remove = (sessionId: string): Effect.Effect<void, TokenStoreError> =>
     Effect.asVoid(call("remove", "DEL", () => redis.del(sessionKey(sessionId))))
 
-  /** `SET NX PX` with a fresh owner id; the owner when taken */
-  const tryLock = (sessionId: string): Effect.Effect<Option.Option<string>, TokenStoreError> =>
-    Effect.suspend(() => {
-      const owner = randomUUID()
-      const ttl = Math.max(1, Math.floor(Duration.toMillis(options.lockTtl)))
-      return Effect.map(
-        call("lock", "SET NX", () => redis.set(lockKey(sessionId), owner, "PX", ttl, "NX")),
-        (reply) => (reply === "OK" ? Option.some(owner) : Option.none<string>())
-      )
-    })
-
-  /** waits for the lock, polling, at most one lock ttl (plus a poll); then gives up with a `TokenStoreError` */
-  const acquire = (sessionId: string): Effect.Effect<string, TokenStoreError> =>
-    Effect.gen(function*() {
-      const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(options.lockTtl) +
-        Duration.toMillis(options.pollInterval)
-      while (true) {
-        const owner = yield* tryLock(sessionId)
-        if (Option.isSome(owner)) return owner.value
-        if ((yield* Clock.currentTimeMillis) >= deadline) {
-          return yield* fail("lock", `the session's lock stayed taken for ${Duration.format(options.lockTtl)}`)
-        }
-        yield* Effect.sleep(options.pollInterval)
-      }
-    })
-
-  /** compare-and-delete: a holder whose lock expired and was taken by another does not release the other's */
-  const release = (sessionId: string, owner: string): Effect.Effect<void> =>
-    call("lock", "EVAL", () => redis.eval(releaseLock, 1, lockKey(sessionId), owner)).pipe(
-      Effect.asVoid,
-      Effect.catchAll((error) =>
-        Effect.logWarning("RedisTokenStore: a session lock was not released; it expires with its ttl").pipe(
-          Effect.annotateLogs({ cause: error.description })
-        )
-      )
-    )
-
   /**
-   * While the holder runs, its lock is extended every third of the ttl (only while it still owns it): a slow refresh
-   * keeps the lock however long its request takes, and a holder that dies frees it within one ttl.
+   * The session's lock, waited for (polling every `pollInterval`) at most `lockTtl`; while the holder runs it is
+   * extended every third of the ttl (a slow refresh keeps its lock; a holder that dies frees it within one ttl).
    */
-  const keepAlive = (sessionId: string, owner: string): Effect.Effect<void> => {
-    const ttl = Math.max(1, Math.floor(Duration.toMillis(options.lockTtl)))
-    return Effect.sleep(Duration.millis(Math.max(1, Math.floor(ttl / 3)))).pipe(
-      Effect.zipRight(call("lock", "EVAL", () => redis.eval(extendLock, 1, lockKey(sessionId), owner, ttl))),
-      Effect.repeat({ while: (extended) => extended === 1 }),
-      Effect.asVoid,
-      Effect.catchAll((error) =>
-        Effect.logWarning("RedisTokenStore: a session lock could not be extended").pipe(
-          Effect.annotateLogs({ cause: error.description })
-        )
-      )
-    )
-  }
-
   const withLock = <A, E, R>(
     sessionId: string,
     effect: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | TokenStoreError, R> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(acquire(sessionId)), (owner) =>
-        Effect.flatMap(Effect.fork(Effect.interruptible(keepAlive(sessionId, owner))), (extender) =>
-          restore(effect).pipe(
-            Effect.ensuring(Effect.zipRight(Fiber.interrupt(extender), release(sessionId, owner)))
-          )))
-    )
+    locks.withLock(lockKey(sessionId), {
+      ttl: options.lockTtl,
+      retry: Shared.pollEvery(options.pollInterval),
+      onTimeout: () => fail("lock", `the session's lock stayed taken for ${Duration.format(options.lockTtl)}`),
+      onError: (error) => fail("lock", error.description)
+    }, effect)
 
   return { get, set, remove, withLock, sessionKey, lockKey }
 }

@@ -1,0 +1,382 @@
+/**
+ * The one form POST to an endpoint of the authorization server. Token requests (every grant), revocation and, as they
+ * come, the server's other form endpoints go through `make`: per attempt, the form body with the client
+ * authentication, `Accept: application/json`, no redirect followed, a timeout, a capped body read, and the answer
+ * classified – a 2xx handed to the caller's decoder; an RFC 6749 §5.2 error body a `TokenEndpointError`; anything
+ * else a `TransportError` – every error built from the server's text through the one redaction step
+ * (`internal/redaction`). Retries follow the request's `RetryPolicy`; a `RequestHook` may add headers per attempt,
+ * observe every response and ask for one immediate resend (DPoP).
+ *
+ * @internal
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type { ClientAuth } from "../ClientAuth.js"
+import type { ConfigurationError, Operation } from "../OAuthError.js"
+import { TokenEndpointError, TransportError } from "../OAuthError.js"
+import type { RetryPolicy } from "../RetryPolicy.js"
+import * as InternalClientAuth from "./clientAuth.js"
+import * as Http from "./http.js"
+import * as Redaction from "./redaction.js"
+import * as Retry from "./retry.js"
+
+/**
+ * Which endpoint a POST goes to, and what the errors of its answer are called.
+ *
+ * @internal
+ */
+export interface Target {
+  readonly operation: Operation
+  /** the grant type of a token request */
+  readonly grant: string | undefined
+  readonly url: string
+  /** for client assertions: their `aud` is the token endpoint, or the issuer when the `ClientAuth` asks for it */
+  readonly issuer: string | undefined
+  readonly tokenEndpoint: string
+}
+
+/**
+ * A 2xx answer, for the caller's decoder.
+ *
+ * @internal
+ */
+export interface Success {
+  readonly status: number
+  readonly headers: HttpClientResponse.HttpClientResponse["headers"]
+  /** the body as text (empty when the request asked not to read it) */
+  readonly body: string
+  /** `Clock` time at which the request was sent, epoch ms: a token's life starts no earlier */
+  readonly sentAt: number
+  /** the secret values the request sent, for the redaction of what the decoder builds from the body */
+  readonly secrets: ReadonlyArray<string>
+}
+
+/**
+ * Every way a POST can fail, besides what its decoder refuses.
+ *
+ * @internal
+ */
+export type PostError = TokenEndpointError | TransportError | ConfigurationError
+
+/**
+ * A seam for sender-constrained tokens (a DPoP layer, RFC 9449): `prepare` runs for every attempt, after the body and
+ * client authentication are set, and may add headers (a `DPoP` proof for this method and URL); `observe` sees the
+ * status and headers of every response before it is decoded (a `DPoP-Nonce`); when `resendOnce` answers `true` for a
+ * `TokenEndpointError` (`use_dpop_nonce`), the attempt is sent once more at once, outside the retry schedule, and
+ * `prepare` runs again (with the new nonce).
+ *
+ * @internal
+ */
+export interface RequestHook {
+  readonly prepare: (
+    request: HttpClientRequest.HttpClientRequest
+  ) => Effect.Effect<HttpClientRequest.HttpClientRequest, PostError>
+  readonly observe?: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<void>
+  readonly resendOnce?: (error: TokenEndpointError) => boolean
+}
+
+/**
+ * One request.
+ *
+ * @internal
+ */
+export interface Post<A, E extends { readonly _tag: string }> {
+  readonly target: Target
+  /** the form pairs, in order; a pair whose name the client authentication also sets is replaced by the latter's */
+  readonly form: ReadonlyArray<readonly [string, string]>
+  readonly auth: ClientAuth
+  readonly retry: RetryPolicy
+  /** `false`: a 2xx body is not read (dropped, the connection released) and `Success.body` is empty */
+  readonly readSuccessBody?: boolean | undefined
+  /** decodes a 2xx answer */
+  readonly decode: (success: Success) => Either.Either<A, E>
+  /** called once per attempt with its outcome (see {@link outcomeOf}) */
+  readonly countAttempt?: ((outcome: string) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * Options shared by every request of one service.
+ *
+ * @internal
+ */
+export interface Options {
+  readonly timeout: Duration.Duration
+  readonly maxResponseBytes: number
+  readonly hook?: RequestHook | undefined
+}
+
+/**
+ * An RFC 6749 §5.2 error body: a JSON object whose `error` is a string.
+ *
+ * @internal
+ */
+export interface ErrorBody {
+  readonly error: string
+  readonly errorDescription: string | undefined
+  readonly errorUri: string | undefined
+}
+
+/**
+ * The JSON object in `body`, if it is one.
+ *
+ * @internal
+ */
+export const parseObject = (body: string): Record<string, unknown> | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(body)
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+      ? { ...parsed }
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The OAuth error body in `json`, if it is one.
+ *
+ * @internal
+ */
+export const asErrorBody = (json: Record<string, unknown>): ErrorBody | undefined =>
+  typeof json.error === "string" && json.error.length > 0
+    ? {
+      error: json.error,
+      errorDescription: typeof json.error_description === "string" ? json.error_description : undefined,
+      errorUri: typeof json.error_uri === "string" ? json.error_uri : undefined
+    }
+    : undefined
+
+/**
+ * The OAuth error body in `body`, if it is one.
+ *
+ * @internal
+ */
+export const parseErrorBody = (body: string): ErrorBody | undefined => {
+  const json = parseObject(body)
+  return json === undefined ? undefined : asErrorBody(json)
+}
+
+/**
+ * A `TokenEndpointError` from an error body, through the redaction step: every echo of what the request sent
+ * (`secrets`) in its description or URI becomes `<redacted>`.
+ *
+ * @internal
+ */
+export const endpointError = (
+  target: Pick<Target, "operation" | "grant">,
+  status: number,
+  body: ErrorBody,
+  secrets: ReadonlyArray<string>
+): TokenEndpointError =>
+  new TokenEndpointError({
+    operation: target.operation,
+    ...(target.grant !== undefined ? { grant: target.grant } : {}),
+    status,
+    error: body.error,
+    ...(body.errorDescription !== undefined
+      ? { errorDescription: Redaction.withoutEchoes(body.errorDescription, secrets) }
+      : {}),
+    ...(body.errorUri !== undefined ? { errorUri: Redaction.withoutEchoes(body.errorUri, secrets) } : {})
+  })
+
+/** the error codes of RFC 6749, 7009, 8628, 8693 and 9449: a bounded set of metric tags */
+const knownErrorCodes: ReadonlySet<string> = new Set([
+  "invalid_request",
+  "invalid_client",
+  "invalid_grant",
+  "unauthorized_client",
+  "unsupported_grant_type",
+  "unsupported_token_type",
+  "invalid_scope",
+  "invalid_target",
+  "temporarily_unavailable",
+  "server_error",
+  "access_denied",
+  "authorization_pending",
+  "slow_down",
+  "expired_token",
+  "use_dpop_nonce",
+  "invalid_dpop_proof"
+])
+
+/**
+ * The `outcome` tag of a failure: a known OAuth error code (`other_error` for any other), the reason of a
+ * `TransportError`, or the error's tag – a bounded set.
+ *
+ * @internal
+ */
+export const outcomeOf = (error: { readonly _tag: string }): string =>
+  error instanceof TokenEndpointError
+    ? knownErrorCodes.has(error.error) ? error.error : "other_error"
+    : error instanceof TransportError
+    ? error.reason
+    : error._tag
+
+/** the form: the request's pairs (those the client authentication sets are left out), then the authentication's */
+const formBody = (
+  pairs: ReadonlyArray<readonly [string, string]>,
+  authParams: Readonly<Record<string, string>>
+): Array<[string, string]> => {
+  const out: Array<[string, string]> = []
+  for (const [name, value] of pairs) if (!(name in authParams)) out.push([name, value])
+  for (const [name, value] of Object.entries(authParams)) out.push([name, value])
+  return out
+}
+
+const describeStatus = (response: HttpClientResponse.HttpClientResponse): string => {
+  const type = response.headers["content-type"]?.split(";")[0]?.trim()
+  return `HTTP ${response.status} without an OAuth error body${type ? ` (${type.slice(0, 60)})` : ""}`
+}
+
+/**
+ * Form pairs from parameters: `undefined` is left out, an array repeats its parameter.
+ *
+ * @internal
+ */
+export const pairs = (
+  params: Readonly<Record<string, string | ReadonlyArray<string> | undefined>> | undefined
+): Array<[string, string]> => {
+  const out: Array<[string, string]> = []
+  for (const [name, value] of Object.entries(params ?? {})) {
+    if (value === undefined) continue
+    if (typeof value === "string") out.push([name, value])
+    else for (const item of value) out.push([name, item])
+  }
+  return out
+}
+
+/**
+ * The POST of a service, over the `HttpClient` in context (and the `FetchHttpClient.RequestInit` there, kept with
+ * `redirect: "manual"`).
+ *
+ * @internal
+ */
+export const make = (
+  options: Options
+): Effect.Effect<<A, E extends { readonly _tag: string }>(request: Post<A, E>) => Effect.Effect<A, E | PostError>, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const noRedirects = Http.withoutRedirects(yield* Effect.serviceOption(FetchHttpClient.RequestInit))
+    const { hook, maxResponseBytes: maxBytes, timeout } = options
+
+    const attempt = <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, Retry.AttemptFailure<E | PostError>> => {
+      const { target } = request
+      const fail = (
+        error: E | PostError,
+        retryAfterMillis?: number
+      ): Effect.Effect<never, Retry.AttemptFailure<E | PostError>> =>
+        Effect.fail({ error, retryAfterMillis })
+      const transport = Retry.transportFailure(target)
+
+      return Effect.gen(function*() {
+        const applied = yield* InternalClientAuth.apply(request.auth, target).pipe(
+          Effect.catchAll((error) => fail(error))
+        )
+        const form = formBody(request.form, applied.params)
+        // what a server might echo back in an error: the secret-bearing form values and the authentication's secrets
+        const secrets = Redaction.sentSecrets(form, applied.secrets)
+        let httpRequest = HttpClientRequest.post(target.url).pipe(
+          HttpClientRequest.acceptJson,
+          HttpClientRequest.setHeaders(applied.headers),
+          HttpClientRequest.bodyUrlParams(form)
+        )
+        if (hook) httpRequest = yield* Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error))
+        const sentAt = yield* Clock.currentTimeMillis
+        const response = yield* client.execute(httpRequest).pipe(
+          noRedirects,
+          Effect.catchAll((error) => {
+            const { description, maybeSent } = Http.classifyRequestError(error)
+            return transport("RequestError", description, { maybeSent })
+          })
+        )
+        if (hook?.observe) yield* hook.observe(response)
+        const status = response.status
+        if (Http.isRedirect(status)) {
+          yield* Http.discardBody(response)
+          return yield* transport(
+            "Redirect",
+            `HTTP ${status}: the ${target.operation} endpoint redirected; redirects are never followed`,
+            { status }
+          )
+        }
+        const ok = status >= 200 && status < 300
+        if (ok && request.readSuccessBody === false) {
+          yield* Http.discardBody(response)
+          return yield* Either.match(request.decode({ status, headers: response.headers, body: "", sentAt, secrets }), {
+            onLeft: (error) => fail(error),
+            onRight: Effect.succeed
+          })
+        }
+        const retryAfterMillis = Http.parseRetryAfter(response.headers["retry-after"], yield* Clock.currentTimeMillis)
+        const body = yield* Http.readBodyCapped(response, maxBytes).pipe(
+          Effect.catchAll((failure) =>
+            failure._tag === "TooLarge"
+              ? transport("BodyTooLarge", `the response body is larger than ${failure.limit} bytes`, { status })
+              : transport("RequestError", failure.description, {
+                status,
+                ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
+              })
+          )
+        )
+        if (ok) {
+          return yield* Either.match(request.decode({ status, headers: response.headers, body, sentAt, secrets }), {
+            onLeft: (error) => fail(error, retryAfterMillis),
+            onRight: Effect.succeed
+          })
+        }
+        const errorBody = parseErrorBody(body)
+        if (errorBody !== undefined) {
+          return yield* fail(endpointError(target, status, errorBody, secrets), retryAfterMillis)
+        }
+        return yield* transport("Status", describeStatus(response), {
+          status,
+          ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
+        })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: (): Retry.AttemptFailure<E | PostError> => ({
+            error: new TransportError({
+              operation: target.operation,
+              ...(target.grant !== undefined ? { grant: target.grant } : {}),
+              reason: "Timeout",
+              description: `no complete answer within ${Duration.format(timeout)}`,
+              maybeSent: true
+            }),
+            retryAfterMillis: undefined
+          })
+        }),
+        (effect) => {
+          const count = request.countAttempt
+          return count === undefined ? effect : Effect.tapBoth(effect, {
+            onFailure: (failure) => count(outcomeOf(failure.error)),
+            onSuccess: () => count("success")
+          })
+        }
+      )
+    }
+
+    const withResend = <A, E>(
+      once: Effect.Effect<A, Retry.AttemptFailure<E>>
+    ): Effect.Effect<A, Retry.AttemptFailure<E>> => {
+      const resendOnce = hook?.resendOnce
+      if (resendOnce === undefined) return once
+      return Effect.catchIf(
+        once,
+        (failure) => failure.error instanceof TokenEndpointError && resendOnce(failure.error),
+        () => once
+      )
+    }
+
+    return <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
+      withResend(attempt(request)).pipe(
+        Effect.retry(Retry.schedule(request.retry)),
+        Effect.mapError((failure) => failure.error)
+      )
+  })
