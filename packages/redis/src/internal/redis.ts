@@ -71,6 +71,19 @@ const taken = new Taken()
 const ttlMillis = (ttl: Duration.Duration): number => Math.max(1, Math.floor(Duration.toMillis(ttl)))
 
 /**
+ * How `withLock` waits and fails: the lock's time-to-live (also the longest wait), the polling schedule, and the
+ * errors of a lock that stayed taken and of a failed Redis command.
+ *
+ * @internal
+ */
+export interface LockOptions<E2> {
+  readonly ttl: Duration.Duration
+  readonly retry: Schedule.Schedule<unknown>
+  readonly onTimeout: () => E2
+  readonly onError: (error: RedisError) => E2
+}
+
+/**
  * Locks on Redis keys.
  *
  * @internal
@@ -89,12 +102,7 @@ export interface Locks {
    */
   readonly withLock: <A, E, R, E2>(
     lockKey: string,
-    options: {
-      readonly ttl: Duration.Duration
-      readonly retry: Schedule.Schedule<unknown>
-      readonly onTimeout: () => E2
-      readonly onError: (error: RedisError) => E2
-    },
+    options: LockOptions<E2>,
     effect: Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | E2, R>
 }
@@ -159,12 +167,7 @@ export const makeLocks = (call: Call): Locks => {
 
   const withLock = <A, E, R, E2>(
     lockKey: string,
-    options: {
-      readonly ttl: Duration.Duration
-      readonly retry: Schedule.Schedule<unknown>
-      readonly onTimeout: () => E2
-      readonly onError: (error: RedisError) => E2
-    },
+    options: LockOptions<E2>,
     effect: Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | E2, R> =>
     Effect.uninterruptibleMask((restore) =>
