@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Either, Layer, Redacted, Ref, TestClock, Tracer } from "effect"
+import { Clock, ConfigProvider, Effect, Either, Layer, Redacted, Ref, TestClock } from "effect"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as ClientCredentials from "../src/ClientCredentials.js"
@@ -7,6 +7,7 @@ import { TokenEndpointError } from "../src/OAuthError.js"
 import * as TokenCache from "../src/TokenCache.js"
 import { TokenEndpoint, type TokenRequest } from "../src/TokenEndpoint.js"
 import { Provenance, TokenSet } from "../src/TokenSet.js"
+import { withRecordingTracer } from "./support/tracer.js"
 
 const secret = Redacted.make("s3cret-value-0123456789")
 const auth = ClientAuth.clientSecretBasic("orders", secret)
@@ -209,22 +210,12 @@ describe("ClientCredentials", () => {
 
   it.effect("a span around each request that leaves the cache, none for a hit, and no secret or token in any", () =>
     Effect.gen(function*() {
-      const native = yield* Effect.tracer
-      const spans: Array<Tracer.Span> = []
-      const recording = Tracer.make({
-        span: (...args) => {
-          const span = native.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: native.context
-      })
-      yield* run({ auth, scope: ["api:read"] }, (cc) =>
+      const { spans } = yield* withRecordingTracer(run({ auth, scope: ["api:read"] }, (cc) =>
         Effect.gen(function*() {
           yield* cc.acquire()
           yield* cc.acquire()
           yield* cc.acquire({ allowCached: false })
-        })).pipe(Effect.withTracer(recording))
+        })))
       const names = spans.map((span) => span.name)
       expect(names.filter((n) => n === "ClientCredentials.request")).toHaveLength(2)
       expect(names.filter((n) => n === "TokenCache.acquire")).toHaveLength(1)

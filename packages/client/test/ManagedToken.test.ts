@@ -1,6 +1,6 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Deferred, Effect, Fiber, FiberId, Layer, Option, Queue, Redacted, TestClock, Tracer } from "effect"
+import { Chunk, Clock, Deferred, Effect, Fiber, FiberId, Layer, Option, Queue, Redacted, TestClock } from "effect"
 import * as BearerClient from "../src/BearerClient.js"
 import * as ManagedToken from "../src/ManagedToken.js"
 import { TokenEndpointError, TransportError } from "../src/OAuthError.js"
@@ -8,6 +8,7 @@ import { RefreshToken } from "../src/RefreshToken.js"
 import { Revocation } from "../src/Revocation.js"
 import { Provenance, TokenSet } from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
+import { makeSpanRecorder } from "./support/tracer.js"
 
 const HOUR = 3_600_000
 
@@ -333,31 +334,7 @@ describe("ManagedToken", () => {
 
   it.scoped("spans: get and refresh are traced, and no attribute carries a token or the session id", () => {
     const server = fakeServer()
-    const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
-    const tracer = Tracer.make({
-      span: (name, parent, context, links, startTime, kind) => {
-        const attributes = new Map<string, unknown>()
-        spans.push({ name, attributes })
-        return {
-          _tag: "Span",
-          name,
-          spanId: `${spans.length}`,
-          traceId: "trace",
-          parent,
-          context,
-          status: { _tag: "Started", startTime },
-          attributes,
-          links,
-          sampled: true,
-          kind,
-          end: () => {},
-          attribute: (key, value) => void attributes.set(key, value),
-          event: () => {},
-          addLinks: () => {}
-        }
-      },
-      context: (f) => f()
-    })
+    const { spans, tracer } = makeSpanRecorder()
     return Effect.gen(function*() {
       const tokens = yield* ManagedToken.ManagedToken
       yield* tokens.start("session-xyz", tokenSet("A0", "R0", 0))

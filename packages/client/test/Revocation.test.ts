@@ -4,11 +4,12 @@
  * a redirect not followed, no revocation endpoint, and no token in any span or error.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, Metric, Redacted, TestClock, Tracer } from "effect"
+import { ConfigProvider, Effect, Fiber, Layer, Metric, Redacted, TestClock } from "effect"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as Revocation from "../src/Revocation.js"
 import { Provenance, TokenSet } from "../src/TokenSet.js"
+import { makeSpanRecorder } from "./support/tracer.js"
 import { awaitRetrySleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
 const SECRET = "SECRET-do-not-leak-7f3a"
@@ -247,19 +248,10 @@ describe("Revocation", () => {
   describe("observability", () => {
     it.effect("a Revocation.revoke span with client id, endpoint, hint and outcome; no token or secret in any span", () => {
       const mock = mockHttp([json(400, { error: "unsupported_token_type" }), revoked()])
-      const spans: Array<Tracer.Span> = []
+      const { spans, tracer } = makeSpanRecorder()
       return Effect.gen(function*() {
-        const base = yield* Effect.tracer
-        const recording = Tracer.make({
-          span: (...args) => {
-            const span = base.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: base.context
-        })
-        yield* Effect.flip(revoke(tokenSet(true), { hint: "access_token" })).pipe(Effect.withTracer(recording))
-        yield* revoke(tokenSet(true)).pipe(Effect.withTracer(recording))
+        yield* Effect.flip(revoke(tokenSet(true), { hint: "access_token" })).pipe(Effect.withTracer(tracer))
+        yield* revoke(tokenSet(true)).pipe(Effect.withTracer(tracer))
         const revokes = spans.filter((s) => s.name === "Revocation.revoke")
         assert.strictEqual(revokes.length, 2)
         const [failed, succeeded] = revokes

@@ -2,8 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
 import type { TokenSet } from "@effect-oauth/client/TokenSet"
 import { HttpClientRequest } from "@effect/platform"
-import { Config, ConfigProvider, Effect, Exit, FastCheck, Fiber, Layer, Metric, Redacted, TestClock, Tracer } from "effect"
+import { Config, ConfigProvider, Effect, Exit, FastCheck, Fiber, Layer, Metric, Redacted, TestClock } from "effect"
 import { redactedExcerpt } from "../src/internal/tokenResponse.js"
+import { withRecordingTracer } from "./support/tracer.js"
 import { awaitRetrySleep, awaitSleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
 const SECRET = "SECRET-do-not-leak-7f3a"
@@ -520,19 +521,9 @@ describe("TokenEndpoint", () => {
   describe("tracing", () => {
     it.effect("a TokenEndpoint.request span with grant, client id and endpoint; no secret in any span", () => {
       const mock = mockHttp([ok()])
-      const spans: Array<Tracer.Span> = []
       return Effect.gen(function*() {
-        const base = yield* Effect.tracer
-        const recording = Tracer.make({
-          span: (...args) => {
-            const span = base.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: base.context
-        })
-        yield* request({ grantType: "client_credentials", auth: post, params: { scope: "api:read" } }).pipe(
-          Effect.withTracer(recording)
+        const { spans } = yield* withRecordingTracer(
+          request({ grantType: "client_credentials", auth: post, params: { scope: "api:read" } })
         )
         const span = spans.find((s) => s.name === "TokenEndpoint.request")
         assert.isDefined(span)
@@ -549,18 +540,8 @@ describe("TokenEndpoint", () => {
 
     it.effect("Basic: the Authorization header is redacted in the HTTP client span", () => {
       const mock = mockHttp([ok()])
-      const spans: Array<Tracer.Span> = []
       return Effect.gen(function*() {
-        const base = yield* Effect.tracer
-        const recording = Tracer.make({
-          span: (...args) => {
-            const span = base.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: base.context
-        })
-        yield* request({ grantType: "client_credentials", auth: basic }).pipe(Effect.withTracer(recording))
+        const { spans } = yield* withRecordingTracer(request({ grantType: "client_credentials", auth: basic }))
         const values = spans.flatMap((recorded) => [...recorded.attributes.values()].map(String))
         assert.isFalse(values.some((value) => value.includes("c3ZjOlNFQ1JFVC1kby1ub3QtbGVhay03ZjNh")))
       }).pipe(Effect.provide(endpointWith(mock)))
