@@ -15,6 +15,7 @@ import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import type { TokenSet } from "../src/TokenSet.js"
+import { expectFailure } from "./support/assertions.js"
 
 /** the test server, and the two grants for its `web` client over the real TokenEndpoint and discovery */
 const live = Layer.unwrapEffect(
@@ -112,20 +113,19 @@ describe("AuthorizationCode + RefreshToken against the test server", () => {
 
       const wrongState = new URL(callback)
       wrongState.searchParams.set("state", "forged-state")
-      const stateError = yield* Effect.flip(flow.exchangeCode(wrongState, pending))
-      assert.strictEqual(stateError._tag, "AuthorizationResponseError")
-      assert.strictEqual(stateError._tag === "AuthorizationResponseError" && stateError.reason, "StateMismatch")
+      const stateError = yield* expectFailure(flow.exchangeCode(wrongState, pending), "AuthorizationResponseError")
+      assert.strictEqual(stateError.reason, "StateMismatch")
 
       const wrongIss = new URL(callback)
       wrongIss.searchParams.set("iss", "https://attacker.example")
-      const issError = yield* Effect.flip(flow.exchangeCode(wrongIss, pending))
-      assert.strictEqual(issError._tag === "AuthorizationResponseError" && issError.reason, "IssuerMismatch")
+      const issError = yield* expectFailure(flow.exchangeCode(wrongIss, pending), "AuthorizationResponseError")
+      assert.strictEqual(issError.reason, "IssuerMismatch")
 
       // oidc-provider advertises RFC 9207, so a callback without iss is refused as well
       const noIss = new URL(callback)
       noIss.searchParams.delete("iss")
-      const noIssError = yield* Effect.flip(flow.exchangeCode(noIss, pending))
-      assert.strictEqual(noIssError._tag === "AuthorizationResponseError" && noIssError.reason, "IssuerMismatch")
+      const noIssError = yield* expectFailure(flow.exchangeCode(noIss, pending), "AuthorizationResponseError")
+      assert.strictEqual(noIssError.reason, "IssuerMismatch")
 
       assert.strictEqual(server.requestCount("token"), 0)
 
@@ -148,9 +148,10 @@ describe("AuthorizationCode + RefreshToken against the test server", () => {
       const location = response.headers.get("location")
       assert.isNotNull(location)
       server.resetCounts()
-      const error = yield* Effect.flip(flow.exchangeCode(new URL(location!, pending.url), pending))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag !== "AuthorizationResponseError") return
+      const error = yield* expectFailure(
+        flow.exchangeCode(new URL(location!, pending.url), pending),
+        "AuthorizationResponseError"
+      )
       assert.strictEqual(error.reason, "ErrorResponse")
       assert.strictEqual(error.error, "login_required")
       assert.strictEqual(server.requestCount("token"), 0)

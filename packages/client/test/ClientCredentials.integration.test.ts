@@ -12,6 +12,7 @@ import * as ClientAuth from "../src/ClientAuth.js"
 import * as ClientCredentials from "../src/ClientCredentials.js"
 import * as TokenCache from "../src/TokenCache.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
+import { expectFailure } from "./support/assertions.js"
 
 /** a fresh cache and ClientCredentials service for `clientFor(server)`, on the test server in context */
 const withClientCredentials = <A, E>(
@@ -126,8 +127,8 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
     }), (cc, server) =>
       Effect.gen(function*() {
         const before = ccRequests(server)
-        const error = yield* Effect.flip(cc.acquire({ scope: ["api:read"] }))
-        expect(error._tag === "TokenEndpointError" && error.error).toBe("invalid_client")
+        const error = yield* expectFailure(cc.acquire({ scope: ["api:read"] }), "TokenEndpointError")
+        expect(error.error).toBe("invalid_client")
         yield* Effect.flip(cc.acquire({ scope: ["api:read"] }))
         expect(ccRequests(server)).toBe(before + 2)
       })

@@ -7,6 +7,7 @@ import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
 import { withRecordingTracer } from "./support/tracer.js"
 import { awaitRetrySleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import { expectFailure } from "./support/assertions.js"
 
 const server = AuthorizationServer.layerStatic({ issuer: "https://as.example", tokenEndpoint: "https://as.example/token" })
 const auth = ClientAuth.clientSecretBasic("web", Redacted.make("web-secret"))
@@ -100,9 +101,7 @@ describe("RefreshToken", () => {
   it.effect("a transport failure after sending is not retried under the default policy", () => {
     const mock = mockHttp([reset, json(200, { access_token: "A1", token_type: "Bearer", expires_in: 300 })])
     return Effect.gen(function*() {
-      const error = yield* Effect.flip(refresh("R0"))
-      assert.strictEqual(error._tag, "TransportError")
-      if (error._tag !== "TransportError") return
+      const error = yield* expectFailure(refresh("R0"), "TransportError")
       assert.isTrue(error.maybeSent)
       assert.strictEqual(mock.requests.length, 1)
     }).pipe(Effect.provide(live(mock)))

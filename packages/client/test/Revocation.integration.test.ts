@@ -14,6 +14,7 @@ import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as Revocation from "../src/Revocation.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
+import { expectFailure } from "./support/assertions.js"
 
 /** the `web` client of the test server: sign-in, refresh and revocation, over discovery and fetch */
 const live = Layer.unwrapEffect(
@@ -95,9 +96,7 @@ describe("Revocation against the test server", () => {
       const signedIn = yield* signIn
 
       // the access token for https://api.example is a JWT, which oidc-provider does not store and cannot revoke
-      const error = yield* Effect.flip(revocation.revoke(signedIn, { hint: "access_token" }))
-      assert.strictEqual(error._tag, "TokenEndpointError")
-      if (error._tag !== "TokenEndpointError") return
+      const error = yield* expectFailure(revocation.revoke(signedIn, { hint: "access_token" }), "TokenEndpointError")
       assert.strictEqual(error.error, "unsupported_token_type")
       assert.strictEqual(error.status, 400)
       // not retried
@@ -116,9 +115,7 @@ describe("Revocation against the test server", () => {
         auth: ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make("not-the-secret")),
         retry: TokenEndpoint.retryNever
       })
-      const error = yield* Effect.flip(wrong.revoke(signedIn))
-      assert.strictEqual(error._tag, "TokenEndpointError")
-      if (error._tag !== "TokenEndpointError") return
+      const error = yield* expectFailure(wrong.revoke(signedIn), "TokenEndpointError")
       assert.strictEqual(error.error, "invalid_client")
       assert.strictEqual(error.grant, "revocation")
       assert.notInclude(error.message, Redacted.value(signedIn.refreshToken!))

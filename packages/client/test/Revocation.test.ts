@@ -11,6 +11,7 @@ import * as Revocation from "../src/Revocation.js"
 import { Provenance, TokenSet } from "../src/TokenSet.js"
 import { makeSpanRecorder } from "./support/tracer.js"
 import { awaitRetrySleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import { expectFailure } from "./support/assertions.js"
 
 const SECRET = "SECRET-do-not-leak-7f3a"
 const ACCESS = "AT-value-never-printed-91b2"
@@ -130,9 +131,10 @@ describe("Revocation", () => {
     it.effect("400 unsupported_token_type (RFC 7009 §2.2.1) is a TokenEndpointError, not retried", () => {
       const mock = mockHttp([json(400, { error: "unsupported_token_type", error_description: "cannot revoke that" })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(ACCESS), { hint: "access_token" }))
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
+        const error = yield* expectFailure(
+          revoke(Redacted.make(ACCESS), { hint: "access_token" }),
+          "TokenEndpointError"
+        )
         assert.strictEqual(error.error, "unsupported_token_type")
         assert.strictEqual(error.status, 400)
         assert.strictEqual(error.grant, "revocation")
@@ -147,8 +149,10 @@ describe("Revocation", () => {
     it.effect("a server echoing the token in error_description gets it back as <redacted>", () => {
       const mock = mockHttp([json(400, { error: "unsupported_token_type", error_description: `cannot revoke ${ACCESS}` })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(ACCESS), { hint: "access_token" }))
-        if (error._tag !== "TokenEndpointError") return assert.fail(`expected TokenEndpointError, got ${error._tag}`)
+        const error = yield* expectFailure(
+          revoke(Redacted.make(ACCESS), { hint: "access_token" }),
+          "TokenEndpointError"
+        )
         assert.strictEqual(error.errorDescription, "cannot revoke <redacted>")
         assertNoSecrets(JSON.stringify(error))
       }).pipe(Effect.provide(revocationWith(mock)))
@@ -157,9 +161,7 @@ describe("Revocation", () => {
     it.effect("401 invalid_client is a TokenEndpointError, not retried", () => {
       const mock = mockHttp([json(401, { error: "invalid_client" })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(REFRESH)))
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
+        const error = yield* expectFailure(revoke(Redacted.make(REFRESH)), "TokenEndpointError")
         assert.strictEqual(error.error, "invalid_client")
         assert.strictEqual(mock.requests.length, 1)
       }).pipe(Effect.provide(revocationWith(mock)))
@@ -219,9 +221,7 @@ describe("Revocation", () => {
         revoked()
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(REFRESH)))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(revoke(Redacted.make(REFRESH)), "TransportError")
         assert.strictEqual(error.reason, "Redirect")
         assert.strictEqual(error.status, 307)
         assert.strictEqual(mock.requests.length, 1)
@@ -236,9 +236,7 @@ describe("Revocation", () => {
         tokenEndpoint: "https://as.example/token"
       })
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(REFRESH)))
-        assert.strictEqual(error._tag, "ConfigurationError")
-        if (error._tag !== "ConfigurationError") return
+        const error = yield* expectFailure(revoke(Redacted.make(REFRESH)), "ConfigurationError")
         assert.strictEqual(error.reason, "MissingEndpoint")
         assert.strictEqual(mock.requests.length, 0)
       }).pipe(Effect.provide(revocationWith(mock, { auth: basic }, noRevocation)))

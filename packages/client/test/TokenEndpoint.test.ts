@@ -6,6 +6,7 @@ import { Config, ConfigProvider, Effect, Exit, FastCheck, Fiber, Layer, Metric, 
 import { redactedExcerpt } from "../src/internal/tokenResponse.js"
 import { withRecordingTracer } from "./support/tracer.js"
 import { awaitRetrySleep, awaitSleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import { expectFailure } from "./support/assertions.js"
 
 const SECRET = "SECRET-do-not-leak-7f3a"
 const ACCESS = "AT-value-never-printed-91b2"
@@ -152,11 +153,10 @@ describe("TokenEndpoint", () => {
       Effect.gen(function*() {
         for (const expiresIn of [-1, 1e300, "Infinity", "1e20", 315_360_001]) {
           const mock = mockHttp([json(200, { access_token: ACCESS, token_type: "Bearer", expires_in: expiresIn })])
-          const error = yield* Effect.flip(
-            request({ grantType: "client_credentials", auth: basic }).pipe(Effect.provide(endpointWith(mock)))
+          const error = yield* expectFailure(
+            request({ grantType: "client_credentials", auth: basic }).pipe(Effect.provide(endpointWith(mock))),
+            "InvalidTokenResponse", `expires_in ${expiresIn}`
           )
-          assert.strictEqual(error._tag, "InvalidTokenResponse", `expires_in ${expiresIn}`)
-          if (error._tag !== "InvalidTokenResponse") return
           assert.include(error.description, "expires_in")
           assertNoSecrets(error)
         }
@@ -186,9 +186,10 @@ describe("TokenEndpoint", () => {
     it.effect("a 2xx with an error field is a TokenEndpointError", () => {
       const mock = mockHttp([json(200, { error: "invalid_scope", error_description: "no such scope" })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "TokenEndpointError"
+        )
         assert.strictEqual(error.status, 200)
         assert.strictEqual(error.error, "invalid_scope")
         assert.strictEqual(error.errorDescription, "no such scope")
@@ -199,9 +200,10 @@ describe("TokenEndpoint", () => {
     it.effect("a 2xx that is not a token response: InvalidTokenResponse with a redacted excerpt", () => {
       const mock = mockHttp([json(200, { access_token: ACCESS, refresh_token: REFRESH, token_type: 42 })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "InvalidTokenResponse")
-        if (error._tag !== "InvalidTokenResponse") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "InvalidTokenResponse"
+        )
         assert.strictEqual(error.excerpt, `{"access_token":"<redacted>","refresh_token":"<redacted>","token_type":42}`)
         assert.include(error.description, "token_type")
         assertNoSecrets(error)
@@ -211,9 +213,10 @@ describe("TokenEndpoint", () => {
     it.effect("a 2xx that is not JSON: InvalidTokenResponse, form-encoded tokens redacted", () => {
       const mock = mockHttp([new Response(`access_token=${ACCESS}&token_type=bearer`, { status: 200 })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "InvalidTokenResponse")
-        if (error._tag !== "InvalidTokenResponse") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "InvalidTokenResponse"
+        )
         assert.strictEqual(error.excerpt, "access_token=<redacted>&token_type=bearer")
         assertNoSecrets(error)
       }).pipe(Effect.provide(endpointWith(mock)))
@@ -227,9 +230,7 @@ describe("TokenEndpoint", () => {
         ok()
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
         assert.strictEqual(error.reason, "Redirect")
         assert.strictEqual(error.status, 307)
         assert.strictEqual(mock.requests.length, 1)
@@ -242,11 +243,10 @@ describe("TokenEndpoint", () => {
         new Response("<html><body>Bad gateway</body></html>", { status: 502, headers: { "content-type": "text/html" } })
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
-          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever })
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever }),
+          "TransportError"
         )
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
         assert.strictEqual(error.reason, "Status")
         assert.strictEqual(error.status, 502)
         assert.include(error.description, "text/html")
@@ -262,9 +262,7 @@ describe("TokenEndpoint", () => {
         })
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
         assert.strictEqual(error.reason, "BodyTooLarge")
         assert.strictEqual(mock.requests.length, 1)
       }).pipe(Effect.provide(endpointWith(mock, { maxResponseBytes: 1000 })))
@@ -280,9 +278,7 @@ describe("TokenEndpoint", () => {
       })
       const mock = mockHttp([() => new Response(endless, { status: 200 })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
         assert.strictEqual(error.reason, "BodyTooLarge")
         // 16 chunks of 64 KiB are exactly 1 MiB; the 17th crosses the cap (a few more may be buffered ahead)
         assert.isAtLeast(pulled, 17)
@@ -302,9 +298,7 @@ describe("TokenEndpoint", () => {
         yield* TestClock.adjust("1 second")
         const exit = yield* Fiber.await(fiber)
         assert.isTrue(Exit.isFailure(exit))
-        const error = yield* Effect.flip(exit)
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(exit, "TransportError")
         assert.strictEqual(error.reason, "Timeout")
         assert.isTrue(error.maybeSent)
       }).pipe(Effect.provide(endpointWith(mock, { timeout: "5 seconds" })))
@@ -313,11 +307,10 @@ describe("TokenEndpoint", () => {
     it.effect("connection refused: maybeSent false", () => {
       const mock = mockHttp([{ fail: new TypeError("fetch failed", { cause: Object.assign(new Error("connect"), { code: "ECONNREFUSED" }) }) }])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
-          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever })
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever }),
+          "TransportError"
         )
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
         assert.strictEqual(error.reason, "RequestError")
         assert.isFalse(error.maybeSent)
         assert.include(error.description, "ECONNREFUSED")
@@ -327,11 +320,10 @@ describe("TokenEndpoint", () => {
     it.effect("a reset connection: maybeSent true", () => {
       const mock = mockHttp([{ fail: new TypeError("fetch failed", { cause: Object.assign(new Error("socket"), { code: "ECONNRESET" }) }) }])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
-          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever })
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic, retry: TokenEndpoint.retryNever }),
+          "TransportError"
         )
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
         assert.isTrue(error.maybeSent)
       }).pipe(Effect.provide(endpointWith(mock)))
     })
@@ -373,9 +365,7 @@ describe("TokenEndpoint", () => {
     it.effect("Retry-After over the cap: not waited, the error at once", () => {
       const mock = mockHttp([new Response("busy", { status: 429, headers: { "retry-after": "60" } }), ok()])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
         assert.strictEqual(error.status, 429)
         assert.strictEqual(error.retryAfterMillis, 60_000)
         assert.strictEqual(mock.requests.length, 1)
@@ -411,9 +401,10 @@ describe("TokenEndpoint", () => {
     it.effect("a 400 invalid_client is not retried", () => {
       const mock = mockHttp([json(400, { error: "invalid_client", error_description: "client authentication failed" }), ok()])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "TokenEndpointError"
+        )
         assert.strictEqual(error.error, "invalid_client")
         assert.strictEqual(error.status, 400)
         assert.strictEqual(mock.requests.length, 1)
@@ -452,11 +443,10 @@ describe("TokenEndpoint", () => {
         })
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
-          request({ grantType: "refresh_token", params: { refresh_token: REFRESH }, auth: basic })
+        const error = yield* expectFailure(
+          request({ grantType: "refresh_token", params: { refresh_token: REFRESH }, auth: basic }),
+          "TokenEndpointError"
         )
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
         assert.strictEqual(error.errorDescription, "refresh token <redacted> was revoked; <redacted> cannot be used")
         assert.strictEqual(error.errorUri, "https://as.example/errors?token=<redacted>")
         assertNoSecrets(error)
@@ -474,15 +464,14 @@ describe("TokenEndpoint", () => {
         json(400, { error: "invalid_grant", error_description: "code abc1234 is unknown" })
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
+        const error = yield* expectFailure(
           request({
             grantType: "authorization_code",
             params: { code, code_verifier: verifier, redirect_uri: "https://app.example/cb", scope: "short" },
             auth: post
-          })
+          }),
+          "TokenEndpointError"
         )
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
         assert.strictEqual(error.errorDescription, "code <redacted> with <redacted> by <redacted>; scope short")
         assertNoSecrets(error)
         assert.notInclude(JSON.stringify(error), code)
@@ -567,9 +556,10 @@ describe("TokenEndpoint", () => {
     it.effect("a plain-http token endpoint off loopback is refused before any request", () => {
       const mock = mockHttp([ok()])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "ConfigurationError")
-        if (error._tag !== "ConfigurationError") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "ConfigurationError"
+        )
         assert.strictEqual(error.reason, "InsecureEndpoint")
         assert.strictEqual(mock.requests.length, 0)
       }).pipe(
@@ -623,9 +613,7 @@ describe("layerConfig", () => {
   it.effect("options from Config: a 100-byte cap refuses a larger body", () => {
     const mock = mockHttp([ok()])
     return Effect.gen(function*() {
-      const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-      assert.strictEqual(error._tag, "TransportError")
-      if (error._tag !== "TransportError") return
+      const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
       assert.strictEqual(error.reason, "BodyTooLarge")
     }).pipe(
       Effect.provide(

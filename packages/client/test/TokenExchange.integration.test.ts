@@ -16,6 +16,7 @@ import * as TokenCache from "../src/TokenCache.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import * as TokenExchange from "../src/TokenExchange.js"
 import type { TokenSet } from "../src/TokenSet.js"
+import { expectFailure } from "./support/assertions.js"
 
 let server: TestServer.TestServerInfo
 
@@ -126,15 +127,18 @@ describe("TokenExchange against oidc-provider", () => {
       const exchange = yield* TokenExchange.TokenExchange
       server.resetCounts()
 
-      const byProvenance = yield* Effect.flip(exchange.exchange({ subjectToken: system, resource: "https://api.example" }))
-      expect(byProvenance._tag).toBe("SystemIdentityTokenError")
-      expect(byProvenance._tag === "SystemIdentityTokenError" && byProvenance.mark).toBe("provenance: client_credentials")
+      const byProvenance = yield* expectFailure(
+        exchange.exchange({ subjectToken: system, resource: "https://api.example" }),
+        "SystemIdentityTokenError"
+      )
+      expect(byProvenance.mark).toBe("provenance: client_credentials")
 
       // the bare token too: oidc-provider's client-credentials JWT has sub = client_id (RFC 9068 §2.2)
-      const byClaim = yield* Effect.flip(
-        exchange.exchange({ subjectToken: system.accessToken, resource: "https://api.example" })
+      const byClaim = yield* expectFailure(
+        exchange.exchange({ subjectToken: system.accessToken, resource: "https://api.example" }),
+        "SystemIdentityTokenError"
       )
-      expect(byClaim._tag === "SystemIdentityTokenError" && byClaim.mark).toBe("claim sub=client_id")
+      expect(byClaim.mark).toBe("claim sub=client_id")
 
       expect(server.requestCount("token")).toBe(0)
     }).pipe(Effect.provide(exchangeLayer())))
@@ -145,9 +149,11 @@ describe("TokenExchange against oidc-provider", () => {
       const exchange = yield* TokenExchange.TokenExchange
       server.resetCounts()
 
-      const error = yield* Effect.flip(exchange.exchange({ subjectToken: system, resource: "https://api.example" }))
-      expect(error._tag).toBe("TokenEndpointError")
-      expect(error._tag === "TokenEndpointError" && [error.status, error.error]).toEqual([400, "invalid_request"])
+      const error = yield* expectFailure(
+        exchange.exchange({ subjectToken: system, resource: "https://api.example" }),
+        "TokenEndpointError"
+      )
+      expect([error.status, error.error]).toEqual([400, "invalid_request"])
       expect(server.requestCount("token")).toBe(1)
     }).pipe(Effect.provide(exchangeLayer({ guard: false }))))
 

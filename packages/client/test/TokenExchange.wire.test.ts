@@ -11,6 +11,7 @@ import * as ClientAuth from "../src/ClientAuth.js"
 import * as TokenCache from "../src/TokenCache.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import * as TokenExchange from "../src/TokenExchange.js"
+import { expectFailure } from "./support/assertions.js"
 
 interface Sent {
   readonly url: string
@@ -114,9 +115,8 @@ describe("TokenExchange over TokenEndpoint", () => {
     return Effect.gen(function*() {
       const exchange = yield* TokenExchange.TokenExchange
       const system = Redacted.make(new UnsecuredJWT({ sub: "svc", client_id: "svc" }).encode())
-      const error = yield* Effect.flip(exchange.exchange({ subjectToken: system }))
-      expect(error._tag).toBe("TokenEndpointError")
-      expect(error._tag === "TokenEndpointError" && [error.status, error.error]).toEqual([400, "invalid_request"])
+      const error = yield* expectFailure(exchange.exchange({ subjectToken: system }), "TokenEndpointError")
+      expect([error.status, error.error]).toEqual([400, "invalid_request"])
       yield* Effect.flip(exchange.exchange({ subjectToken: system }))
       expect(http.sent).toHaveLength(2)
     }).pipe(Effect.provide(exchangeWith(http, { guard: false })))
@@ -127,8 +127,7 @@ describe("TokenExchange over TokenEndpoint", () => {
     return Effect.gen(function*() {
       const exchange = yield* TokenExchange.TokenExchange
       const system = Redacted.make(new UnsecuredJWT({ sub: "svc", client_id: "svc" }).encode())
-      const error = yield* Effect.flip(exchange.exchange({ subjectToken: system }))
-      expect(error._tag).toBe("SystemIdentityTokenError")
+      yield* expectFailure(exchange.exchange({ subjectToken: system }), "SystemIdentityTokenError")
       expect(http.sent).toHaveLength(0)
     }).pipe(Effect.provide(exchangeWith(http)))
   })
