@@ -10,20 +10,19 @@ import { Effect, Exit, Layer, Redacted } from "effect"
 import { createRemoteJWKSet, jwtVerify } from "jose"
 import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
-import * as ClientAuth from "../src/ClientAuth.js"
 import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import type { TokenSet } from "../src/TokenSet.js"
 import { expectFailure } from "./support/assertions.js"
+import { authorize, webClientAuth } from "./support/signIn.js"
 
 /** the test server, and the two grants for its `web` client over the real TokenEndpoint and discovery */
 const live = Layer.unwrapEffect(
   Effect.map(TestServer.TestServer, (server) => {
-    const web = server.clients.web
-    const auth = ClientAuth.clientSecretBasic(web.clientId, Redacted.make(web.clientSecret))
+    const auth = webClientAuth(server)
     return Layer.mergeAll(
-      AuthorizationCode.layer({ auth, redirectUri: web.redirectUri }),
+      AuthorizationCode.layer({ auth, redirectUri: server.clients.web.redirectUri }),
       RefreshToken.layer({ auth })
     ).pipe(
       Layer.provideMerge(TokenEndpoint.layer),
@@ -34,15 +33,6 @@ const live = Layer.unwrapEffect(
 ).pipe(Layer.provideMerge(TestServer.layer()))
 
 const userScope = ["openid", "offline_access", "api:read", "api:write"]
-
-/** a sign-in as alice: the pending request and the redirect the server sent the browser to */
-const signIn = Effect.gen(function*() {
-  const server = yield* TestServer.TestServer
-  const flow = yield* AuthorizationCode.AuthorizationCode
-  const pending = yield* flow.authorizationUrl({ scope: userScope, resource: server.resource, prompt: "consent" })
-  const callback = yield* TestServer.signIn(pending.url)
-  return { pending, callback }
-})
 
 /** the verified claims of a JWT access token from the test server */
 const verifiedClaims = (tokens: TokenSet) =>
@@ -66,7 +56,7 @@ describe("AuthorizationCode + RefreshToken against the test server", () => {
       const flow = yield* AuthorizationCode.AuthorizationCode
       const refresher = yield* RefreshToken.RefreshToken
 
-      const { callback, pending } = yield* signIn
+      const { callback, pending } = yield* authorize({ scope: userScope })
       const redirect = new URL(callback)
       assert.strictEqual(`${redirect.origin}${redirect.pathname}`, server.clients.web.redirectUri)
       assert.strictEqual(redirect.searchParams.get("iss"), server.issuer)
@@ -108,7 +98,7 @@ describe("AuthorizationCode + RefreshToken against the test server", () => {
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       const flow = yield* AuthorizationCode.AuthorizationCode
-      const { callback, pending } = yield* signIn
+      const { callback, pending } = yield* authorize({ scope: userScope })
       server.resetCounts()
 
       const wrongState = new URL(callback)

@@ -10,19 +10,19 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Layer, Option, Redacted } from "effect"
 import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
-import * as ClientAuth from "../src/ClientAuth.js"
 import * as ManagedToken from "../src/ManagedToken.js"
 import { isInvalidGrant } from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import type { TokenSet } from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
+import { signIn, webClientAuth } from "./support/signIn.js"
 
 const ACCESS_TOKEN_TTL_SECONDS = 3
 
 /** the client side, for the `web` client of the test server in context */
 const clientLayer = Layer.unwrapEffect(Effect.map(TestServer.TestServer, (server) => {
-  const auth = ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make(server.clients.web.clientSecret))
+  const auth = webClientAuth(server)
   const endpoint = TokenEndpoint.layer.pipe(
     Layer.provideMerge(AuthorizationServer.layerStatic({
       issuer: server.issuer,
@@ -42,19 +42,6 @@ const live = clientLayer.pipe(
   Layer.provideMerge(TestServer.layer({ accessTokenTtl: ACCESS_TOKEN_TTL_SECONDS, rotateRefreshToken: true }))
 )
 
-/** the real sign-in: authorization URL with PKCE, headless login and consent, code exchange */
-const signIn = Effect.gen(function*() {
-  const server = yield* TestServer.TestServer
-  const code = yield* AuthorizationCode.AuthorizationCode
-  const pending = yield* code.authorizationUrl({
-    scope: ["openid", "offline_access", "api:read"],
-    resource: server.resource,
-    prompt: "consent"
-  })
-  const callback = yield* TestServer.signIn(pending.url)
-  return yield* code.exchangeCode(callback, pending)
-})
-
 const value = (r: Redacted.Redacted<string> | undefined) => (r === undefined ? undefined : Redacted.value(r))
 
 const sleepUntilExpired = (token: TokenSet) =>
@@ -70,7 +57,7 @@ describe("ManagedToken against the test server", () => {
         const store = yield* TokenStore.TokenStore
         const refresh = yield* RefreshToken.RefreshToken
 
-        const initial = yield* signIn
+        const initial = yield* signIn()
         expect(initial.refreshToken).toBeDefined()
         // the test relies on a short lifetime: fail here rather than sleep for minutes
         expect(initial.lifetimeMillis).toBeLessThanOrEqual(ACCESS_TOKEN_TTL_SECONDS * 1000)
@@ -115,7 +102,7 @@ describe("ManagedToken against the test server", () => {
       const store = yield* TokenStore.TokenStore
       const refresh = yield* RefreshToken.RefreshToken
 
-      const initial = yield* signIn
+      const initial = yield* signIn()
       yield* managed.start("bob-session", initial)
       // someone replays the refresh token twice outside the service: the server revokes the whole grant
       yield* refresh.refresh(initial.refreshToken!)

@@ -8,7 +8,7 @@ import * as TestServer from "@effect-oauth/test-server"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { createRemoteJWKSet, jwtVerify } from "jose"
-import { createHash, randomBytes } from "node:crypto"
+import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as Jwt from "../src/Jwt.js"
@@ -17,6 +17,7 @@ import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import * as TokenExchange from "../src/TokenExchange.js"
 import type { TokenSet } from "../src/TokenSet.js"
 import { expectFailure } from "./support/assertions.js"
+import { signIn, webClientAuth } from "./support/signIn.js"
 
 let server: TestServer.TestServerInfo
 
@@ -45,41 +46,23 @@ const exchangeLayer = (options?: Partial<TokenExchange.Options>) =>
     Layer.provideMerge(Layer.merge(endpointLayer(), TokenCache.layerMemory()))
   )
 
-const base64url = (bytes: Buffer) => bytes.toString("base64url")
+/** The `web` client's authorization code flow on the test server, over the TokenEndpoint in context. */
+const webLayer = () =>
+  AuthorizationCode.layer({ auth: webClientAuth(server), redirectUri: server.clients.web.redirectUri }).pipe(
+    Layer.provide(AuthorizationServer.layerStatic({
+      issuer: server.issuer,
+      tokenEndpoint: server.tokenEndpoint,
+      authorizationEndpoint: server.authorizationEndpoint
+    }))
+  )
 
 /** A real sign-in: authorization URL with PKCE S256, headless login + consent as alice, code exchanged by `web`. */
-const signInUser: Effect.Effect<TokenSet, unknown, TokenEndpoint.TokenEndpoint> = Effect.gen(function*() {
-  const web = server.clients.web
-  const verifier = base64url(randomBytes(32))
-  const challenge = base64url(createHash("sha256").update(verifier).digest())
-  const state = base64url(randomBytes(16))
-  const url = new URL(server.authorizationEndpoint)
-  url.search = new URLSearchParams({
-    client_id: web.clientId,
-    response_type: "code",
-    redirect_uri: web.redirectUri,
-    scope: "openid api:read api:write",
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-    state,
-    resource: server.resource
-  }).toString()
-  const redirect = new URL(yield* Effect.promise(() => server.signIn(url.toString())))
-  expect(redirect.searchParams.get("state")).toBe(state)
-  const code = redirect.searchParams.get("code")
-  expect(code).toBeTypeOf("string")
-  const endpoint = yield* TokenEndpoint.TokenEndpoint
-  return yield* endpoint.request({
-    grantType: "authorization_code",
-    params: {
-      code: code ?? "",
-      redirect_uri: web.redirectUri,
-      code_verifier: verifier,
-      resource: server.resource
-    },
-    auth: ClientAuth.clientSecretBasic(web.clientId, Redacted.make(web.clientSecret))
-  })
-})
+const signInUser: Effect.Effect<TokenSet, unknown, TokenEndpoint.TokenEndpoint> = Effect.suspend(() =>
+  signIn({ scope: ["openid", "api:read", "api:write"] }).pipe(
+    Effect.provide(webLayer()),
+    Effect.provideService(TestServer.TestServer, server)
+  )
+)
 
 /** A client-credentials token of the exchanger itself: a system identity. */
 const systemToken: Effect.Effect<TokenSet, unknown, TokenEndpoint.TokenEndpoint> = Effect.flatMap(TokenEndpoint.TokenEndpoint, (endpoint) =>

@@ -7,7 +7,6 @@
  */
 import * as AuthorizationCode from "@effect-oauth/client/AuthorizationCode"
 import * as AuthorizationServer from "@effect-oauth/client/AuthorizationServer"
-import * as ClientAuth from "@effect-oauth/client/ClientAuth"
 import * as ManagedToken from "@effect-oauth/client/ManagedToken"
 import * as RefreshToken from "@effect-oauth/client/RefreshToken"
 import * as TokenEndpoint from "@effect-oauth/client/TokenEndpoint"
@@ -19,6 +18,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import type { Redis } from "ioredis"
 import * as RedisTokenStore from "../src/RedisTokenStore.js"
+import { signIn, webClientAuth } from "../../client/test/support/signIn.js"
 import { client, redisServer } from "./redisServer.js"
 
 const ACCESS_TOKEN_TTL_SECONDS = 3
@@ -28,7 +28,7 @@ const fetchHttpClient = FetchHttpClient.layer
 
 /** one instance of the application: its own Redis client, ManagedToken, RefreshToken and TokenEndpoint */
 const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
-  const auth = ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make(server.clients.web.clientSecret))
+  const auth = webClientAuth(server)
   const endpoint = TokenEndpoint.layer.pipe(
     Layer.provideMerge(AuthorizationServer.layerStatic({
       issuer: server.issuer,
@@ -46,19 +46,6 @@ const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
     Layer.provide(endpoint)
   )
 }
-
-/** the real sign-in: authorization URL with PKCE, headless login and consent, code exchange */
-const signIn = (code: AuthorizationCode.AuthorizationCode.Service) =>
-  Effect.gen(function*() {
-    const server = yield* TestServer.TestServer
-    const pending = yield* code.authorizationUrl({
-      scope: ["openid", "offline_access", "api:read"],
-      resource: server.resource,
-      prompt: "consent"
-    })
-    const callback = yield* TestServer.signIn(pending.url)
-    return yield* code.exchangeCode(callback, pending)
-  })
 
 const value = (r: Redacted.Redacted<string> | undefined) => (r === undefined ? undefined : Redacted.value(r))
 
@@ -78,7 +65,9 @@ describe("RedisTokenStore + ManagedToken: two instances share a session", () => 
         const managedB = Context.get(b, ManagedToken.ManagedToken)
 
         // the user signs in through instance A; instance B serves the same session from Redis
-        const initial = yield* signIn(Context.get(a, AuthorizationCode.AuthorizationCode))
+        const initial = yield* signIn().pipe(
+          Effect.provideService(AuthorizationCode.AuthorizationCode, Context.get(a, AuthorizationCode.AuthorizationCode))
+        )
         expect(initial.refreshToken).toBeDefined()
         // the test relies on a short lifetime: fail here rather than sleep for minutes
         expect(initial.lifetimeMillis).toBeLessThanOrEqual(ACCESS_TOKEN_TTL_SECONDS * 1000)
