@@ -7,8 +7,8 @@ import { ConfigProvider, Effect, Either, Exit, FastCheck as fc, Layer, Redacted 
 import { createHash } from "node:crypto"
 import * as internal from "../src/internal/authorizationCode.js"
 import * as Pkce from "../src/internal/pkce.js"
+import { json, mockHttp } from "./support/http.js"
 import { withRecordingTracer } from "./support/tracer.js"
-import { json, mockHttp } from "./TokenEndpoint.fixtures.js"
 
 const issuer = "https://as.example"
 const auth = ClientAuth.clientSecretBasic("web", Redacted.make("web-secret"))

@@ -3,8 +3,8 @@ import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/cl
 import { Effect, FastCheck, Layer, Redacted, TestClock } from "effect"
 import * as jose from "jose"
 import { basicAuthorization } from "../src/internal/clientAuth.js"
-import { json, mockHttp } from "./TokenEndpoint.fixtures.js"
 import { expectFailure } from "./support/assertions.js"
+import { json, mockHttp } from "./support/http.js"
 
 const ok = json(200, { access_token: "at", token_type: "Bearer", expires_in: 60 })
 

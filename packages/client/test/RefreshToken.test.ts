@@ -5,9 +5,10 @@ import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
-import { withRecordingTracer } from "./support/tracer.js"
-import { awaitRetrySleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
 import { expectFailure } from "./support/assertions.js"
+import { json, mockHttp } from "./support/http.js"
+import { withRecordingTracer } from "./support/tracer.js"
+import { awaitRetrySleep } from "./support/waiting.js"
 
 const server = AuthorizationServer.layerStatic({ issuer: "https://as.example", tokenEndpoint: "https://as.example/token" })
 const auth = ClientAuth.clientSecretBasic("web", Redacted.make("web-secret"))
