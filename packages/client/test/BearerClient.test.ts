@@ -6,8 +6,9 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as BearerClient from "../src/BearerClient.js"
 import { ConfigurationError } from "../src/OAuthError.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
+import type { TokenSet } from "../src/TokenSet.js"
 import type { TokenSource } from "../src/TokenSource.js"
+import { makeTokenSet } from "./support/tokens.js"
 import { withRecordingTracer } from "./support/tracer.js"
 
 interface Hit {
@@ -84,14 +85,7 @@ const other = serve((_hit, res) => {
 })
 
 const tokenSet = (token: string, tokenType = "Bearer") =>
-  new TokenSet({
-    accessToken: Redacted.make(token),
-    tokenType,
-    issuedAt: 0,
-    expiresAt: 3_600_000,
-    extra: {},
-    provenance: new Provenance({ grant: "client_credentials", tokenEndpoint: "https://as.example/token" })
-  })
+  makeTokenSet({ access: token, tokenType, grant: "client_credentials" })
 
 /**
  * A token source handing out `tokens` in order, one per acquisition: `get` returns the current token and acquires

@@ -8,9 +8,10 @@ import { ConfigProvider, Effect, Fiber, Layer, Metric, Redacted, TestClock } fro
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as Revocation from "../src/Revocation.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
+import type { TokenSet } from "../src/TokenSet.js"
 import { expectFailure } from "./support/assertions.js"
 import { json, mockHttp } from "./support/http.js"
+import { makeTokenSet } from "./support/tokens.js"
 import { makeSpanRecorder } from "./support/tracer.js"
 import { awaitRetrySleep } from "./support/waiting.js"
 
@@ -38,14 +39,12 @@ const revoke = (token: Redacted.Redacted<string> | TokenSet, options?: Revocatio
 const revoked = () => new Response(null, { status: 200 })
 
 const tokenSet = (withRefresh: boolean) =>
-  new TokenSet({
-    accessToken: Redacted.make(ACCESS),
-    tokenType: "Bearer",
-    issuedAt: 0,
-    expiresAt: 300_000,
-    ...(withRefresh ? { refreshToken: Redacted.make(REFRESH) } : {}),
-    extra: {},
-    provenance: new Provenance({ grant: "authorization_code", clientId: "svc", tokenEndpoint: "https://as.example/token" })
+  makeTokenSet({
+    access: ACCESS,
+    refresh: withRefresh ? REFRESH : undefined,
+    lifetimeMillis: 300_000,
+    grant: "authorization_code",
+    clientId: "svc"
   })
 
 const assertNoSecrets = (text: string) => {

@@ -9,8 +9,9 @@ import * as TokenCache from "../src/TokenCache.js"
 import { TokenEndpoint } from "../src/TokenEndpoint.js"
 import type { TokenRequest } from "../src/TokenEndpoint.js"
 import * as TokenExchange from "../src/TokenExchange.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
+import { TokenSet } from "../src/TokenSet.js"
 import { expectFailure } from "./support/assertions.js"
+import { makeTokenSet } from "./support/tokens.js"
 
 const auth = ClientAuth.clientSecretBasic("exchanger", Redacted.make("exchanger-secret"))
 
@@ -21,15 +22,7 @@ const userToken = (claims: Record<string, unknown> = {}): Redacted.Redacted<stri
   Redacted.make(jwt({ iss: "https://issuer.example", sub: "alice", client_id: "web", exp: 4_000_000_000, ...claims }))
 
 const tokenSet = (accessToken: string, grant: string, fields: Partial<{ issuedTokenType: string }> = {}) =>
-  new TokenSet({
-    accessToken: Redacted.make(accessToken),
-    tokenType: "Bearer",
-    issuedAt: 0,
-    expiresAt: 3_600_000,
-    extra: {},
-    ...fields,
-    provenance: new Provenance({ grant, clientId: "svc", tokenEndpoint: "https://issuer.example/token" })
-  })
+  makeTokenSet({ access: accessToken, grant, clientId: "svc", tokenEndpoint: "https://issuer.example/token", ...fields })
 
 /** A token endpoint that records every request and answers with a new token that lives `expiresIn` seconds. */
 /** A TokenSet as a plain object: structurally a `TokenSet` (it type-checks without a cast), not an instance. */
@@ -62,18 +55,14 @@ const fakeEndpoint = (
 
 const issue = (request: TokenRequest, n: number, expiresIn: number) =>
   Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
-    new TokenSet({
-      accessToken: Redacted.make(`exchanged-${n}`),
-      tokenType: "Bearer",
+    makeTokenSet({
+      access: `exchanged-${n}`,
       issuedAt: now,
-      expiresAt: now + expiresIn * 1000,
+      lifetimeMillis: expiresIn * 1000,
       issuedTokenType: "urn:ietf:params:oauth:token-type:access_token",
-      extra: {},
-      provenance: new Provenance({
-        grant: request.grantType,
-        clientId: ClientAuth.clientId(request.auth),
-        tokenEndpoint: "https://issuer.example/token"
-      })
+      grant: request.grantType,
+      clientId: ClientAuth.clientId(request.auth),
+      tokenEndpoint: "https://issuer.example/token"
     }))
 
 const setup = (
