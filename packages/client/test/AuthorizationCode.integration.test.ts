@@ -10,19 +10,19 @@ import { Effect, Exit, Layer, Redacted } from "effect"
 import { createRemoteJWKSet, jwtVerify } from "jose"
 import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
-import * as ClientAuth from "../src/ClientAuth.js"
 import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import type { TokenSet } from "../src/TokenSet.js"
+import { expectFailure } from "./support/assertions.js"
+import { authorize, webClientAuth } from "./support/signIn.js"
 
 /** the test server, and the two grants for its `web` client over the real TokenEndpoint and discovery */
 const live = Layer.unwrapEffect(
   Effect.map(TestServer.TestServer, (server) => {
-    const web = server.clients.web
-    const auth = ClientAuth.clientSecretBasic(web.clientId, Redacted.make(web.clientSecret))
+    const auth = webClientAuth(server)
     return Layer.mergeAll(
-      AuthorizationCode.layer({ auth, redirectUri: web.redirectUri }),
+      AuthorizationCode.layer({ auth, redirectUri: server.clients.web.redirectUri }),
       RefreshToken.layer({ auth })
     ).pipe(
       Layer.provideMerge(TokenEndpoint.layer()),
@@ -33,15 +33,6 @@ const live = Layer.unwrapEffect(
 ).pipe(Layer.provideMerge(TestServer.layer()))
 
 const userScope = ["openid", "offline_access", "api:read", "api:write"]
-
-/** a sign-in as alice: the pending request and the redirect the server sent the browser to */
-const signIn = Effect.gen(function*() {
-  const server = yield* TestServer.TestServer
-  const flow = yield* AuthorizationCode.AuthorizationCode
-  const pending = yield* flow.authorizationUrl({ scope: userScope, resource: server.resource, prompt: "consent" })
-  const callback = yield* TestServer.signIn(pending.url)
-  return { pending, callback }
-})
 
 /** the verified claims of a JWT access token from the test server */
 const verifiedClaims = (tokens: TokenSet) =>
@@ -65,7 +56,7 @@ describe("AuthorizationCode + RefreshToken against the test server", () => {
       const flow = yield* AuthorizationCode.AuthorizationCode
       const refresher = yield* RefreshToken.RefreshToken
 
-      const { callback, pending } = yield* signIn
+      const { callback, pending } = yield* authorize({ scope: userScope })
       const redirect = new URL(callback)
       assert.strictEqual(`${redirect.origin}${redirect.pathname}`, server.clients.web.redirectUri)
       assert.strictEqual(redirect.searchParams.get("iss"), server.issuer)
@@ -107,25 +98,24 @@ describe("AuthorizationCode + RefreshToken against the test server", () => {
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       const flow = yield* AuthorizationCode.AuthorizationCode
-      const { callback, pending } = yield* signIn
+      const { callback, pending } = yield* authorize({ scope: userScope })
       server.resetCounts()
 
       const wrongState = new URL(callback)
       wrongState.searchParams.set("state", "forged-state")
-      const stateError = yield* Effect.flip(flow.exchangeCode(wrongState, pending))
-      assert.strictEqual(stateError._tag, "AuthorizationResponseError")
-      assert.strictEqual(stateError._tag === "AuthorizationResponseError" && stateError.reason, "StateMismatch")
+      const stateError = yield* expectFailure(flow.exchangeCode(wrongState, pending), "AuthorizationResponseError")
+      assert.strictEqual(stateError.reason, "StateMismatch")
 
       const wrongIss = new URL(callback)
       wrongIss.searchParams.set("iss", "https://attacker.example")
-      const issError = yield* Effect.flip(flow.exchangeCode(wrongIss, pending))
-      assert.strictEqual(issError._tag === "AuthorizationResponseError" && issError.reason, "IssuerMismatch")
+      const issError = yield* expectFailure(flow.exchangeCode(wrongIss, pending), "AuthorizationResponseError")
+      assert.strictEqual(issError.reason, "IssuerMismatch")
 
       // oidc-provider advertises RFC 9207, so a callback without iss is refused as well
       const noIss = new URL(callback)
       noIss.searchParams.delete("iss")
-      const noIssError = yield* Effect.flip(flow.exchangeCode(noIss, pending))
-      assert.strictEqual(noIssError._tag === "AuthorizationResponseError" && noIssError.reason, "IssuerMismatch")
+      const noIssError = yield* expectFailure(flow.exchangeCode(noIss, pending), "AuthorizationResponseError")
+      assert.strictEqual(noIssError.reason, "IssuerMismatch")
 
       assert.strictEqual(server.requestCount("token"), 0)
 
@@ -148,9 +138,10 @@ describe("AuthorizationCode + RefreshToken against the test server", () => {
       const location = response.headers.get("location")
       assert.isNotNull(location)
       server.resetCounts()
-      const error = yield* Effect.flip(flow.exchangeCode(new URL(location!, pending.url), pending))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag !== "AuthorizationResponseError") return
+      const error = yield* expectFailure(
+        flow.exchangeCode(new URL(location!, pending.url), pending),
+        "AuthorizationResponseError"
+      )
       assert.strictEqual(error.reason, "ErrorResponse")
       assert.strictEqual(error.error, "login_required")
       assert.strictEqual(server.requestCount("token"), 0)

@@ -3,11 +3,12 @@ import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
-import { ConfigProvider, Effect, Either, Exit, FastCheck as fc, Layer, Redacted, Tracer } from "effect"
+import { ConfigProvider, Effect, Either, Exit, FastCheck as fc, Layer, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import * as internal from "../src/internal/authorizationCode.js"
 import * as Pkce from "../src/internal/pkce.js"
-import { json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import { json, mockHttp } from "./support/http.js"
+import { withRecordingTracer } from "./support/tracer.js"
 
 const issuer = "https://as.example"
 const auth = ClientAuth.clientSecretBasic("web", Redacted.make("web-secret"))
@@ -392,21 +393,11 @@ describe("AuthorizationCode.exchangeCode", () => {
   it.effect("no span attribute holds the code, the verifier, the state or a token", () => {
     const mock = mockHttp([tokenResponse({ access_token: "AT-secret-1", refresh_token: "RT-secret-2" })])
     return Effect.gen(function*() {
-      const spans: Array<Tracer.Span> = []
-      const base = yield* Effect.tracer
-      const recording = Tracer.make({
-        span: (...args) => {
-          const span = base.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: base.context
-      })
-      const { pending } = yield* Effect.gen(function*() {
+      const { spans, value: pending } = yield* withRecordingTracer(Effect.gen(function*() {
         const pending = yield* authorizationUrl({ scope: ["openid"] })
         yield* exchangeCode(callbackFor(pending, { code: "CODE-secret-3" }), pending)
-        return { pending }
-      }).pipe(Effect.withTracer(recording))
+        return pending
+      }))
       const names = spans.map((s) => s.name)
       assert.include(names, "AuthorizationCode.authorizationUrl")
       assert.include(names, "AuthorizationCode.exchangeCode")

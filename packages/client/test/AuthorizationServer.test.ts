@@ -2,7 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
 import { Effect, Either, Fiber, Layer, Redacted, TestClock } from "effect"
 import * as jose from "jose"
-import { awaitSleep, awaitUntil, json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import { json, mockHttp } from "./support/http.js"
+import { awaitSleep, awaitUntil } from "./support/waiting.js"
 
 const document = (issuer: string, extra: Record<string, unknown> = {}) => ({
   issuer,

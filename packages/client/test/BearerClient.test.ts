@@ -1,13 +1,15 @@
 import { FetchHttpClient, Headers, HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option, Redacted, type Scope, Stream, Tracer } from "effect"
+import { Effect, Option, Redacted, type Scope, Stream } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as BearerClient from "../src/BearerClient.js"
 import { ConfigurationError } from "../src/OAuthError.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
+import type { TokenSet } from "../src/TokenSet.js"
 import type { TokenSource } from "../src/TokenSource.js"
+import { makeTokenSet } from "./support/tokens.js"
+import { withRecordingTracer } from "./support/tracer.js"
 
 interface Hit {
   readonly method: string
@@ -83,14 +85,7 @@ const other = serve((_hit, res) => {
 })
 
 const tokenSet = (token: string, tokenType = "Bearer") =>
-  new TokenSet({
-    accessToken: Redacted.make(token),
-    tokenType,
-    issuedAt: 0,
-    expiresAt: 3_600_000,
-    extra: {},
-    provenance: new Provenance({ grant: "client_credentials", tokenEndpoint: "https://as.example/token" })
-  })
+  makeTokenSet({ access: token, tokenType, grant: "client_credentials" })
 
 /**
  * A token source handing out `tokens` in order, one per acquisition: `get` returns the current token and acquires
@@ -300,36 +295,9 @@ describe.each(clients)("BearerClient over %s", (_name, clientLayer) => {
   test("no span attribute carries a token, even with the platform's header redaction turned off", () =>
     Effect.gen(function*() {
       const { a } = yield* setup
-      const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
-      const tracer = Tracer.make({
-        span: (name, parent, context, links, startTime, kind) => {
-          const attributes = new Map<string, unknown>()
-          spans.push({ name, attributes })
-          const span: Tracer.Span = {
-            _tag: "Span",
-            name,
-            spanId: `span${spans.length}`,
-            traceId: "trace",
-            parent,
-            context,
-            status: { _tag: "Started", startTime },
-            attributes,
-            links,
-            sampled: true,
-            kind,
-            end: () => {},
-            attribute: (key, value) => void attributes.set(key, value),
-            event: (_name, _time, attrs) => void Object.entries(attrs ?? {}).forEach(([k, v]) => attributes.set(`event.${k}`, v)),
-            addLinks: () => {}
-          }
-          return span
-        },
-        context: (f) => f()
-      })
       const { source } = fakeSource(["T1", "T2"])
       const client = yield* BearerClient.make(source, { origins: [a.origin] })
-      const response = yield* client.get(`${a.origin}/orders`).pipe(
-        Effect.withTracer(tracer),
+      const { spans, value: response } = yield* withRecordingTracer(client.get(`${a.origin}/orders`)).pipe(
         Effect.locally(Headers.currentRedactedNames, [])
       )
       expect(response.status).toBe(200)
@@ -342,6 +310,12 @@ describe.each(clients)("BearerClient over %s", (_name, clientLayer) => {
       for (const span of spans) {
         for (const [key, value] of span.attributes) {
           expect(`${key}=${String(value)}`).not.toMatch(/Bearer T|\bT1\b|\bT2\b/)
+        }
+        for (const event of span.events) {
+          expect(event.name).not.toMatch(/Bearer T|\bT1\b|\bT2\b/)
+          for (const [key, value] of Object.entries(event.attributes)) {
+            expect(`event.${key}=${String(value)}`).not.toMatch(/Bearer T|\bT1\b|\bT2\b/)
+          }
         }
       }
     }))

@@ -3,7 +3,8 @@ import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/cl
 import { Effect, FastCheck, Layer, Redacted, TestClock } from "effect"
 import * as jose from "jose"
 import { basicAuthorization } from "../src/internal/clientAuth.js"
-import { json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import { expectFailure } from "./support/assertions.js"
+import { json, mockHttp } from "./support/http.js"
 
 const ok = json(200, { access_token: "at", token_type: "Bearer", expires_in: 60 })
 
@@ -134,9 +135,10 @@ describe("ClientAuth", () => {
       const mock = mockHttp([ok])
       const pem = "-----BEGIN PRIVATE KEY-----\nnot-a-key-MATERIAL-123\n-----END PRIVATE KEY-----"
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(send(ClientAuth.privateKeyJwt("pk-client", Redacted.make(pem))))
-        assert.strictEqual(error._tag, "ConfigurationError")
-        if (error._tag !== "ConfigurationError") return
+        const error = yield* expectFailure(
+          send(ClientAuth.privateKeyJwt("pk-client", Redacted.make(pem))),
+          "ConfigurationError"
+        )
         assert.strictEqual(error.reason, "InvalidOptions")
         assert.notInclude(String(error), "MATERIAL")
         assert.notInclude(JSON.stringify(error), "MATERIAL")

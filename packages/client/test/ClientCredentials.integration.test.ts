@@ -12,6 +12,8 @@ import * as ClientAuth from "../src/ClientAuth.js"
 import * as ClientCredentials from "../src/ClientCredentials.js"
 import * as TokenCache from "../src/TokenCache.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
+import { expectFailure } from "./support/assertions.js"
+import { accessTokenOf } from "./support/tokens.js"
 
 /** a fresh cache and ClientCredentials service for `clientFor(server)`, on the test server in context */
 const withClientCredentials = <A, E>(
@@ -36,7 +38,6 @@ const basic = (server: TestServer.TestServerInfo): ClientCredentials.Options => 
 
 const ccRequests = (server: TestServer.TestServerInfo) => server.requestCount("token:client_credentials")
 
-const value = (token: { readonly accessToken: Redacted.Redacted<string> }) => Redacted.value(token.accessToken)
 
 // live clock and the real server for every test of this block; the server stops when the block's scope closes
 layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials against the test server", (it) => {
@@ -45,7 +46,7 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
       Effect.gen(function*() {
         const token = yield* cc.acquire({ scope: ["api:read"] })
         const { payload } = yield* Effect.promise(() =>
-          jwtVerify(value(token), createRemoteJWKSet(new URL(server.jwksUri)), {
+          jwtVerify(accessTokenOf(token), createRemoteJWKSet(new URL(server.jwksUri)), {
             issuer: server.issuer,
             audience: "https://api.example"
           })
@@ -59,7 +60,7 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
 
         const both = yield* cc.acquire({ scope: ["api:write", "api:read"] })
         const claims = yield* Effect.promise(() =>
-          jwtVerify(value(both), createRemoteJWKSet(new URL(server.jwksUri)), { audience: "https://api.example" })
+          jwtVerify(accessTokenOf(both), createRemoteJWKSet(new URL(server.jwksUri)), { audience: "https://api.example" })
         )
         expect(String(claims.payload.scope).split(" ").sort()).toEqual(["api:read", "api:write"])
       })
@@ -72,7 +73,7 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
         const first = yield* cc.acquire({ scope: ["api:read"] })
         expect(ccRequests(server)).toBe(before + 1)
         const second = yield* cc.acquire({ scope: ["api:read", "api:read"] })
-        expect(value(second)).toBe(value(first))
+        expect(accessTokenOf(second)).toBe(accessTokenOf(first))
         expect(ccRequests(server)).toBe(before + 1)
       })
     ))
@@ -84,9 +85,9 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
         const before = ccRequests(server)
         const uncached = yield* cc.acquire({ scope: ["api:read"], allowCached: false })
         expect(ccRequests(server)).toBe(before + 1)
-        expect(value(uncached)).not.toBe(value(cached))
+        expect(accessTokenOf(uncached)).not.toBe(accessTokenOf(cached))
         const again = yield* cc.acquire({ scope: ["api:read"] })
-        expect(value(again)).toBe(value(cached))
+        expect(accessTokenOf(again)).toBe(accessTokenOf(cached))
         expect(ccRequests(server)).toBe(before + 1)
       })
     ))
@@ -100,7 +101,7 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
           { concurrency: "unbounded" }
         )
         expect(ccRequests(server)).toBe(before + 1)
-        expect(new Set(tokens.map(value)).size).toBe(1)
+        expect(new Set(tokens.map(accessTokenOf)).size).toBe(1)
       })
     ))
 
@@ -113,8 +114,8 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
         const theirs = yield* cc.acquire({ scope: ["api:read"], credentials: post })
         expect(ccRequests(server)).toBe(before + 2)
         expect(theirs.provenance.clientId).toBe(server.clients.post.clientId)
-        expect(value(theirs)).not.toBe(value(mine))
-        expect(value(yield* cc.acquire({ scope: ["api:read"], credentials: post }))).toBe(value(theirs))
+        expect(accessTokenOf(theirs)).not.toBe(accessTokenOf(mine))
+        expect(accessTokenOf(yield* cc.acquire({ scope: ["api:read"], credentials: post }))).toBe(accessTokenOf(theirs))
         expect(ccRequests(server)).toBe(before + 2)
       })
     ))
@@ -126,8 +127,8 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
     }), (cc, server) =>
       Effect.gen(function*() {
         const before = ccRequests(server)
-        const error = yield* Effect.flip(cc.acquire({ scope: ["api:read"] }))
-        expect(error._tag === "TokenEndpointError" && error.error).toBe("invalid_client")
+        const error = yield* expectFailure(cc.acquire({ scope: ["api:read"] }), "TokenEndpointError")
+        expect(error.error).toBe("invalid_client")
         yield* Effect.flip(cc.acquire({ scope: ["api:read"] }))
         expect(ccRequests(server)).toBe(before + 2)
       })
@@ -158,11 +159,11 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
         ClientCredentials.ClientCredentials,
         (cc) => Effect.all([cc.acquire(), cc.acquire()])
       ).pipe(Effect.provide(live))
-      expect(value(second)).toBe(value(first))
+      expect(accessTokenOf(second)).toBe(accessTokenOf(first))
       expect(ccRequests(server)).toBe(before + 1)
       expect(first.provenance.clientId).toBe(server.clients.post.clientId)
       const { payload } = yield* Effect.promise(() =>
-        jwtVerify(value(first), createRemoteJWKSet(new URL(server.jwksUri)), { audience: "https://api.example" })
+        jwtVerify(accessTokenOf(first), createRemoteJWKSet(new URL(server.jwksUri)), { audience: "https://api.example" })
       )
       expect(payload.scope).toBe("api:read")
     }))
@@ -178,7 +179,7 @@ layer(TestServer.layer(), { excludeTestServices: true })("ClientCredentials agai
         const before = ccRequests(server)
         const token = yield* cc.acquire({ scope: ["api:read"], credentials })
         expect(token.provenance.clientId).toBe(pk.clientId)
-        expect(value(yield* cc.acquire({ scope: ["api:read"], credentials }))).toBe(value(token))
+        expect(accessTokenOf(yield* cc.acquire({ scope: ["api:read"], credentials }))).toBe(accessTokenOf(token))
         expect(ccRequests(server)).toBe(before + 1)
       })
     ))

@@ -1,17 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Either, Layer, Redacted, Ref, TestClock, Tracer } from "effect"
+import { Clock, ConfigProvider, Effect, Either, Layer, Redacted, Ref, TestClock } from "effect"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as ClientCredentials from "../src/ClientCredentials.js"
 import { TokenEndpointError } from "../src/OAuthError.js"
 import * as TokenCache from "../src/TokenCache.js"
 import { TokenEndpoint, type TokenRequest } from "../src/TokenEndpoint.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
+import { accessTokenOf, makeTokenSet } from "./support/tokens.js"
+import { withRecordingTracer } from "./support/tracer.js"
 
 const secret = Redacted.make("s3cret-value-0123456789")
 const auth = ClientAuth.clientSecretBasic("orders", secret)
-
-const tokenValue = (token: TokenSet): string => Redacted.value(token.accessToken)
 
 /**
  * A counting `TokenEndpoint`: records every request; the n-th answers `t<n>` (issued now, living an hour), unless
@@ -29,18 +28,12 @@ const fakeEndpoint = (fail: (n: number) => boolean = () => false) =>
             return yield* new TokenEndpointError({ operation: "token", grant: request.grantType, status: 401, error: "invalid_client" })
           }
           const now = yield* Clock.currentTimeMillis
-          return new TokenSet({
-            accessToken: Redacted.make(`t${n}`),
-            tokenType: "Bearer",
+          return makeTokenSet({
+            access: `t${n}`,
             issuedAt: now,
-            expiresAt: now + 3_600_000,
-            extra: {},
-            ...(request.requestedScope !== undefined ? { scope: request.requestedScope } : {}),
-            provenance: new Provenance({
-              grant: request.grantType,
-              clientId: request.auth.clientId,
-              tokenEndpoint: "https://as.example/token"
-            })
+            scope: request.requestedScope,
+            grant: request.grantType,
+            clientId: request.auth.clientId
           })
         })
     })
@@ -71,7 +64,7 @@ describe("ClientCredentials", () => {
     run({ auth, scope: ["api:write", "api:read", "api:read"], resource: "https://api.example" }, (cc, requests) =>
       Effect.gen(function*() {
         const token = yield* cc.acquire()
-        expect(tokenValue(token)).toBe("t1")
+        expect(accessTokenOf(token)).toBe("t1")
         const [request] = yield* Ref.get(requests)
         expect(request?.grantType).toBe("client_credentials")
         expect(request?.params).toEqual({ scope: "api:read api:write", resource: "https://api.example" })
@@ -101,12 +94,12 @@ describe("ClientCredentials", () => {
         const first = yield* cc.acquire({ scope: ["api:read", "api:write"] })
         yield* TestClock.adjust("10 minutes")
         const second = yield* cc.acquire({ scope: ["api:write", "api:read", "api:write"] })
-        expect(tokenValue(second)).toBe(tokenValue(first))
+        expect(accessTokenOf(second)).toBe(accessTokenOf(first))
         expect(yield* count(requests)).toBe(1)
         // another scope is another request
-        expect(tokenValue(yield* cc.acquire({ scope: ["api:read"] }))).toBe("t2")
+        expect(accessTokenOf(yield* cc.acquire({ scope: ["api:read"] }))).toBe("t2")
         // another resource too
-        expect(tokenValue(yield* cc.acquire({ scope: ["api:read"], resource: "https://other.example" }))).toBe("t3")
+        expect(accessTokenOf(yield* cc.acquire({ scope: ["api:read"], resource: "https://other.example" }))).toBe("t3")
         expect(yield* count(requests)).toBe(3)
       })))
 
@@ -114,7 +107,7 @@ describe("ClientCredentials", () => {
     run({ auth, scope: ["api:read"] }, (cc, requests) =>
       Effect.gen(function*() {
         const tokens = yield* Effect.all(Array.from({ length: 1000 }, () => cc.acquire()), { concurrency: "unbounded" })
-        expect(new Set(tokens.map(tokenValue))).toEqual(new Set(["t1"]))
+        expect(new Set(tokens.map(accessTokenOf))).toEqual(new Set(["t1"]))
         expect(yield* count(requests)).toBe(1)
       })))
 
@@ -122,11 +115,11 @@ describe("ClientCredentials", () => {
     run({ auth }, (cc, requests) =>
       Effect.gen(function*() {
         const other = ClientAuth.clientSecretPost("billing", Redacted.make("other-secret-0123456789"))
-        expect(tokenValue(yield* cc.acquire())).toBe("t1")
-        expect(tokenValue(yield* cc.acquire({ credentials: other }))).toBe("t2")
+        expect(accessTokenOf(yield* cc.acquire())).toBe("t1")
+        expect(accessTokenOf(yield* cc.acquire({ credentials: other }))).toBe("t2")
         expect((yield* Ref.get(requests))[1]?.auth).toBe(other)
-        expect(tokenValue(yield* cc.acquire({ credentials: other }))).toBe("t2")
-        expect(tokenValue(yield* cc.acquire())).toBe("t1")
+        expect(accessTokenOf(yield* cc.acquire({ credentials: other }))).toBe("t2")
+        expect(accessTokenOf(yield* cc.acquire())).toBe("t1")
         expect(yield* count(requests)).toBe(2)
       })))
 
@@ -143,19 +136,19 @@ describe("ClientCredentials", () => {
   it.effect("allowCached: false makes a request, returns its token, and leaves the cached entry alone", () =>
     run({ auth }, (cc, requests) =>
       Effect.gen(function*() {
-        expect(tokenValue(yield* cc.acquire())).toBe("t1")
-        expect(tokenValue(yield* cc.acquire({ allowCached: false }))).toBe("t2")
+        expect(accessTokenOf(yield* cc.acquire())).toBe("t1")
+        expect(accessTokenOf(yield* cc.acquire({ allowCached: false }))).toBe("t2")
         expect(yield* count(requests)).toBe(2)
         // the cache still holds t1 (not replaced by t2, not dropped)
-        expect(tokenValue(yield* cc.acquire())).toBe("t1")
+        expect(accessTokenOf(yield* cc.acquire())).toBe("t1")
         expect(yield* count(requests)).toBe(2)
       })))
 
   it.effect("allowCached: false on a cold cache stores nothing", () =>
     run({ auth }, (cc, requests) =>
       Effect.gen(function*() {
-        expect(tokenValue(yield* cc.acquire({ allowCached: false }))).toBe("t1")
-        expect(tokenValue(yield* cc.acquire())).toBe("t2")
+        expect(accessTokenOf(yield* cc.acquire({ allowCached: false }))).toBe("t1")
+        expect(accessTokenOf(yield* cc.acquire())).toBe("t2")
         expect(yield* count(requests)).toBe(2)
       })))
 
@@ -164,7 +157,7 @@ describe("ClientCredentials", () => {
       Effect.gen(function*() {
         const failed = yield* Effect.flip(cc.acquire())
         expect(failed._tag).toBe("TokenEndpointError")
-        expect(tokenValue(yield* cc.acquire())).toBe("t2")
+        expect(accessTokenOf(yield* cc.acquire())).toBe("t2")
         expect(yield* count(requests)).toBe(2)
       }), (n) => n === 1))
 
@@ -173,20 +166,20 @@ describe("ClientCredentials", () => {
       Effect.gen(function*() {
         const source = cc.source()
         const t1 = yield* source.get
-        expect(tokenValue(t1)).toBe("t1")
-        expect(tokenValue(yield* source.get)).toBe("t1")
+        expect(accessTokenOf(t1)).toBe("t1")
+        expect(accessTokenOf(yield* source.get)).toBe("t1")
         yield* source.invalidate(t1)
         const t2 = yield* source.get
-        expect(tokenValue(t2)).toBe("t2")
+        expect(accessTokenOf(t2)).toBe("t2")
         // a 401 on the old token arrives late: the newer token stays
         yield* source.invalidate(t1)
-        expect(tokenValue(yield* source.get)).toBe("t2")
+        expect(accessTokenOf(yield* source.get)).toBe("t2")
         expect(yield* count(requests)).toBe(2)
         // a source of another shape does not touch this one's entry
         yield* cc.source({ scope: ["api:write"] }).invalidate(t2)
-        expect(tokenValue(yield* source.get)).toBe("t2")
+        expect(accessTokenOf(yield* source.get)).toBe("t2")
         // acquire with the same shape shares the source's entry
-        expect(tokenValue(yield* cc.acquire({ scope: ["api:read"] }))).toBe("t2")
+        expect(accessTokenOf(yield* cc.acquire({ scope: ["api:read"] }))).toBe("t2")
         expect(yield* count(requests)).toBe(2)
       })))
 
@@ -207,31 +200,21 @@ describe("ClientCredentials", () => {
       yield* Effect.gen(function*() {
         const a = yield* serviceFor("https://a.example/token")
         const b = yield* serviceFor("https://b.example/token")
-        expect(tokenValue(yield* a.acquire())).toBe("t1")
-        expect(tokenValue(yield* b.acquire())).toBe("t2")
-        expect(tokenValue(yield* a.acquire())).toBe("t1")
+        expect(accessTokenOf(yield* a.acquire())).toBe("t1")
+        expect(accessTokenOf(yield* b.acquire())).toBe("t2")
+        expect(accessTokenOf(yield* a.acquire())).toBe("t1")
         expect(yield* count(endpoint.requests)).toBe(2)
       }).pipe(Effect.provide(cache))
     }))
 
   it.effect("a span around each request that leaves the cache, none for a hit, and no secret or token in any", () =>
     Effect.gen(function*() {
-      const native = yield* Effect.tracer
-      const spans: Array<Tracer.Span> = []
-      const recording = Tracer.make({
-        span: (...args) => {
-          const span = native.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: native.context
-      })
-      yield* run({ auth, scope: ["api:read"] }, (cc) =>
+      const { spans } = yield* withRecordingTracer(run({ auth, scope: ["api:read"] }, (cc) =>
         Effect.gen(function*() {
           yield* cc.acquire()
           yield* cc.acquire()
           yield* cc.acquire({ allowCached: false })
-        })).pipe(Effect.withTracer(recording))
+        })))
       const names = spans.map((span) => span.name)
       expect(names.filter((n) => n === "ClientCredentials.request")).toHaveLength(2)
       expect(names.filter((n) => n === "TokenCache.acquire")).toHaveLength(1)

@@ -7,22 +7,22 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import * as TestServer from "@effect-oauth/test-server"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
-import * as ClientAuth from "../src/ClientAuth.js"
 import * as ManagedToken from "../src/ManagedToken.js"
 import { isInvalidGrant } from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
-import type { TokenSet } from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
+import { signIn, webClientAuth } from "./support/signIn.js"
+import { revealed, sleepUntilExpired } from "./support/tokens.js"
 
 const ACCESS_TOKEN_TTL_SECONDS = 3
 
 /** the client side, for the `web` client of the test server in context */
 const clientLayer = Layer.unwrapEffect(Effect.map(TestServer.TestServer, (server) => {
-  const auth = ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make(server.clients.web.clientSecret))
+  const auth = webClientAuth(server)
   const endpoint = TokenEndpoint.layer().pipe(
     Layer.provideMerge(AuthorizationServer.layerStatic({
       issuer: server.issuer,
@@ -42,24 +42,6 @@ const live = clientLayer.pipe(
   Layer.provideMerge(TestServer.layer({ accessTokenTtl: ACCESS_TOKEN_TTL_SECONDS, rotateRefreshToken: true }))
 )
 
-/** the real sign-in: authorization URL with PKCE, headless login and consent, code exchange */
-const signIn = Effect.gen(function*() {
-  const server = yield* TestServer.TestServer
-  const code = yield* AuthorizationCode.AuthorizationCode
-  const pending = yield* code.authorizationUrl({
-    scope: ["openid", "offline_access", "api:read"],
-    resource: server.resource,
-    prompt: "consent"
-  })
-  const callback = yield* TestServer.signIn(pending.url)
-  return yield* code.exchangeCode(callback, pending)
-})
-
-const value = (r: Redacted.Redacted<string> | undefined) => (r === undefined ? undefined : Redacted.value(r))
-
-const sleepUntilExpired = (token: TokenSet) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Duration.millis(Math.max(0, token.expiresAt - now) + 100)))
-
 describe("ManagedToken against the test server", () => {
   it.live(
     "100 concurrent gets across an expiry: one refresh, no invalid_grant, and the stored refresh token is the newest",
@@ -70,12 +52,12 @@ describe("ManagedToken against the test server", () => {
         const store = yield* TokenStore.TokenStore
         const refresh = yield* RefreshToken.RefreshToken
 
-        const initial = yield* signIn
+        const initial = yield* signIn()
         expect(initial.refreshToken).toBeDefined()
         // the test relies on a short lifetime: fail here rather than sleep for minutes
         expect(initial.lifetimeMillis).toBeLessThanOrEqual(ACCESS_TOKEN_TTL_SECONDS * 1000)
         yield* managed.start("alice-session", initial)
-        expect(value((yield* managed.get("alice-session")).accessToken)).toBe(value(initial.accessToken))
+        expect(revealed((yield* managed.get("alice-session")).accessToken)).toBe(revealed(initial.accessToken))
         expect(server.requestCount("token:refresh_token")).toBe(0)
 
         yield* sleepUntilExpired(initial)
@@ -87,20 +69,20 @@ describe("ManagedToken against the test server", () => {
         // every caller got a token: no invalid_grant (nor anything else)
         const failures = results.filter((r) => r._tag === "Left")
         expect(failures).toEqual([])
-        const tokens = new Set(results.flatMap((r) => (r._tag === "Right" ? [value(r.right.accessToken)] : [])))
+        const tokens = new Set(results.flatMap((r) => (r._tag === "Right" ? [revealed(r.right.accessToken)] : [])))
         expect(tokens.size).toBe(1)
-        expect(tokens.has(value(initial.accessToken))).toBe(false)
+        expect(tokens.has(revealed(initial.accessToken))).toBe(false)
         expect(server.requestCount("token:refresh_token")).toBe(1)
 
         // the store holds the rotated refresh token
         const stored = Option.getOrThrow(yield* store.get("alice-session"))
-        expect([...tokens]).toEqual([value(stored.accessToken)])
-        expect(value(stored.refreshToken)).toBeDefined()
-        expect(value(stored.refreshToken)).not.toBe(value(initial.refreshToken))
+        expect([...tokens]).toEqual([revealed(stored.accessToken)])
+        expect(revealed(stored.refreshToken)).toBeDefined()
+        expect(revealed(stored.refreshToken)).not.toBe(revealed(initial.refreshToken))
 
         // proof that it is the newest: the server accepts it once more (a retired one would be invalid_grant)
         const again = yield* refresh.refresh(stored.refreshToken!)
-        expect(value(again.accessToken)).toBeDefined()
+        expect(revealed(again.accessToken)).toBeDefined()
         expect(server.requestCount("token:refresh_token")).toBe(2)
 
         // and the server does rotate: the refresh token of the sign-in was retired by the first refresh
@@ -115,7 +97,7 @@ describe("ManagedToken against the test server", () => {
       const store = yield* TokenStore.TokenStore
       const refresh = yield* RefreshToken.RefreshToken
 
-      const initial = yield* signIn
+      const initial = yield* signIn()
       yield* managed.start("bob-session", initial)
       // someone replays the refresh token twice outside the service: the server revokes the whole grant
       yield* refresh.refresh(initial.refreshToken!)

@@ -1,26 +1,19 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Clock, Deferred, Effect, Fiber, FiberId, Layer, Option, Queue, Redacted, TestClock, Tracer } from "effect"
+import { Chunk, Clock, Deferred, Effect, Fiber, FiberId, Layer, Option, Queue, Redacted, TestClock } from "effect"
 import * as BearerClient from "../src/BearerClient.js"
 import * as ManagedToken from "../src/ManagedToken.js"
 import { TokenEndpointError, TransportError } from "../src/OAuthError.js"
 import { RefreshToken } from "../src/RefreshToken.js"
 import { Revocation } from "../src/Revocation.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
+import { accessTokenOf, makeTokenSet } from "./support/tokens.js"
+import { makeSpanRecorder } from "./support/tracer.js"
 
 const HOUR = 3_600_000
 
 const tokenSet = (access: string, refresh: string | undefined, issuedAt: number, lifetime = HOUR) =>
-  new TokenSet({
-    accessToken: Redacted.make(access),
-    tokenType: "Bearer",
-    issuedAt,
-    expiresAt: issuedAt + lifetime,
-    ...(refresh !== undefined ? { refreshToken: Redacted.make(refresh) } : {}),
-    extra: {},
-    provenance: new Provenance({ grant: "refresh_token", clientId: "web", tokenEndpoint: "https://as.example/token" })
-  })
+  makeTokenSet({ access, refresh, issuedAt, lifetimeMillis: lifetime, grant: "refresh_token", clientId: "web" })
 
 const invalidGrant = new TokenEndpointError({
   operation: "token",
@@ -63,12 +56,10 @@ const storedAccess = (sessionId: string) =>
   Effect.flatMap(TokenStore.TokenStore, (store) =>
     Effect.map(store.get(sessionId), Option.map((t) => [Redacted.value(t.accessToken), t.refreshToken ? Redacted.value(t.refreshToken) : undefined])))
 
-const access = (t: TokenSet) => Redacted.value(t.accessToken)
-
 const eventTags = (queue: Queue.Dequeue<ManagedToken.Event>) =>
   Effect.map(Queue.takeAll(queue), (events) =>
     Chunk.toReadonlyArray(events).map((e) =>
-      e._tag === "Ended" ? `Ended:${e.reason}` : `${e._tag}:${access(e.tokenSet)}`
+      e._tag === "Ended" ? `Ended:${e.reason}` : `${e._tag}:${accessTokenOf(e.tokenSet)}`
     ))
 
 /** the service over a memory store (or `storeLayer`) and `server` */
@@ -85,14 +76,14 @@ describe("ManagedToken", () => {
       const tokens = yield* ManagedToken.ManagedToken
       const events = yield* tokens.subscribe
       yield* tokens.start("s1", tokenSet("A0", "R0", 0))
-      expect(access(yield* tokens.get("s1"))).toBe("A0")
+      expect(accessTokenOf(yield* tokens.get("s1"))).toBe("A0")
 
       yield* TestClock.setTime(HOUR)
       const fiber = yield* Effect.fork(Effect.all(Array.from({ length: 100 }, () => tokens.get("s1")), { concurrency: "unbounded" }))
       yield* TestClock.adjust("1 second")
       const results = yield* Fiber.join(fiber)
 
-      expect(new Set(results.map(access))).toEqual(new Set(["A1"]))
+      expect(new Set(results.map(accessTokenOf))).toEqual(new Set(["A1"]))
       expect(server.state.calls).toBe(1)
       expect(server.state.received).toEqual(["R0"])
       expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R1"]))
@@ -100,7 +91,7 @@ describe("ManagedToken", () => {
 
       // later callers: served from the store, no refresh
       const again = yield* Effect.all(Array.from({ length: 100 }, () => tokens.get("s1")), { concurrency: "unbounded" })
-      expect(new Set(again.map(access))).toEqual(new Set(["A1"]))
+      expect(new Set(again.map(accessTokenOf))).toEqual(new Set(["A1"]))
       expect(server.state.calls).toBe(1)
     }).pipe(withService(server))
   })
@@ -113,12 +104,12 @@ describe("ManagedToken", () => {
       // 90% of the lifetime: past every jittered refresh point (75%–85%), before expiry minus the 30 s skew
       yield* TestClock.setTime(HOUR * 0.9)
       const served = yield* Effect.all(Array.from({ length: 10 }, () => tokens.get("s1")), { concurrency: "unbounded" })
-      expect(new Set(served.map(access))).toEqual(new Set(["A0"]))
+      expect(new Set(served.map(accessTokenOf))).toEqual(new Set(["A0"]))
       expect(server.state.calls).toBe(1)
       yield* TestClock.adjust("1 second")
       yield* Effect.yieldNow().pipe(Effect.repeatN(10))
       expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R1"]))
-      expect(access(yield* tokens.get("s1"))).toBe("A1")
+      expect(accessTokenOf(yield* tokens.get("s1"))).toBe("A1")
       expect(server.state.calls).toBe(1)
     }).pipe(withService(server))
   })
@@ -135,8 +126,8 @@ describe("ManagedToken", () => {
           set: (sessionId, t) =>
             Effect.gen(function*() {
               // the write of a refreshed set waits for the test to open the gate
-              if (access(t) !== "A0") yield* Deferred.await(gate)
-              setLog.push(`${access(t)}/${t.refreshToken ? Redacted.value(t.refreshToken) : "-"}`)
+              if (accessTokenOf(t) !== "A0") yield* Deferred.await(gate)
+              setLog.push(`${accessTokenOf(t)}/${t.refreshToken ? Redacted.value(t.refreshToken) : "-"}`)
               yield* memory.set(sessionId, t)
             })
         }))
@@ -156,7 +147,7 @@ describe("ManagedToken", () => {
 
       yield* Deferred.succeed(gate, void 0)
       const handedOut = yield* Fiber.join(fiber)
-      expect(access(handedOut)).toBe("A1")
+      expect(accessTokenOf(handedOut)).toBe("A1")
       expect(setLog).toEqual(["A0/R0", "A1/R1"])
       expect(yield* eventTags(events)).toEqual(["Refreshed:A1", "Rotated:A1"])
     }).pipe(withService(server, gatedStore))
@@ -177,7 +168,7 @@ describe("ManagedToken", () => {
       const events = yield* tokens.subscribe
       yield* tokens.start("s1", tokenSet("A0", "R0", 0))
       yield* TestClock.setTime(HOUR)
-      expect(access(yield* tokens.get("s1"))).toBe("A7")
+      expect(accessTokenOf(yield* tokens.get("s1"))).toBe("A7")
       expect(server.state.received).toEqual(["R0"])
       expect(yield* storedAccess("s1")).toEqual(Option.some(["A7", "R7"]))
       expect(yield* eventTags(events)).toEqual([])
@@ -196,7 +187,7 @@ describe("ManagedToken", () => {
       const tokens = yield* ManagedToken.ManagedToken
       yield* tokens.start("s1", tokenSet("A0", "R0", 0))
       yield* TestClock.setTime(HOUR)
-      expect(access(yield* tokens.get("s1"))).toBe("A2")
+      expect(accessTokenOf(yield* tokens.get("s1"))).toBe("A2")
       expect(server.state.received).toEqual(["R0", "R7"])
       expect(yield* storedAccess("s1")).toEqual(Option.some(["A2", "R2"]))
     }).pipe(withService(server))
@@ -251,7 +242,7 @@ describe("ManagedToken", () => {
       expect(errors.map((e) => e._tag)).toEqual(Array.from({ length: 10 }, () => "TransportError"))
       expect(server.state.calls).toBe(1)
       expect(yield* storedAccess("s1")).toEqual(Option.some(["A0", "R0"]))
-      expect(access(yield* tokens.get("s1"))).toBe("A2")
+      expect(accessTokenOf(yield* tokens.get("s1"))).toBe("A2")
       expect(server.state.calls).toBe(2)
     }).pipe(withService(server))
   })
@@ -263,7 +254,7 @@ describe("ManagedToken", () => {
       const events = yield* tokens.subscribe
       yield* tokens.start("s1", tokenSet("A0", undefined, 0))
       yield* TestClock.setTime(HOUR * 0.9)
-      expect(access(yield* tokens.get("s1"))).toBe("A0") // usable: still handed out, nothing to refresh with
+      expect(accessTokenOf(yield* tokens.get("s1"))).toBe("A0") // usable: still handed out, nothing to refresh with
       yield* TestClock.setTime(HOUR)
       expect(yield* Effect.flip(tokens.get("s1"))).toMatchObject({ reason: "NoRefreshToken" })
       expect(server.state.calls).toBe(0)
@@ -280,7 +271,7 @@ describe("ManagedToken", () => {
       yield* tokens.start("s1", tokenSet("A0", "R0", 0))
       yield* TestClock.setTime(HOUR)
       server.state.valid = "R0"
-      expect(access(yield* tokens.get("s1"))).toBe("A1")
+      expect(accessTokenOf(yield* tokens.get("s1"))).toBe("A1")
       expect(yield* storedAccess("s1")).toEqual(Option.some(["A1", "R0"]))
       expect(yield* eventTags(events)).toEqual(["Refreshed:A1"])
     }).pipe(withService(server))
@@ -293,12 +284,12 @@ describe("ManagedToken", () => {
       yield* tokens.start("s1", tokenSet("A0", "R0", 0))
       const source = tokens.source("s1")
       const first = yield* source.get
-      expect(access(first)).toBe("A0")
+      expect(accessTokenOf(first)).toBe("A0")
       yield* source.invalidate(first)
-      expect(access(yield* source.get)).toBe("A1")
+      expect(accessTokenOf(yield* source.get)).toBe("A1")
       expect(server.state.calls).toBe(1)
       yield* source.invalidate(first) // stale: A1 is current
-      expect(access(yield* source.get)).toBe("A1")
+      expect(accessTokenOf(yield* source.get)).toBe("A1")
       expect(server.state.calls).toBe(1)
     }).pipe(withService(server))
   })
@@ -334,36 +325,12 @@ describe("ManagedToken", () => {
 
   it.scoped("spans: get and refresh are traced, and no attribute carries a token or the session id", () => {
     const server = fakeServer()
-    const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
-    const tracer = Tracer.make({
-      span: (name, parent, context, links, startTime, kind) => {
-        const attributes = new Map<string, unknown>()
-        spans.push({ name, attributes })
-        return {
-          _tag: "Span",
-          name,
-          spanId: `${spans.length}`,
-          traceId: "trace",
-          parent,
-          context,
-          status: { _tag: "Started", startTime },
-          attributes,
-          links,
-          sampled: true,
-          kind,
-          end: () => {},
-          attribute: (key, value) => void attributes.set(key, value),
-          event: () => {},
-          addLinks: () => {}
-        }
-      },
-      context: (f) => f()
-    })
+    const { spans, tracer } = makeSpanRecorder()
     return Effect.gen(function*() {
       const tokens = yield* ManagedToken.ManagedToken
       yield* tokens.start("session-xyz", tokenSet("A0", "R0", 0))
       yield* TestClock.setTime(HOUR)
-      expect(access(yield* tokens.get("session-xyz"))).toBe("A1")
+      expect(accessTokenOf(yield* tokens.get("session-xyz"))).toBe("A1")
       const names = spans.map((s) => s.name)
       expect(names).toContain("ManagedToken.get")
       expect(names).toContain("ManagedToken.refresh")
@@ -385,10 +352,10 @@ describe("ManagedToken", () => {
       yield* tokens.start("s1", tokenSet("A0", "R0", 0))
       yield* tokens.start("s2", tokenSet("B0", "S0", 0))
       yield* tokens.start("s2", tokenSet("B1", "S1", 0))
-      expect(access(yield* tokens.get("s2"))).toBe("B1")
+      expect(accessTokenOf(yield* tokens.get("s2"))).toBe("B1")
       yield* tokens.remove("s1")
       expect(yield* Effect.flip(tokens.get("s1"))).toMatchObject({ _tag: "ReauthenticationRequired", reason: "NoSession" })
-      expect(access(yield* tokens.get("s2"))).toBe("B1")
+      expect(accessTokenOf(yield* tokens.get("s2"))).toBe("B1")
       expect(yield* eventTags(events)).toEqual(["Ended:Removed"])
     }).pipe(withService(server))
   })
@@ -463,7 +430,7 @@ describe("ManagedToken", () => {
         yield* tokens.start("s1", tokenSet("A0", "R0", 0))
         yield* TestClock.setTime(HOUR)
         const results = yield* Effect.all(Array.from({ length: 20 }, () => tokens.get("s1")), { concurrency: "unbounded" })
-        expect(new Set(results.map(access))).toEqual(new Set(["A1"]))
+        expect(new Set(results.map(accessTokenOf))).toEqual(new Set(["A1"]))
         expect(heldDuringRefresh).toEqual([true])
         // start, then the one refresh: both write while holding the lock
         expect(store.state.log).toEqual(["lock:s1", "set:true", "unlock:s1", "lock:s1", "set:true", "unlock:s1"])
@@ -483,7 +450,7 @@ describe("ManagedToken", () => {
         const events = yield* tokens.subscribe
         yield* tokens.start("s1", tokenSet("A0", "R0", 0))
         yield* TestClock.setTime(HOUR)
-        expect(access(yield* tokens.get("s1"))).toBe("A7")
+        expect(accessTokenOf(yield* tokens.get("s1"))).toBe("A7")
         expect(server.state.calls).toBe(0)
         // the refresh's lock wrote nothing: the other instance's set is kept as it is
         expect(store.state.log).toEqual(["lock:s1", "set:true", "unlock:s1", "lock:s1", "unlock:s1"])

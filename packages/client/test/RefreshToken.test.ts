@@ -4,9 +4,12 @@ import * as ClientAuth from "../src/ClientAuth.js"
 import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
+import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, TestClock } from "effect"
 import * as RetryPolicy from "../src/RetryPolicy.js"
-import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, TestClock, Tracer } from "effect"
-import { awaitRetrySleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import { expectFailure } from "./support/assertions.js"
+import { json, mockHttp } from "./support/http.js"
+import { withRecordingTracer } from "./support/tracer.js"
+import { awaitRetrySleep } from "./support/waiting.js"
 
 const server = AuthorizationServer.layerStatic({ issuer: "https://as.example", tokenEndpoint: "https://as.example/token" })
 const auth = ClientAuth.clientSecretBasic("web", Redacted.make("web-secret"))
@@ -21,23 +24,6 @@ const live = (mock: ReturnType<typeof mockHttp>, options?: Partial<RefreshToken.
 
 const refresh = (token: string, options?: RefreshToken.RefreshOptions) =>
   Effect.flatMap(RefreshToken.RefreshToken, (service) => service.refresh(Redacted.make(token), options))
-
-/** runs `effect` with a tracer that records every span */
-const recordingSpans = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const spans: Array<Tracer.Span> = []
-    const base = yield* Effect.tracer
-    const recording = Tracer.make({
-      span: (...args) => {
-        const span = base.span(...args)
-        spans.push(span)
-        return span
-      },
-      context: base.context
-    })
-    const exit = yield* Effect.exit(Effect.withTracer(effect, recording))
-    return { exit, spans }
-  })
 
 const reset = { fail: new TypeError("fetch failed", { cause: Object.assign(new Error("socket"), { code: "ECONNRESET" }) }) }
 
@@ -117,9 +103,7 @@ describe("RefreshToken", () => {
   it.effect("a transport failure after sending is not retried under the default policy", () => {
     const mock = mockHttp([reset, json(200, { access_token: "A1", token_type: "Bearer", expires_in: 300 })])
     return Effect.gen(function*() {
-      const error = yield* Effect.flip(refresh("R0"))
-      assert.strictEqual(error._tag, "TransportError")
-      if (error._tag !== "TransportError") return
+      const error = yield* expectFailure(refresh("R0"), "TransportError")
       assert.isTrue(error.maybeSent)
       assert.strictEqual(mock.requests.length, 1)
     }).pipe(Effect.provide(live(mock)))
@@ -162,7 +146,7 @@ describe("RefreshToken", () => {
   it.effect("a RefreshToken.refresh span names the client, scope and rotation; no attribute holds a token", () => {
     const mock = mockHttp([json(200, { access_token: "AT-secret-1", token_type: "Bearer", expires_in: 300, refresh_token: "RT-secret-2" })])
     return Effect.gen(function*() {
-      const { exit, spans } = yield* recordingSpans(refresh("RT-secret-0", { scope: ["api:read"] }))
+      const { spans, value: exit } = yield* withRecordingTracer(Effect.exit(refresh("RT-secret-0", { scope: ["api:read"] })))
       assert.isTrue(Exit.isSuccess(exit))
       const span = spans.find((s) => s.name === "RefreshToken.refresh")
       assert.isDefined(span)

@@ -15,14 +15,15 @@ import * as RefreshToken from "../src/RefreshToken.js"
 import * as Revocation from "../src/Revocation.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
+import { expectFailure } from "./support/assertions.js"
+import { signIn, webClientAuth } from "./support/signIn.js"
 
 /** the `web` client of the test server: sign-in, refresh and revocation, over discovery and fetch */
 const live = Layer.unwrapEffect(
   Effect.map(TestServer.TestServer, (server) => {
-    const web = server.clients.web
-    const auth = ClientAuth.clientSecretBasic(web.clientId, Redacted.make(web.clientSecret))
+    const auth = webClientAuth(server)
     return Layer.mergeAll(
-      AuthorizationCode.layer({ auth, redirectUri: web.redirectUri }),
+      AuthorizationCode.layer({ auth, redirectUri: server.clients.web.redirectUri }),
       RefreshToken.layer({ auth })
     ).pipe(
       Layer.provideMerge(TokenEndpoint.layer()),
@@ -33,19 +34,6 @@ const live = Layer.unwrapEffect(
   })
 ).pipe(Layer.provideMerge(TestServer.layer()))
 
-/** the real sign-in of alice: authorization URL with PKCE, headless login and consent, code exchange */
-const signIn = Effect.gen(function*() {
-  const server = yield* TestServer.TestServer
-  const flow = yield* AuthorizationCode.AuthorizationCode
-  const pending = yield* flow.authorizationUrl({
-    scope: ["openid", "offline_access", "api:read"],
-    resource: server.resource,
-    prompt: "consent"
-  })
-  const callback = yield* TestServer.signIn(pending.url)
-  return yield* flow.exchangeCode(callback, pending)
-})
-
 describe("Revocation against the test server", () => {
   it.live("sign-out: the refresh token is revoked, a refresh with it is invalid_grant, revoking again succeeds", () =>
     Effect.gen(function*() {
@@ -53,7 +41,7 @@ describe("Revocation against the test server", () => {
       const revocation = yield* Revocation.Revocation
       const refresher = yield* RefreshToken.RefreshToken
 
-      const signedIn = yield* signIn
+      const signedIn = yield* signIn()
       const refreshToken = signedIn.refreshToken
       assert.isDefined(refreshToken)
       if (refreshToken === undefined) return
@@ -76,8 +64,8 @@ describe("Revocation against the test server", () => {
       const revocation = yield* Revocation.Revocation
       const refresher = yield* RefreshToken.RefreshToken
 
-      const first = yield* signIn
-      const second = yield* signIn
+      const first = yield* signIn()
+      const second = yield* signIn()
       assert.isDefined(first.refreshToken)
       assert.isDefined(second.refreshToken)
 
@@ -93,12 +81,10 @@ describe("Revocation against the test server", () => {
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       const revocation = yield* Revocation.Revocation
-      const signedIn = yield* signIn
+      const signedIn = yield* signIn()
 
       // the access token for https://api.example is a JWT, which oidc-provider does not store and cannot revoke
-      const error = yield* Effect.flip(revocation.revoke(signedIn, { hint: "access_token" }))
-      assert.strictEqual(error._tag, "TokenEndpointError")
-      if (error._tag !== "TokenEndpointError") return
+      const error = yield* expectFailure(revocation.revoke(signedIn, { hint: "access_token" }), "TokenEndpointError")
       assert.strictEqual(error.error, "unsupported_token_type")
       assert.strictEqual(error.status, 400)
       // not retried
@@ -112,14 +98,12 @@ describe("Revocation against the test server", () => {
   it.live("a wrong client secret is refused with invalid_client (the client authenticates at the endpoint)", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
-      const signedIn = yield* signIn
+      const signedIn = yield* signIn()
       const wrong = yield* Revocation.make({
         auth: ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make("not-the-secret")),
         retry: RetryPolicy.never
       })
-      const error = yield* Effect.flip(wrong.revoke(signedIn))
-      assert.strictEqual(error._tag, "TokenEndpointError")
-      if (error._tag !== "TokenEndpointError") return
+      const error = yield* expectFailure(wrong.revoke(signedIn), "TokenEndpointError")
       assert.strictEqual(error.error, "invalid_client")
       assert.strictEqual(error.operation, "revocation")
       assert.strictEqual(error.grant, undefined)

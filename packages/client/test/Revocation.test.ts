@@ -4,12 +4,16 @@
  * a redirect not followed, no revocation endpoint, and no token in any span or error.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Fiber, Layer, Metric, Redacted, TestClock, Tracer } from "effect"
+import { ConfigProvider, Effect, Fiber, Layer, Metric, Redacted, TestClock } from "effect"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as Revocation from "../src/Revocation.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
-import { awaitRetrySleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import type { TokenSet } from "../src/TokenSet.js"
+import { expectFailure } from "./support/assertions.js"
+import { json, mockHttp } from "./support/http.js"
+import { makeTokenSet } from "./support/tokens.js"
+import { makeSpanRecorder } from "./support/tracer.js"
+import { awaitRetrySleep } from "./support/waiting.js"
 
 const SECRET = "SECRET-do-not-leak-7f3a"
 const ACCESS = "AT-value-never-printed-91b2"
@@ -35,14 +39,12 @@ const revoke = (token: Redacted.Redacted<string> | TokenSet, options?: Revocatio
 const revoked = () => new Response(null, { status: 200 })
 
 const tokenSet = (withRefresh: boolean) =>
-  new TokenSet({
-    accessToken: Redacted.make(ACCESS),
-    tokenType: "Bearer",
-    issuedAt: 0,
-    expiresAt: 300_000,
-    ...(withRefresh ? { refreshToken: Redacted.make(REFRESH) } : {}),
-    extra: {},
-    provenance: new Provenance({ grant: "authorization_code", clientId: "svc", tokenEndpoint: "https://as.example/token" })
+  makeTokenSet({
+    access: ACCESS,
+    refresh: withRefresh ? REFRESH : undefined,
+    lifetimeMillis: 300_000,
+    grant: "authorization_code",
+    clientId: "svc"
   })
 
 const assertNoSecrets = (text: string) => {
@@ -129,9 +131,10 @@ describe("Revocation", () => {
     it.effect("400 unsupported_token_type (RFC 7009 §2.2.1) is a TokenEndpointError, not retried", () => {
       const mock = mockHttp([json(400, { error: "unsupported_token_type", error_description: "cannot revoke that" })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(ACCESS), { hint: "access_token" }))
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
+        const error = yield* expectFailure(
+          revoke(Redacted.make(ACCESS), { hint: "access_token" }),
+          "TokenEndpointError"
+        )
         assert.strictEqual(error.error, "unsupported_token_type")
         assert.strictEqual(error.status, 400)
         assert.strictEqual(error.operation, "revocation")
@@ -147,8 +150,10 @@ describe("Revocation", () => {
     it.effect("a server echoing the token in error_description gets it back as <redacted>", () => {
       const mock = mockHttp([json(400, { error: "unsupported_token_type", error_description: `cannot revoke ${ACCESS}` })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(ACCESS), { hint: "access_token" }))
-        if (error._tag !== "TokenEndpointError") return assert.fail(`expected TokenEndpointError, got ${error._tag}`)
+        const error = yield* expectFailure(
+          revoke(Redacted.make(ACCESS), { hint: "access_token" }),
+          "TokenEndpointError"
+        )
         assert.strictEqual(error.errorDescription, "cannot revoke <redacted>")
         assertNoSecrets(JSON.stringify(error))
       }).pipe(Effect.provide(revocationWith(mock)))
@@ -157,9 +162,7 @@ describe("Revocation", () => {
     it.effect("401 invalid_client is a TokenEndpointError, not retried", () => {
       const mock = mockHttp([json(401, { error: "invalid_client" })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(REFRESH)))
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
+        const error = yield* expectFailure(revoke(Redacted.make(REFRESH)), "TokenEndpointError")
         assert.strictEqual(error.error, "invalid_client")
         assert.strictEqual(mock.requests.length, 1)
       }).pipe(Effect.provide(revocationWith(mock)))
@@ -219,9 +222,7 @@ describe("Revocation", () => {
         revoked()
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(REFRESH)))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(revoke(Redacted.make(REFRESH)), "TransportError")
         assert.strictEqual(error.reason, "Redirect")
         assert.strictEqual(error.status, 307)
         assert.strictEqual(mock.requests.length, 1)
@@ -236,9 +237,7 @@ describe("Revocation", () => {
         tokenEndpoint: "https://as.example/token"
       })
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(revoke(Redacted.make(REFRESH)))
-        assert.strictEqual(error._tag, "ConfigurationError")
-        if (error._tag !== "ConfigurationError") return
+        const error = yield* expectFailure(revoke(Redacted.make(REFRESH)), "ConfigurationError")
         assert.strictEqual(error.reason, "MissingEndpoint")
         assert.strictEqual(mock.requests.length, 0)
       }).pipe(Effect.provide(revocationWith(mock, { auth: basic }, noRevocation)))
@@ -248,19 +247,10 @@ describe("Revocation", () => {
   describe("observability", () => {
     it.effect("a Revocation.revoke span with client id, endpoint, hint and outcome; no token or secret in any span", () => {
       const mock = mockHttp([json(400, { error: "unsupported_token_type" }), revoked()])
-      const spans: Array<Tracer.Span> = []
+      const { spans, tracer } = makeSpanRecorder()
       return Effect.gen(function*() {
-        const base = yield* Effect.tracer
-        const recording = Tracer.make({
-          span: (...args) => {
-            const span = base.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: base.context
-        })
-        yield* Effect.flip(revoke(tokenSet(true), { hint: "access_token" })).pipe(Effect.withTracer(recording))
-        yield* revoke(tokenSet(true)).pipe(Effect.withTracer(recording))
+        yield* Effect.flip(revoke(tokenSet(true), { hint: "access_token" })).pipe(Effect.withTracer(tracer))
+        yield* revoke(tokenSet(true)).pipe(Effect.withTracer(tracer))
         const revokes = spans.filter((s) => s.name === "Revocation.revoke")
         assert.strictEqual(revokes.length, 2)
         const [failed, succeeded] = revokes

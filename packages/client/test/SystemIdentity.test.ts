@@ -2,19 +2,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Option, Redacted } from "effect"
 import { UnsecuredJWT } from "jose"
 import * as SystemIdentity from "../src/SystemIdentity.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
+import type { TokenSet } from "../src/TokenSet.js"
+import { makeTokenSet } from "./support/tokens.js"
 
 const jwt = (claims: Record<string, unknown>): string => new UnsecuredJWT(claims).encode()
 
 const tokenSet = (accessToken: string, grant: string): TokenSet =>
-  new TokenSet({
-    accessToken: Redacted.make(accessToken),
-    tokenType: "Bearer",
-    issuedAt: 0,
-    expiresAt: 3_600_000,
-    extra: {},
-    provenance: new Provenance({ grant, clientId: "svc", tokenEndpoint: "https://issuer.example/token" })
-  })
+  makeTokenSet({ access: accessToken, grant, clientId: "svc", tokenEndpoint: "https://issuer.example/token" })
 
 // a user's access token as RFC 9068 servers issue it: none of the marks
 const userClaims = {

@@ -1,22 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Redacted, Ref, TestClock } from "effect"
+import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Ref, TestClock } from "effect"
 import { TransportError } from "../src/OAuthError.js"
 import * as TokenCache from "../src/TokenCache.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
-
-const provenance = new Provenance({ grant: "client_credentials", clientId: "c", tokenEndpoint: "https://as.example/token" })
+import type { TokenSet } from "../src/TokenSet.js"
+import { accessTokenOf, makeTokenSet } from "./support/tokens.js"
 
 const makeToken = (value: string, issuedAt: number, lifetimeSeconds: number): TokenSet =>
-  new TokenSet({
-    accessToken: Redacted.make(value),
-    tokenType: "Bearer",
+  makeTokenSet({
+    access: value,
     issuedAt,
-    expiresAt: issuedAt + lifetimeSeconds * 1000,
-    extra: {},
-    provenance
+    lifetimeMillis: lifetimeSeconds * 1000,
+    grant: "client_credentials",
+    clientId: "c"
   })
-
-const tokenValue = (token: TokenSet): string => Redacted.value(token.accessToken)
 
 const boom = new TransportError({ operation: "token", grant: "client_credentials", reason: "Status", description: "HTTP 503", status: 503, maybeSent: true })
 
@@ -66,8 +62,8 @@ describe("TokenCache.layerMemory", () => {
         const first = yield* cache.getOrAcquire("k", endpoint.acquire)
         yield* TestClock.adjust("30 minutes")
         const second = yield* cache.getOrAcquire("k", endpoint.acquire)
-        expect(tokenValue(first)).toBe("t1")
-        expect(tokenValue(second)).toBe("t1")
+        expect(accessTokenOf(first)).toBe("t1")
+        expect(accessTokenOf(second)).toBe("t1")
         expect(yield* Ref.get(endpoint.count)).toBe(1)
         expect((yield* counter(TokenCache.metrics.hits)) - hits0).toBe(1)
         expect((yield* counter(TokenCache.metrics.misses)) - misses0).toBe(1)
@@ -81,7 +77,7 @@ describe("TokenCache.layerMemory", () => {
         const a = yield* Effect.fork(cache.getOrAcquire("A", Effect.never))
         yield* Effect.yieldNow()
         const b = yield* cache.getOrAcquire("B", endpoint.acquire)
-        expect(tokenValue(b)).toBe("t1")
+        expect(accessTokenOf(b)).toBe("t1")
         expect(yield* Ref.get(endpoint.count)).toBe(1)
         expect(Option.isNone(yield* Fiber.poll(a))).toBe(true)
         yield* Fiber.interrupt(a)
@@ -97,7 +93,7 @@ describe("TokenCache.layerMemory", () => {
         yield* waitUntil(Effect.map(counter(TokenCache.metrics.joined), (n) => n - joined0 === 999))
         yield* TestClock.adjust("2 seconds")
         const tokens = yield* Fiber.join(fibers)
-        expect(new Set(tokens.map(tokenValue))).toEqual(new Set(["t1"]))
+        expect(new Set(tokens.map(accessTokenOf))).toEqual(new Set(["t1"]))
         expect(yield* Ref.get(endpoint.count)).toBe(1)
       })
     ))
@@ -116,10 +112,10 @@ describe("TokenCache.layerMemory", () => {
         expect(Exit.isInterrupted(firstExit)).toBe(true)
         yield* Deferred.succeed(latch, undefined)
         const tokens = yield* Fiber.join(others)
-        expect(tokens.map(tokenValue)).toEqual(["t1", "t1", "t1", "t1", "t1"])
+        expect(tokens.map(accessTokenOf)).toEqual(["t1", "t1", "t1", "t1", "t1"])
         expect(yield* Ref.get(endpoint.count)).toBe(1)
         // and the token the interrupted caller started was stored
-        expect(Option.map(yield* cache.get("k"), tokenValue)).toEqual(Option.some("t1"))
+        expect(Option.map(yield* cache.get("k"), accessTokenOf)).toEqual(Option.some("t1"))
       })
     ))
 
@@ -145,7 +141,7 @@ describe("TokenCache.layerMemory", () => {
         expect(yield* Ref.get(endpoint.count)).toBe(1)
         expect(Option.isNone(yield* cache.get("k"))).toBe(true)
         const next = yield* cache.getOrAcquire("k", endpoint.acquire)
-        expect(tokenValue(next)).toBe("t2")
+        expect(accessTokenOf(next)).toBe("t2")
         expect(yield* Ref.get(endpoint.count)).toBe(2)
       })
     ))
@@ -159,12 +155,12 @@ describe("TokenCache.layerMemory", () => {
         // 90% of the lifetime: past every jittered refresh point (≤ 85%), before expiresAt − 30 s
         yield* TestClock.adjust("3240 seconds")
         const served = yield* cache.getOrAcquire("k", endpoint.acquire)
-        expect(tokenValue(served)).toBe("t1")
-        yield* waitUntil(Effect.map(cache.get("k"), (o) => Option.exists(o, (t) => tokenValue(t) === "t2")))
+        expect(accessTokenOf(served)).toBe("t1")
+        yield* waitUntil(Effect.map(cache.get("k"), (o) => Option.exists(o, (t) => accessTokenOf(t) === "t2")))
         expect(yield* Ref.get(endpoint.count)).toBe(2)
         expect((yield* counter(TokenCache.metrics.backgroundRefreshes)) - refreshes0).toBe(1)
         // t2 is fresh: no further request
-        expect(tokenValue(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t2")
+        expect(accessTokenOf(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t2")
         expect(yield* Ref.get(endpoint.count)).toBe(2)
       })
     ))
@@ -179,7 +175,7 @@ describe("TokenCache.layerMemory", () => {
           const call = yield* Effect.fork(cache.getOrAcquire("k", endpoint.acquire))
           // a call that waited for the hanging refresh would never complete: waitUntil fails the test
           yield* waitUntil(Effect.map(Fiber.poll(call), Option.isSome))
-          expect(tokenValue(yield* Fiber.join(call))).toBe("t1")
+          expect(accessTokenOf(yield* Fiber.join(call))).toBe("t1")
           yield* TestClock.adjust("1 second")
         }
         // one refresh started (and still hangs); no second one while it is in flight
@@ -193,13 +189,13 @@ describe("TokenCache.layerMemory", () => {
         const endpoint = yield* makeEndpoint(3600, (n) => n === 2 ? Effect.fail(boom) : Effect.void)
         yield* cache.getOrAcquire("k", endpoint.acquire)
         yield* TestClock.adjust("3240 seconds")
-        expect(tokenValue(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t1")
+        expect(accessTokenOf(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t1")
         yield* waitUntil(Effect.map(Ref.get(endpoint.count), (n) => n === 2))
         yield* Effect.yieldNow()
-        expect(Option.map(yield* cache.get("k"), tokenValue)).toEqual(Option.some("t1"))
+        expect(Option.map(yield* cache.get("k"), accessTokenOf)).toEqual(Option.some("t1"))
         // the next call starts a new refresh, which succeeds
-        expect(tokenValue(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t1")
-        yield* waitUntil(Effect.map(cache.get("k"), (o) => Option.exists(o, (t) => tokenValue(t) === "t3")))
+        expect(accessTokenOf(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t1")
+        yield* waitUntil(Effect.map(cache.get("k"), (o) => Option.exists(o, (t) => accessTokenOf(t) === "t3")))
         expect(yield* Ref.get(endpoint.count)).toBe(3)
       })
     ))
@@ -219,8 +215,8 @@ describe("TokenCache.layerMemory", () => {
             { concurrency: "unbounded" }
           )
           // everyone got the current token or, once the refresh landed, its successor – never waited for it
-          for (const token of tokens) expect([`t${window}`, `t${window + 1}`]).toContain(tokenValue(token))
-          yield* waitUntil(Effect.map(cache.get("k"), (o) => Option.exists(o, (t) => tokenValue(t) === `t${window + 1}`)))
+          for (const token of tokens) expect([`t${window}`, `t${window + 1}`]).toContain(accessTokenOf(token))
+          yield* waitUntil(Effect.map(cache.get("k"), (o) => Option.exists(o, (t) => accessTokenOf(t) === `t${window + 1}`)))
           expect(yield* Ref.get(endpoint.count)).toBe(window + 1)
         }
         expect((yield* counter(TokenCache.metrics.backgroundRefreshes)) - refreshes0).toBe(5)
@@ -255,7 +251,7 @@ describe("TokenCache.layerMemory", () => {
           expect(now).toBeLessThan(token.expiresAt - 6_000)
         }
         // the walk crossed several lifetimes: many distinct tokens were served
-        expect(new Set(received.map((r) => tokenValue(r.token))).size).toBeGreaterThan(8)
+        expect(new Set(received.map((r) => accessTokenOf(r.token))).size).toBeGreaterThan(8)
       })
     ))
 
@@ -268,7 +264,7 @@ describe("TokenCache.layerMemory", () => {
             yield* cache.getOrAcquire("k", endpoint.acquire)
             // past the latest refresh point (85%), before expiresAt − skew (90% for 60 s, 3,570 s for 3,600 s)
             yield* TestClock.adjust(usableAt)
-            expect(tokenValue(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t1")
+            expect(accessTokenOf(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t1")
             yield* waitUntil(Effect.map(Ref.get(endpoint.count), (n) => n === 2))
           })
         )
@@ -282,7 +278,7 @@ describe("TokenCache.layerMemory", () => {
         yield* cache.getOrAcquire("k", endpoint.acquire)
         yield* TestClock.adjust("54 seconds") // expiresAt − 6 s
         expect(Option.isNone(yield* cache.get("k"))).toBe(true)
-        expect(tokenValue(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t2")
+        expect(accessTokenOf(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t2")
       })
     ))
 
@@ -293,7 +289,7 @@ describe("TokenCache.layerMemory", () => {
         // the token lives an hour, but its entry must not outlive t = 100 s (10% skew of 100 s = 10 s)
         yield* cache.getOrAcquire("k", endpoint.acquire, { notAfter: 100_000 })
         yield* TestClock.adjust("89 seconds")
-        expect(Option.map(yield* cache.get("k"), tokenValue)).toEqual(Option.some("t1"))
+        expect(Option.map(yield* cache.get("k"), accessTokenOf)).toEqual(Option.some("t1"))
         yield* TestClock.adjust("1 second")
         expect(Option.isNone(yield* cache.get("k"))).toBe(true)
       })
@@ -307,7 +303,7 @@ describe("TokenCache.layerMemory", () => {
         yield* cache.set("k", old)
         yield* cache.set("k", newer)
         yield* cache.invalidate("k", old)
-        expect(Option.map(yield* cache.get("k"), tokenValue)).toEqual(Option.some("newer"))
+        expect(Option.map(yield* cache.get("k"), accessTokenOf)).toEqual(Option.some("newer"))
         yield* cache.invalidate("k", makeToken("newer", 0, 3600))
         expect(Option.isNone(yield* cache.get("k"))).toBe(true)
         yield* cache.set("k", old)
@@ -322,7 +318,7 @@ describe("TokenCache.layerMemory", () => {
         const endpoint = yield* makeEndpoint(3600)
         const t1 = yield* cache.getOrAcquire("k", endpoint.acquire)
         yield* cache.invalidate("k", t1)
-        expect(tokenValue(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t2")
+        expect(accessTokenOf(yield* cache.getOrAcquire("k", endpoint.acquire))).toBe("t2")
       })
     ))
 
@@ -336,9 +332,9 @@ describe("TokenCache.layerMemory", () => {
         yield* cache.get("a") // a is now more recent than b
         yield* cache.set("d", makeToken("d", 0, 3600))
         expect(Option.isNone(yield* cache.get("b"))).toBe(true)
-        expect(Option.map(yield* cache.get("a"), tokenValue)).toEqual(Option.some("a"))
-        expect(Option.map(yield* cache.get("c"), tokenValue)).toEqual(Option.some("c"))
-        expect(Option.map(yield* cache.get("d"), tokenValue)).toEqual(Option.some("d"))
+        expect(Option.map(yield* cache.get("a"), accessTokenOf)).toEqual(Option.some("a"))
+        expect(Option.map(yield* cache.get("c"), accessTokenOf)).toEqual(Option.some("c"))
+        expect(Option.map(yield* cache.get("d"), accessTokenOf)).toEqual(Option.some("d"))
         expect((yield* counter(TokenCache.metrics.evictions)) - evictions0).toBe(1)
       }), { capacity: 3 }))
 
@@ -349,7 +345,7 @@ describe("TokenCache.layerMemory", () => {
         for (let i = 0; i <= 10_000; i++) yield* cache.set(`k${i}`, makeToken(`t${i}`, 0, 3600))
         expect((yield* counter(TokenCache.metrics.evictions)) - evictions0).toBe(1)
         expect(Option.isNone(yield* cache.get("k0"))).toBe(true)
-        expect(Option.map(yield* cache.get("k10000"), tokenValue)).toEqual(Option.some("t10000"))
+        expect(Option.map(yield* cache.get("k10000"), accessTokenOf)).toEqual(Option.some("t10000"))
       }), { capacity: Number.NaN }))
 
   it.effect("closing the layer's scope interrupts acquisitions in flight, and their callers", () =>

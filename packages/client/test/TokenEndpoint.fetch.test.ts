@@ -9,6 +9,7 @@ import { AuthorizationServer, ClientAuth, RetryPolicy, TokenEndpoint } from "@ef
 import { Effect, Layer, Redacted } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import { expectFailure } from "./support/assertions.js"
 
 const SECRET = "fetch-secret-value-3c9d"
 
@@ -44,18 +45,18 @@ describe("TokenEndpoint with the Node clients of @effect/platform-node", () => {
           res.writeHead(307, { location: `${target.url}/token` })
           res.end()
         })
-        const error = yield* Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
-          e.request({ grantType: "client_credentials", auth: ClientAuth.clientSecretBasic("svc", Redacted.make(SECRET)) })).pipe(
-            Effect.provide(
-              TokenEndpoint.layer().pipe(
-                Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint: `${redirecting.url}/token` })),
-                Layer.provide(client)
+        const error = yield* expectFailure(
+          Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
+            e.request({ grantType: "client_credentials", auth: ClientAuth.clientSecretBasic("svc", Redacted.make(SECRET)) })).pipe(
+              Effect.provide(
+                TokenEndpoint.layer().pipe(
+                  Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint: `${redirecting.url}/token` })),
+                  Layer.provide(client)
+                )
               )
             ),
-            Effect.flip
-          )
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+          "TransportError"
+        )
         assert.strictEqual(error.reason, "Redirect")
         assert.strictEqual(targetHits, 0)
       }))
@@ -77,13 +78,14 @@ describe("TokenEndpoint with FetchHttpClient", () => {
         res.writeHead(307, { location: `${target.url}/token` })
         res.end()
       })
-      const error = yield* Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
-        e.request({
-          grantType: "client_credentials",
-          auth: ClientAuth.clientSecretBasic("svc", Redacted.make(SECRET))
-        })).pipe(Effect.provide(endpoint(`${redirecting.url}/token`)), Effect.flip)
-      assert.strictEqual(error._tag, "TransportError")
-      if (error._tag !== "TransportError") return
+      const error = yield* expectFailure(
+        Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
+          e.request({
+            grantType: "client_credentials",
+            auth: ClientAuth.clientSecretBasic("svc", Redacted.make(SECRET))
+          })).pipe(Effect.provide(endpoint(`${redirecting.url}/token`))),
+        "TransportError"
+      )
       assert.strictEqual(error.reason, "Redirect")
       assert.strictEqual(error.status, 307)
       assert.strictEqual(endpointHits, 1)
@@ -103,19 +105,19 @@ describe("TokenEndpoint with FetchHttpClient", () => {
         res.writeHead(308, { location: target.url })
         res.end()
       })
-      const error = yield* Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
-        e.request({ grantType: "client_credentials", auth: ClientAuth.none("svc") })).pipe(
-          Effect.provide(
-            endpoint(redirecting.url).pipe(
-              Layer.provide(
-                Layer.succeed(FetchHttpClient.RequestInit, { redirect: "follow", headers: { "x-from-request-init": "yes" } })
+      const error = yield* expectFailure(
+        Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
+          e.request({ grantType: "client_credentials", auth: ClientAuth.none("svc") })).pipe(
+            Effect.provide(
+              endpoint(redirecting.url).pipe(
+                Layer.provide(
+                  Layer.succeed(FetchHttpClient.RequestInit, { redirect: "follow", headers: { "x-from-request-init": "yes" } })
+                )
               )
             )
           ),
-          Effect.flip
-        )
-      assert.strictEqual(error._tag, "TransportError")
-      if (error._tag !== "TransportError") return
+        "TransportError"
+      )
       assert.strictEqual(error.reason, "Redirect")
       assert.strictEqual(error.status, 308)
       assert.strictEqual(seen, "yes")
@@ -125,14 +127,15 @@ describe("TokenEndpoint with FetchHttpClient", () => {
   it.scopedLive("connection refused: TransportError RequestError, maybeSent false", () =>
     Effect.gen(function*() {
       const closed = yield* Effect.scoped(listen((_req, res) => res.end()))
-      const error = yield* Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
-        e.request({
-          grantType: "client_credentials",
-          auth: ClientAuth.clientSecretPost("svc", Redacted.make(SECRET)),
-          retry: RetryPolicy.never
-        })).pipe(Effect.provide(endpoint(`${closed.url}/token`)), Effect.flip)
-      assert.strictEqual(error._tag, "TransportError")
-      if (error._tag !== "TransportError") return
+      const error = yield* expectFailure(
+        Effect.flatMap(TokenEndpoint.TokenEndpoint, (e) =>
+          e.request({
+            grantType: "client_credentials",
+            auth: ClientAuth.clientSecretPost("svc", Redacted.make(SECRET)),
+            retry: RetryPolicy.never
+          })).pipe(Effect.provide(endpoint(`${closed.url}/token`))),
+        "TransportError"
+      )
       assert.strictEqual(error.reason, "RequestError")
       assert.isFalse(error.maybeSent)
       assert.notInclude(String(error), SECRET)

@@ -2,9 +2,12 @@ import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, RetryPolicy, TokenEndpoint } from "@effect-oauth/client"
 import type { TokenSet } from "@effect-oauth/client/TokenSet"
 import { HttpClientRequest } from "@effect/platform"
-import { Config, ConfigProvider, Effect, Exit, FastCheck, Fiber, Layer, Metric, Redacted, TestClock, Tracer } from "effect"
+import { Config, ConfigProvider, Effect, Exit, FastCheck, Fiber, Layer, Metric, Redacted, TestClock } from "effect"
 import { excerpt as redactedExcerpt } from "../src/internal/redaction.js"
-import { awaitRetrySleep, awaitSleep, json, mockHttp } from "./TokenEndpoint.fixtures.js"
+import { expectFailure } from "./support/assertions.js"
+import { json, mockHttp } from "./support/http.js"
+import { withRecordingTracer } from "./support/tracer.js"
+import { awaitRetrySleep, awaitSleep } from "./support/waiting.js"
 
 const SECRET = "SECRET-do-not-leak-7f3a"
 const ACCESS = "AT-value-never-printed-91b2"
@@ -151,11 +154,10 @@ describe("TokenEndpoint", () => {
       Effect.gen(function*() {
         for (const expiresIn of [-1, 1e300, "Infinity", "1e20", 315_360_001]) {
           const mock = mockHttp([json(200, { access_token: ACCESS, token_type: "Bearer", expires_in: expiresIn })])
-          const error = yield* Effect.flip(
-            request({ grantType: "client_credentials", auth: basic }).pipe(Effect.provide(endpointWith(mock)))
+          const error = yield* expectFailure(
+            request({ grantType: "client_credentials", auth: basic }).pipe(Effect.provide(endpointWith(mock))),
+            "InvalidTokenResponse", `expires_in ${expiresIn}`
           )
-          assert.strictEqual(error._tag, "InvalidTokenResponse", `expires_in ${expiresIn}`)
-          if (error._tag !== "InvalidTokenResponse") return
           assert.include(error.description, "expires_in")
           assertNoSecrets(error)
         }
@@ -185,9 +187,10 @@ describe("TokenEndpoint", () => {
     it.effect("a 2xx with an error field is a TokenEndpointError", () => {
       const mock = mockHttp([json(200, { error: "invalid_scope", error_description: "no such scope" })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "TokenEndpointError"
+        )
         assert.strictEqual(error.status, 200)
         assert.strictEqual(error.error, "invalid_scope")
         assert.strictEqual(error.errorDescription, "no such scope")
@@ -198,9 +201,10 @@ describe("TokenEndpoint", () => {
     it.effect("a 2xx that is not a token response: InvalidTokenResponse with a redacted excerpt", () => {
       const mock = mockHttp([json(200, { access_token: ACCESS, refresh_token: REFRESH, token_type: 42 })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "InvalidTokenResponse")
-        if (error._tag !== "InvalidTokenResponse") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "InvalidTokenResponse"
+        )
         assert.strictEqual(error.excerpt, `{"access_token":"<redacted>","refresh_token":"<redacted>","token_type":42}`)
         assert.include(error.description, "token_type")
         assertNoSecrets(error)
@@ -210,9 +214,10 @@ describe("TokenEndpoint", () => {
     it.effect("a 2xx that is not JSON: InvalidTokenResponse, form-encoded tokens redacted", () => {
       const mock = mockHttp([new Response(`access_token=${ACCESS}&token_type=bearer`, { status: 200 })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "InvalidTokenResponse")
-        if (error._tag !== "InvalidTokenResponse") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "InvalidTokenResponse"
+        )
         assert.strictEqual(error.excerpt, "access_token=<redacted>&token_type=bearer")
         assertNoSecrets(error)
       }).pipe(Effect.provide(endpointWith(mock)))
@@ -226,9 +231,7 @@ describe("TokenEndpoint", () => {
         ok()
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
         assert.strictEqual(error.reason, "Redirect")
         assert.strictEqual(error.status, 307)
         assert.strictEqual(mock.requests.length, 1)
@@ -241,11 +244,10 @@ describe("TokenEndpoint", () => {
         new Response("<html><body>Bad gateway</body></html>", { status: 502, headers: { "content-type": "text/html" } })
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
-          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never })
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never }),
+          "TransportError"
         )
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
         assert.strictEqual(error.reason, "Status")
         assert.strictEqual(error.status, 502)
         assert.include(error.description, "text/html")
@@ -261,9 +263,7 @@ describe("TokenEndpoint", () => {
         })
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
         assert.strictEqual(error.reason, "BodyTooLarge")
         assert.strictEqual(mock.requests.length, 1)
       }).pipe(Effect.provide(endpointWith(mock, { maxResponseBytes: 1000 })))
@@ -279,9 +279,7 @@ describe("TokenEndpoint", () => {
       })
       const mock = mockHttp([() => new Response(endless, { status: 200 })])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
         assert.strictEqual(error.reason, "BodyTooLarge")
         // 16 chunks of 64 KiB are exactly 1 MiB; the 17th crosses the cap (a few more may be buffered ahead)
         assert.isAtLeast(pulled, 17)
@@ -301,9 +299,7 @@ describe("TokenEndpoint", () => {
         yield* TestClock.adjust("1 second")
         const exit = yield* Fiber.await(fiber)
         assert.isTrue(Exit.isFailure(exit))
-        const error = yield* Effect.flip(exit)
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(exit, "TransportError")
         assert.strictEqual(error.reason, "Timeout")
         assert.isTrue(error.maybeSent)
       }).pipe(Effect.provide(endpointWith(mock, { timeout: "5 seconds" })))
@@ -312,11 +308,10 @@ describe("TokenEndpoint", () => {
     it.effect("connection refused: maybeSent false", () => {
       const mock = mockHttp([{ fail: new TypeError("fetch failed", { cause: Object.assign(new Error("connect"), { code: "ECONNREFUSED" }) }) }])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
-          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never })
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never }),
+          "TransportError"
         )
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
         assert.strictEqual(error.reason, "RequestError")
         assert.isFalse(error.maybeSent)
         assert.include(error.description, "ECONNREFUSED")
@@ -326,11 +321,10 @@ describe("TokenEndpoint", () => {
     it.effect("a reset connection: maybeSent true", () => {
       const mock = mockHttp([{ fail: new TypeError("fetch failed", { cause: Object.assign(new Error("socket"), { code: "ECONNRESET" }) }) }])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
-          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never })
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.never }),
+          "TransportError"
         )
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
         assert.isTrue(error.maybeSent)
       }).pipe(Effect.provide(endpointWith(mock)))
     })
@@ -372,9 +366,7 @@ describe("TokenEndpoint", () => {
     it.effect("Retry-After over the cap: not waited, the error at once", () => {
       const mock = mockHttp([new Response("busy", { status: 429, headers: { "retry-after": "60" } }), ok()])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag !== "TransportError") return
+        const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
         assert.strictEqual(error.status, 429)
         assert.strictEqual(error.retryAfterMillis, 60_000)
         assert.strictEqual(mock.requests.length, 1)
@@ -410,9 +402,10 @@ describe("TokenEndpoint", () => {
     it.effect("a 400 invalid_client is not retried", () => {
       const mock = mockHttp([json(400, { error: "invalid_client", error_description: "client authentication failed" }), ok()])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "TokenEndpointError"
+        )
         assert.strictEqual(error.error, "invalid_client")
         assert.strictEqual(error.status, 400)
         assert.strictEqual(mock.requests.length, 1)
@@ -451,11 +444,10 @@ describe("TokenEndpoint", () => {
         })
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
-          request({ grantType: "refresh_token", params: { refresh_token: REFRESH }, auth: basic })
+        const error = yield* expectFailure(
+          request({ grantType: "refresh_token", params: { refresh_token: REFRESH }, auth: basic }),
+          "TokenEndpointError"
         )
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
         assert.strictEqual(error.errorDescription, "refresh token <redacted> was revoked; <redacted> cannot be used")
         assert.strictEqual(error.errorUri, "https://as.example/errors?token=<redacted>")
         assertNoSecrets(error)
@@ -473,15 +465,14 @@ describe("TokenEndpoint", () => {
         json(400, { error: "invalid_grant", error_description: "code abc1234 is unknown" })
       ])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(
+        const error = yield* expectFailure(
           request({
             grantType: "authorization_code",
             params: { code, code_verifier: verifier, redirect_uri: "https://app.example/cb", scope: "short" },
             auth: post
-          })
+          }),
+          "TokenEndpointError"
         )
-        assert.strictEqual(error._tag, "TokenEndpointError")
-        if (error._tag !== "TokenEndpointError") return
         assert.strictEqual(error.errorDescription, "code <redacted> with <redacted> by <redacted>; scope short")
         assertNoSecrets(error)
         assert.notInclude(JSON.stringify(error), code)
@@ -520,19 +511,9 @@ describe("TokenEndpoint", () => {
   describe("tracing", () => {
     it.effect("a TokenEndpoint.request span with grant, client id and endpoint; no secret in any span", () => {
       const mock = mockHttp([ok()])
-      const spans: Array<Tracer.Span> = []
       return Effect.gen(function*() {
-        const base = yield* Effect.tracer
-        const recording = Tracer.make({
-          span: (...args) => {
-            const span = base.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: base.context
-        })
-        yield* request({ grantType: "client_credentials", auth: post, params: { scope: "api:read" } }).pipe(
-          Effect.withTracer(recording)
+        const { spans } = yield* withRecordingTracer(
+          request({ grantType: "client_credentials", auth: post, params: { scope: "api:read" } })
         )
         const span = spans.find((s) => s.name === "TokenEndpoint.request")
         assert.isDefined(span)
@@ -549,18 +530,8 @@ describe("TokenEndpoint", () => {
 
     it.effect("Basic: the Authorization header is redacted in the HTTP client span", () => {
       const mock = mockHttp([ok()])
-      const spans: Array<Tracer.Span> = []
       return Effect.gen(function*() {
-        const base = yield* Effect.tracer
-        const recording = Tracer.make({
-          span: (...args) => {
-            const span = base.span(...args)
-            spans.push(span)
-            return span
-          },
-          context: base.context
-        })
-        yield* request({ grantType: "client_credentials", auth: basic }).pipe(Effect.withTracer(recording))
+        const { spans } = yield* withRecordingTracer(request({ grantType: "client_credentials", auth: basic }))
         const values = spans.flatMap((recorded) => [...recorded.attributes.values()].map(String))
         assert.isFalse(values.some((value) => value.includes("c3ZjOlNFQ1JFVC1kby1ub3QtbGVhay03ZjNh")))
       }).pipe(Effect.provide(endpointWith(mock)))
@@ -586,9 +557,10 @@ describe("TokenEndpoint", () => {
     it.effect("a plain-http token endpoint off loopback is refused before any request", () => {
       const mock = mockHttp([ok()])
       return Effect.gen(function*() {
-        const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-        assert.strictEqual(error._tag, "ConfigurationError")
-        if (error._tag !== "ConfigurationError") return
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }),
+          "ConfigurationError"
+        )
         assert.strictEqual(error.reason, "InsecureEndpoint")
         assert.strictEqual(mock.requests.length, 0)
       }).pipe(
@@ -642,9 +614,7 @@ describe("layerConfig", () => {
   it.effect("options from Config: a 100-byte cap refuses a larger body", () => {
     const mock = mockHttp([ok()])
     return Effect.gen(function*() {
-      const error = yield* Effect.flip(request({ grantType: "client_credentials", auth: basic }))
-      assert.strictEqual(error._tag, "TransportError")
-      if (error._tag !== "TransportError") return
+      const error = yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TransportError")
       assert.strictEqual(error.reason, "BodyTooLarge")
     }).pipe(
       Effect.provide(

@@ -8,7 +8,7 @@ import * as TestServer from "@effect-oauth/test-server"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { createRemoteJWKSet, jwtVerify } from "jose"
-import { createHash, randomBytes } from "node:crypto"
+import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as Jwt from "../src/Jwt.js"
@@ -16,6 +16,8 @@ import * as TokenCache from "../src/TokenCache.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import * as TokenExchange from "../src/TokenExchange.js"
 import type { TokenSet } from "../src/TokenSet.js"
+import { expectFailure } from "./support/assertions.js"
+import { signIn, webClientAuth } from "./support/signIn.js"
 
 let server: TestServer.TestServerInfo
 
@@ -34,7 +36,11 @@ const exchangerAuth = () =>
 const endpointLayer = () =>
   TokenEndpoint.layer().pipe(
     Layer.provide(
-      AuthorizationServer.layerStatic({ issuer: server.issuer, tokenEndpoint: server.tokenEndpoint })
+      AuthorizationServer.layerStatic({
+        issuer: server.issuer,
+        tokenEndpoint: server.tokenEndpoint,
+        authorizationEndpoint: server.authorizationEndpoint
+      })
     ),
     Layer.provide(FetchHttpClient.layer)
   )
@@ -44,41 +50,17 @@ const exchangeLayer = (options?: Partial<TokenExchange.Options>) =>
     Layer.provideMerge(Layer.merge(endpointLayer(), TokenCache.layerMemory()))
   )
 
-const base64url = (bytes: Buffer) => bytes.toString("base64url")
+/** The `web` client's authorization code flow on the test server, over the TokenEndpoint in context. */
+const webLayer = () =>
+  AuthorizationCode.layer({ auth: webClientAuth(server), redirectUri: server.clients.web.redirectUri })
 
 /** A real sign-in: authorization URL with PKCE S256, headless login + consent as alice, code exchanged by `web`. */
-const signInUser: Effect.Effect<TokenSet, unknown, TokenEndpoint.TokenEndpoint> = Effect.gen(function*() {
-  const web = server.clients.web
-  const verifier = base64url(randomBytes(32))
-  const challenge = base64url(createHash("sha256").update(verifier).digest())
-  const state = base64url(randomBytes(16))
-  const url = new URL(server.authorizationEndpoint)
-  url.search = new URLSearchParams({
-    client_id: web.clientId,
-    response_type: "code",
-    redirect_uri: web.redirectUri,
-    scope: "openid api:read api:write",
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-    state,
-    resource: server.resource
-  }).toString()
-  const redirect = new URL(yield* Effect.promise(() => server.signIn(url.toString())))
-  expect(redirect.searchParams.get("state")).toBe(state)
-  const code = redirect.searchParams.get("code")
-  expect(code).toBeTypeOf("string")
-  const endpoint = yield* TokenEndpoint.TokenEndpoint
-  return yield* endpoint.request({
-    grantType: "authorization_code",
-    params: {
-      code: code ?? "",
-      redirect_uri: web.redirectUri,
-      code_verifier: verifier,
-      resource: server.resource
-    },
-    auth: ClientAuth.clientSecretBasic(web.clientId, Redacted.make(web.clientSecret))
-  })
-})
+const signInUser: Effect.Effect<TokenSet, unknown, TokenEndpoint.TokenEndpoint> = Effect.suspend(() =>
+  signIn({ scope: ["openid", "api:read", "api:write"] }).pipe(
+    Effect.provide(webLayer()),
+    Effect.provideService(TestServer.TestServer, server)
+  )
+)
 
 /** A client-credentials token of the exchanger itself: a system identity. */
 const systemToken: Effect.Effect<TokenSet, unknown, TokenEndpoint.TokenEndpoint> = Effect.flatMap(TokenEndpoint.TokenEndpoint, (endpoint) =>
@@ -126,15 +108,18 @@ describe("TokenExchange against oidc-provider", () => {
       const exchange = yield* TokenExchange.TokenExchange
       server.resetCounts()
 
-      const byProvenance = yield* Effect.flip(exchange.exchange({ subjectToken: system, resource: "https://api.example" }))
-      expect(byProvenance._tag).toBe("SystemIdentityTokenError")
-      expect(byProvenance._tag === "SystemIdentityTokenError" && byProvenance.mark).toBe("provenance: client_credentials")
+      const byProvenance = yield* expectFailure(
+        exchange.exchange({ subjectToken: system, resource: "https://api.example" }),
+        "SystemIdentityTokenError"
+      )
+      expect(byProvenance.mark).toBe("provenance: client_credentials")
 
       // the bare token too: oidc-provider's client-credentials JWT has sub = client_id (RFC 9068 §2.2)
-      const byClaim = yield* Effect.flip(
-        exchange.exchange({ subjectToken: system.accessToken, resource: "https://api.example" })
+      const byClaim = yield* expectFailure(
+        exchange.exchange({ subjectToken: system.accessToken, resource: "https://api.example" }),
+        "SystemIdentityTokenError"
       )
-      expect(byClaim._tag === "SystemIdentityTokenError" && byClaim.mark).toBe("claim sub=client_id")
+      expect(byClaim.mark).toBe("claim sub=client_id")
 
       expect(server.requestCount("token")).toBe(0)
     }).pipe(Effect.provide(exchangeLayer())))
@@ -145,9 +130,11 @@ describe("TokenExchange against oidc-provider", () => {
       const exchange = yield* TokenExchange.TokenExchange
       server.resetCounts()
 
-      const error = yield* Effect.flip(exchange.exchange({ subjectToken: system, resource: "https://api.example" }))
-      expect(error._tag).toBe("TokenEndpointError")
-      expect(error._tag === "TokenEndpointError" && [error.status, error.error]).toEqual([400, "invalid_request"])
+      const error = yield* expectFailure(
+        exchange.exchange({ subjectToken: system, resource: "https://api.example" }),
+        "TokenEndpointError"
+      )
+      expect([error.status, error.error]).toEqual([400, "invalid_request"])
       expect(server.requestCount("token")).toBe(1)
     }).pipe(Effect.provide(exchangeLayer({ guard: false }))))
 

@@ -10,7 +10,9 @@ import * as TokenCache from "../src/TokenCache.js"
 import { TokenEndpoint } from "../src/TokenEndpoint.js"
 import type { TokenRequest } from "../src/TokenEndpoint.js"
 import * as TokenExchange from "../src/TokenExchange.js"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
+import { TokenSet } from "../src/TokenSet.js"
+import { expectFailure } from "./support/assertions.js"
+import { makeTokenSet } from "./support/tokens.js"
 
 const auth = ClientAuth.clientSecretBasic("exchanger", Redacted.make("exchanger-secret"))
 
@@ -21,15 +23,7 @@ const userToken = (claims: Record<string, unknown> = {}): Redacted.Redacted<stri
   Redacted.make(jwt({ iss: "https://issuer.example", sub: "alice", client_id: "web", exp: 4_000_000_000, ...claims }))
 
 const tokenSet = (accessToken: string, grant: string, fields: Partial<{ issuedTokenType: string }> = {}) =>
-  new TokenSet({
-    accessToken: Redacted.make(accessToken),
-    tokenType: "Bearer",
-    issuedAt: 0,
-    expiresAt: 3_600_000,
-    extra: {},
-    ...fields,
-    provenance: new Provenance({ grant, clientId: "svc", tokenEndpoint: "https://issuer.example/token" })
-  })
+  makeTokenSet({ access: accessToken, grant, clientId: "svc", tokenEndpoint: "https://issuer.example/token", ...fields })
 
 /** A token endpoint that records every request and answers with a new token that lives `expiresIn` seconds. */
 /** A TokenSet as a plain object: structurally a `TokenSet` (it type-checks without a cast), not an instance. */
@@ -63,18 +57,14 @@ const fakeEndpoint = (
 
 const issue = (request: TokenRequest, n: number, expiresIn: number) =>
   Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
-    new TokenSet({
-      accessToken: Redacted.make(`exchanged-${n}`),
-      tokenType: "Bearer",
+    makeTokenSet({
+      access: `exchanged-${n}`,
       issuedAt: now,
-      expiresAt: now + expiresIn * 1000,
+      lifetimeMillis: expiresIn * 1000,
       issuedTokenType: "urn:ietf:params:oauth:token-type:access_token",
-      extra: {},
-      provenance: new Provenance({
-        grant: request.grantType,
-        clientId: ClientAuth.clientId(request.auth),
-        tokenEndpoint: "https://issuer.example/token"
-      })
+      grant: request.grantType,
+      clientId: ClientAuth.clientId(request.auth),
+      tokenEndpoint: "https://issuer.example/token"
     }))
 
 const setup = (
@@ -163,16 +153,17 @@ describe("TokenExchange.exchange", () => {
   it.effect("an actor token without its type is a ConfigurationError before any request, and vice versa", () =>
     run(Effect.gen(function*() {
       const { exchange, requests } = yield* setup()
-      const noType = yield* Effect.flip(
-        exchange({ subjectToken: userToken(), actorToken: Redacted.make("actor-token-value-xyz") })
+      const noType = yield* expectFailure(
+        exchange({ subjectToken: userToken(), actorToken: Redacted.make("actor-token-value-xyz") }),
+        "ConfigurationError"
       )
-      expect(noType._tag).toBe("ConfigurationError")
-      expect(noType._tag === "ConfigurationError" && noType.reason).toBe("InvalidOptions")
+      expect(noType.reason).toBe("InvalidOptions")
       expect(noType.message).not.toContain("actor-token-value-xyz")
-      const noToken = yield* Effect.flip(
-        exchange({ subjectToken: userToken(), actorTokenType: "urn:ietf:params:oauth:token-type:access_token" })
+      const noToken = yield* expectFailure(
+        exchange({ subjectToken: userToken(), actorTokenType: "urn:ietf:params:oauth:token-type:access_token" }),
+        "ConfigurationError"
       )
-      expect(noToken._tag === "ConfigurationError" && noToken.reason).toBe("InvalidOptions")
+      expect(noToken.reason).toBe("InvalidOptions")
       expect(requests).toHaveLength(0)
     })))
 })
@@ -181,11 +172,11 @@ describe("TokenExchange guard", () => {
   it.effect("a TokenSet minted by client_credentials is refused with zero requests", () =>
     run(Effect.gen(function*() {
       const { exchange, requests } = yield* setup()
-      const error = yield* Effect.flip(
-        exchange({ subjectToken: tokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials"), audience: "https://api.example" })
+      const error = yield* expectFailure(
+        exchange({ subjectToken: tokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials"), audience: "https://api.example" }),
+        "SystemIdentityTokenError"
       )
-      expect(error._tag).toBe("SystemIdentityTokenError")
-      expect(error._tag === "SystemIdentityTokenError" && error.mark).toBe("provenance: client_credentials")
+      expect(error.mark).toBe("provenance: client_credentials")
       expect(error.message).not.toContain("2YotnFZFEjr1zCsicMWpAA")
       expect(requests).toHaveLength(0)
     })))
@@ -193,8 +184,11 @@ describe("TokenExchange guard", () => {
   it.effect("a plain object typed as TokenSet (no class instance) is a TokenSet: the provenance guard refuses it", () =>
     run(Effect.gen(function*() {
       const { exchange, requests } = yield* setup()
-      const error = yield* Effect.flip(exchange({ subjectToken: plainTokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials") }))
-      expect(error._tag === "SystemIdentityTokenError" && error.mark).toBe("provenance: client_credentials")
+      const error = yield* expectFailure(
+        exchange({ subjectToken: plainTokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials") }),
+        "SystemIdentityTokenError"
+      )
+      expect(error.mark).toBe("provenance: client_credentials")
       expect(requests).toHaveLength(0)
     })))
 
@@ -219,8 +213,11 @@ describe("TokenExchange guard", () => {
         [{ sub: "x", userType: "system" }, "claim userType=system"]
       ]
       for (const [claims, mark] of marks) {
-        const error = yield* Effect.flip(exchange({ subjectToken: Redacted.make(jwt(claims)) }))
-        expect(error._tag === "SystemIdentityTokenError" && error.mark).toBe(mark)
+        const error = yield* expectFailure(
+          exchange({ subjectToken: Redacted.make(jwt(claims)) }),
+          "SystemIdentityTokenError"
+        )
+        expect(error.mark).toBe(mark)
       }
       expect(requests).toHaveLength(0)
     })))
@@ -239,9 +236,11 @@ describe("TokenExchange guard", () => {
         Effect.fail(
           new TokenEndpointError({ operation: "token", grant: request.grantType, status: 400, error: "invalid_request" })
         ))
-      const error = yield* Effect.flip(exchange({ subjectToken: tokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials") }))
-      expect(error._tag).toBe("TokenEndpointError")
-      expect(error._tag === "TokenEndpointError" && error.status).toBe(400)
+      const error = yield* expectFailure(
+        exchange({ subjectToken: tokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials") }),
+        "TokenEndpointError"
+      )
+      expect(error.status).toBe(400)
       expect(requests).toHaveLength(1)
       // a failure is never cached: the next call asks again
       yield* Effect.flip(exchange({ subjectToken: tokenSet("2YotnFZFEjr1zCsicMWpAA", "client_credentials") }))
@@ -253,8 +252,11 @@ describe("TokenExchange guard", () => {
       const { exchange, requests } = yield* setup({
         guard: (subject) => (Redacted.isRedacted(subject) && Redacted.value(subject) === "blocked" ? Option.some("house rule") : Option.none())
       })
-      const error = yield* Effect.flip(exchange({ subjectToken: Redacted.make("blocked") }))
-      expect(error._tag === "SystemIdentityTokenError" && error.mark).toBe("house rule")
+      const error = yield* expectFailure(
+        exchange({ subjectToken: Redacted.make("blocked") }),
+        "SystemIdentityTokenError"
+      )
+      expect(error.mark).toBe("house rule")
       // the default marks are off with a custom guard
       yield* exchange({ subjectToken: Redacted.make(jwt({ sub: "svc", client_id: "svc" })) })
       expect(requests).toHaveLength(1)
@@ -299,8 +301,11 @@ describe("TokenExchange cache", () => {
       const subject = userToken()
       const first = yield* exchange({ subjectToken: subject, audience: "https://api.example" })
       expect(Redacted.value(first.accessToken)).toBe("exchanged-1")
-      const error = yield* Effect.flip(exchange({ subjectToken: subject, audience: "https://api.example", credentials: wrong }))
-      expect(error._tag === "TokenEndpointError" && error.error).toBe("invalid_client")
+      const error = yield* expectFailure(
+        exchange({ subjectToken: subject, audience: "https://api.example", credentials: wrong }),
+        "TokenEndpointError"
+      )
+      expect(error.error).toBe("invalid_client")
       expect(requests).toHaveLength(2)
       // the same secret in another ClientAuth value is the same client: served from the cache
       const again = ClientAuth.clientSecretBasic("svc", Redacted.make("right"))

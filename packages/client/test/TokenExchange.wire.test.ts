@@ -2,7 +2,6 @@
  * TokenExchange through the real TokenEndpoint, with a mock HttpClient: what goes on the wire, and how an RFC 8693
  * answer decodes (N_A included).
  */
-import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { UnsecuredJWT } from "jose"
@@ -11,30 +10,8 @@ import * as ClientAuth from "../src/ClientAuth.js"
 import * as TokenCache from "../src/TokenCache.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import * as TokenExchange from "../src/TokenExchange.js"
-
-interface Sent {
-  readonly url: string
-  readonly authorization: string | undefined
-  readonly form: URLSearchParams
-}
-
-/** An HttpClient that records each request and answers every one with `status` and `body` (JSON). */
-const mockHttp = (status: number, body: unknown) => {
-  const sent: Array<Sent> = []
-  const client = HttpClient.make((request) =>
-    Effect.sync(() => {
-      const form = request.body._tag === "Uint8Array"
-        ? new URLSearchParams(new TextDecoder().decode(request.body.body))
-        : new URLSearchParams()
-      sent.push({ url: request.url, authorization: request.headers["authorization"], form })
-      return HttpClientResponse.fromWeb(
-        request,
-        new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } })
-      )
-    })
-  )
-  return { sent, layer: Layer.succeed(HttpClient.HttpClient, client) }
-}
+import { expectFailure } from "./support/assertions.js"
+import { json, mockHttp } from "./support/http.js"
 
 const exchangeWith = (http: ReturnType<typeof mockHttp>, options?: Partial<TokenExchange.Options>) =>
   TokenExchange.layer({
@@ -51,12 +28,12 @@ const userToken = Redacted.make(new UnsecuredJWT({ sub: "alice", client_id: "web
 
 describe("TokenExchange over TokenEndpoint", () => {
   it.effect("sends the grant form: repeated audience and resource, space-separated scope, types", () => {
-    const http = mockHttp(200, {
+    const http = mockHttp([json(200, {
       access_token: "issued-access-token",
       issued_token_type: "urn:ietf:params:oauth:token-type:access_token",
       token_type: "Bearer",
       expires_in: 300
-    })
+    })])
     return Effect.gen(function*() {
       const exchange = yield* TokenExchange.TokenExchange
       const token = yield* exchange.exchange({
@@ -72,10 +49,10 @@ describe("TokenExchange over TokenEndpoint", () => {
       expect(token.isAccessToken).toBe(true)
       expect(token.provenance.grant).toBe("urn:ietf:params:oauth:grant-type:token-exchange")
       expect(token.scope).toEqual(["api:read", "api:write"])
-      expect(http.sent).toHaveLength(1)
-      const [{ authorization, form, url }] = http.sent
+      expect(http.requests).toHaveLength(1)
+      const [{ headers, form, url }] = http.requests
       expect(url).toBe("https://issuer.example/token")
-      expect(authorization).toBe(`Basic ${Buffer.from("exchanger:exchanger-secret").toString("base64")}`)
+      expect(headers["authorization"]).toBe(`Basic ${Buffer.from("exchanger:exchanger-secret").toString("base64")}`)
       expect(form.get("grant_type")).toBe("urn:ietf:params:oauth:grant-type:token-exchange")
       expect(form.get("subject_token")).toBe(Redacted.value(userToken))
       expect(form.get("subject_token_type")).toBe("urn:ietf:params:oauth:token-type:access_token")
@@ -89,12 +66,12 @@ describe("TokenExchange over TokenEndpoint", () => {
   })
 
   it.effect("an N_A answer decodes, keeps its token_type and is marked as not an access token", () => {
-    const http = mockHttp(200, {
+    const http = mockHttp([json(200, {
       access_token: "not-an-access-token",
       issued_token_type: "urn:ietf:params:oauth:token-type:jwt",
       token_type: "N_A",
       expires_in: 60
-    })
+    })])
     return Effect.gen(function*() {
       const exchange = yield* TokenExchange.TokenExchange
       const token = yield* exchange.exchange({
@@ -110,26 +87,24 @@ describe("TokenExchange over TokenEndpoint", () => {
   })
 
   it.effect("guard off: the server's 400 arrives as TokenEndpointError and is not cached", () => {
-    const http = mockHttp(400, { error: "invalid_request", error_description: "subject token is a system identity" })
+    const http = mockHttp([json(400, { error: "invalid_request", error_description: "subject token is a system identity" })])
     return Effect.gen(function*() {
       const exchange = yield* TokenExchange.TokenExchange
       const system = Redacted.make(new UnsecuredJWT({ sub: "svc", client_id: "svc" }).encode())
-      const error = yield* Effect.flip(exchange.exchange({ subjectToken: system }))
-      expect(error._tag).toBe("TokenEndpointError")
-      expect(error._tag === "TokenEndpointError" && [error.status, error.error]).toEqual([400, "invalid_request"])
+      const error = yield* expectFailure(exchange.exchange({ subjectToken: system }), "TokenEndpointError")
+      expect([error.status, error.error]).toEqual([400, "invalid_request"])
       yield* Effect.flip(exchange.exchange({ subjectToken: system }))
-      expect(http.sent).toHaveLength(2)
+      expect(http.requests).toHaveLength(2)
     }).pipe(Effect.provide(exchangeWith(http, { guard: false })))
   })
 
   it.effect("guard on: the same token never reaches the HttpClient", () => {
-    const http = mockHttp(400, { error: "invalid_request" })
+    const http = mockHttp([json(400, { error: "invalid_request" })])
     return Effect.gen(function*() {
       const exchange = yield* TokenExchange.TokenExchange
       const system = Redacted.make(new UnsecuredJWT({ sub: "svc", client_id: "svc" }).encode())
-      const error = yield* Effect.flip(exchange.exchange({ subjectToken: system }))
-      expect(error._tag).toBe("SystemIdentityTokenError")
-      expect(http.sent).toHaveLength(0)
+      yield* expectFailure(exchange.exchange({ subjectToken: system }), "SystemIdentityTokenError")
+      expect(http.requests).toHaveLength(0)
     }).pipe(Effect.provide(exchangeWith(http)))
   })
 })

@@ -1,18 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
-import { Provenance, TokenSet } from "../src/TokenSet.js"
+import type { TokenSet } from "../src/TokenSet.js"
 import * as TokenStore from "../src/TokenStore.js"
+import { makeTokenSet } from "./support/tokens.js"
 
 const tokenSet = (access: string) =>
-  new TokenSet({
-    accessToken: Redacted.make(access),
-    tokenType: "Bearer",
-    issuedAt: 0,
-    expiresAt: 60_000,
-    refreshToken: Redacted.make(`refresh-of-${access}`),
-    extra: {},
-    provenance: new Provenance({ grant: "authorization_code", tokenEndpoint: "https://as.example/token" })
-  })
+  makeTokenSet({ access, refresh: `refresh-of-${access}`, lifetimeMillis: 60_000, grant: "authorization_code" })
 
 const accessOf = (o: Option.Option<TokenSet>) => Option.map(o, (t) => Redacted.value(t.accessToken))
 

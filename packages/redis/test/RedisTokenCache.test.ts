@@ -1,9 +1,9 @@
 import { TokenEndpointError } from "@effect-oauth/client/OAuthError"
 import * as TokenCache from "@effect-oauth/client/TokenCache"
-import * as TokenSet from "@effect-oauth/client/TokenSet"
 import * as RedisTokenCache from "../src/RedisTokenCache.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
+import { accessTokenOf, makeTokenSet } from "../../client/test/support/tokens.js"
 import { client, redisServer } from "./redisServer.js"
 
 /** a refusal of the token endpoint, numbered by the attempt that got it */
@@ -11,14 +11,14 @@ const refused = (n: number) =>
   new TokenEndpointError({ operation: "token", grant: "client_credentials", status: 400, error: "invalid_client", errorDescription: `#${n}` })
 
 const token = (value: string, issuedAt: number, lifetimeMs: number) =>
-  new TokenSet.TokenSet({
-    accessToken: Redacted.make(value),
-    tokenType: "Bearer",
+  makeTokenSet({
+    access: value,
     issuedAt,
-    expiresAt: issuedAt + lifetimeMs,
+    lifetimeMillis: lifetimeMs,
     scope: ["api:read"],
-    extra: {},
-    provenance: new TokenSet.Provenance({ grant: "client_credentials", clientId: "svc", tokenEndpoint: "http://127.0.0.1/token" })
+    grant: "client_credentials",
+    clientId: "svc",
+    tokenEndpoint: "http://127.0.0.1/token"
   })
 
 /** an acquisition that counts itself and mints `tok-<n>` with the given lifetime, after `delay` */
@@ -33,8 +33,6 @@ const counter = (lifetimeMs = 3_600_000, delay = Duration.millis(30)) => {
   return { acquire, calls: () => calls }
 }
 
-const value = (t: TokenSet.TokenSet) => Redacted.value(t.accessToken)
-
 describe("RedisTokenCache (real redis-server)", () => {
   it.scopedLive("two instances asked at once for one cold key make exactly one request between them", () =>
     Effect.gen(function*() {
@@ -47,7 +45,7 @@ describe("RedisTokenCache (real redis-server)", () => {
         { concurrency: "unbounded" }
       )
       expect(calls()).toBe(1)
-      expect(new Set(results.map(value))).toEqual(new Set(["tok-1"]))
+      expect(new Set(results.map(accessTokenOf))).toEqual(new Set(["tok-1"]))
     }))
 
   it.scopedLive("a token one instance stored is served by another without a request, until invalidated", () =>
@@ -57,13 +55,13 @@ describe("RedisTokenCache (real redis-server)", () => {
       const b = yield* RedisTokenCache.make(yield* client(server.url))
       const { acquire, calls } = counter()
       const first = yield* a.getOrAcquire("k", acquire)
-      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
-      expect(Option.map(yield* b.get("k"), value)).toEqual(Option.some("tok-1"))
+      expect(accessTokenOf(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(Option.map(yield* b.get("k"), accessTokenOf)).toEqual(Option.some("tok-1"))
       expect(calls()).toBe(1)
       // B's 401 on tok-1: dropped in Redis too, so a third instance acquires anew
       yield* b.invalidate("k", first)
       const c = yield* RedisTokenCache.make(yield* client(server.url))
-      expect(value(yield* c.getOrAcquire("k", acquire))).toBe("tok-2")
+      expect(accessTokenOf(yield* c.getOrAcquire("k", acquire))).toBe("tok-2")
       expect(calls()).toBe(2)
     }))
 
@@ -108,7 +106,7 @@ describe("RedisTokenCache (real redis-server)", () => {
       for (const exit of exits) expect(exit).toStrictEqual(Exit.fail(refused(1)))
       expect(yield* Effect.promise(() => redis.keys("t:*"))).toEqual([])
       const { acquire } = counter()
-      expect(value(yield* a.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(accessTokenOf(yield* a.getOrAcquire("k", acquire))).toBe("tok-1")
     }))
 
   it.scopedLive("with an encryption key no token is readable in Redis, and instances sharing the key read it", () =>
@@ -124,7 +122,7 @@ describe("RedisTokenCache (real redis-server)", () => {
       expect(raw).not.toBeNull()
       expect(raw).not.toContain(secret)
       expect(raw).not.toContain("c2VjcmV0LXBheWxvYWQ")
-      expect(Option.map(yield* b.get("k"), value)).toEqual(Option.some(secret))
+      expect(Option.map(yield* b.get("k"), accessTokenOf)).toEqual(Option.some(secret))
     }))
 
   it.scopedLive("an entry sealed with another key, or moved to another key, reads as absent and is replaced under the lock", () =>
@@ -139,9 +137,9 @@ describe("RedisTokenCache (real redis-server)", () => {
       expect(yield* b.get("k")).toEqual(Option.none())
       // B cannot open A's entry: it acquires (once, under the lock) and writes its own, which B then serves
       const { acquire, calls } = counter()
-      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(accessTokenOf(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
       const c = yield* RedisTokenCache.make(yield* client(server.url), { prefix: "t:", encryptionKey: keyB })
-      expect(Option.map(yield* c.get("k"), value)).toEqual(Option.some("tok-1"))
+      expect(Option.map(yield* c.get("k"), accessTokenOf)).toEqual(Option.some("tok-1"))
       expect(calls()).toBe(1)
       // an entry copied under another key does not serve that key
       const raw = yield* Effect.promise(() => redis.get("t:k"))
@@ -158,10 +156,10 @@ describe("RedisTokenCache (real redis-server)", () => {
       const now = yield* Clock.currentTimeMillis
       // a one-hour token capped 1.5 s from now (a subject token's exp): usable until 1.35 s
       yield* a.set("k", token("capped", now, 3_600_000), { notAfter: now + 1_500 })
-      expect(Option.map(yield* b.get("k"), value)).toEqual(Option.some("capped"))
+      expect(Option.map(yield* b.get("k"), accessTokenOf)).toEqual(Option.some("capped"))
       yield* Effect.sleep(Duration.millis(1_450))
       const { acquire, calls } = counter()
-      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(accessTokenOf(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
       expect(calls()).toBe(1)
     }))
 
@@ -182,7 +180,7 @@ describe("RedisTokenCache (real redis-server)", () => {
       const cache = yield* RedisTokenCache.make(redis, { operationTimeout: Duration.millis(200) })
       yield* Effect.promise(() => redis.quit())
       const { acquire, calls } = counter()
-      expect(value(yield* cache.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(accessTokenOf(yield* cache.getOrAcquire("k", acquire))).toBe("tok-1")
       expect(calls()).toBe(1)
       expect(yield* cache.get("other")).toEqual(Option.none())
     }))
@@ -195,15 +193,15 @@ describe("RedisTokenCache (real redis-server)", () => {
       const a = yield* RedisTokenCache.make(yield* client(server.url), { freshness })
       const b = yield* RedisTokenCache.make(yield* client(server.url), { freshness })
       const { acquire, calls } = counter(4_000)
-      expect(value(yield* a.getOrAcquire("k", acquire))).toBe("tok-1")
-      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(accessTokenOf(yield* a.getOrAcquire("k", acquire))).toBe("tok-1")
+      expect(accessTokenOf(yield* b.getOrAcquire("k", acquire))).toBe("tok-1")
       yield* Effect.sleep(Duration.millis(2_300))
       // usable, not fresh: both answer at once with tok-1 and refresh in the background – once for the fleet
       const during = yield* Effect.all([a, b, a, b].map((c) => c.getOrAcquire("k", acquire)), { concurrency: "unbounded" })
-      expect(during.map(value)).toEqual(["tok-1", "tok-1", "tok-1", "tok-1"])
+      expect(during.map(accessTokenOf)).toEqual(["tok-1", "tok-1", "tok-1", "tok-1"])
       yield* Effect.sleep(Duration.millis(400))
-      expect(value(yield* a.getOrAcquire("k", acquire))).toBe("tok-2")
-      expect(value(yield* b.getOrAcquire("k", acquire))).toBe("tok-2")
+      expect(accessTokenOf(yield* a.getOrAcquire("k", acquire))).toBe("tok-2")
+      expect(accessTokenOf(yield* b.getOrAcquire("k", acquire))).toBe("tok-2")
       expect(calls()).toBe(2)
     }))
 

@@ -7,18 +7,18 @@
  */
 import * as AuthorizationCode from "@effect-oauth/client/AuthorizationCode"
 import * as AuthorizationServer from "@effect-oauth/client/AuthorizationServer"
-import * as ClientAuth from "@effect-oauth/client/ClientAuth"
 import * as ManagedToken from "@effect-oauth/client/ManagedToken"
 import * as RefreshToken from "@effect-oauth/client/RefreshToken"
 import * as TokenEndpoint from "@effect-oauth/client/TokenEndpoint"
-import type { TokenSet } from "@effect-oauth/client/TokenSet"
 import * as TokenStore from "@effect-oauth/client/TokenStore"
 import * as TestServer from "@effect-oauth/test-server"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
 import type { Redis } from "ioredis"
 import * as RedisTokenStore from "../src/RedisTokenStore.js"
+import { signIn, webClientAuth } from "../../client/test/support/signIn.js"
+import { revealed, sleepUntilExpired } from "../../client/test/support/tokens.js"
 import { client, redisServer } from "./redisServer.js"
 
 const ACCESS_TOKEN_TTL_SECONDS = 3
@@ -28,7 +28,7 @@ const fetchHttpClient = FetchHttpClient.layer
 
 /** one instance of the application: its own Redis client, ManagedToken, RefreshToken and TokenEndpoint */
 const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
-  const auth = ClientAuth.clientSecretBasic(server.clients.web.clientId, Redacted.make(server.clients.web.clientSecret))
+  const auth = webClientAuth(server)
   const endpoint = TokenEndpoint.layer().pipe(
     Layer.provideMerge(AuthorizationServer.layerStatic({
       issuer: server.issuer,
@@ -47,24 +47,6 @@ const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
   )
 }
 
-/** the real sign-in: authorization URL with PKCE, headless login and consent, code exchange */
-const signIn = (code: AuthorizationCode.AuthorizationCode.Service) =>
-  Effect.gen(function*() {
-    const server = yield* TestServer.TestServer
-    const pending = yield* code.authorizationUrl({
-      scope: ["openid", "offline_access", "api:read"],
-      resource: server.resource,
-      prompt: "consent"
-    })
-    const callback = yield* TestServer.signIn(pending.url)
-    return yield* code.exchangeCode(callback, pending)
-  })
-
-const value = (r: Redacted.Redacted<string> | undefined) => (r === undefined ? undefined : Redacted.value(r))
-
-const sleepUntilExpired = (token: TokenSet) =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sleep(Duration.millis(Math.max(0, token.expiresAt - now) + 100)))
-
 describe("RedisTokenStore + ManagedToken: two instances share a session", () => {
   it.scopedLive(
     "100 concurrent gets split across two instances across an expiry: one refresh for the fleet, no invalid_grant",
@@ -78,12 +60,14 @@ describe("RedisTokenStore + ManagedToken: two instances share a session", () => 
         const managedB = Context.get(b, ManagedToken.ManagedToken)
 
         // the user signs in through instance A; instance B serves the same session from Redis
-        const initial = yield* signIn(Context.get(a, AuthorizationCode.AuthorizationCode))
+        const initial = yield* signIn().pipe(
+          Effect.provideService(AuthorizationCode.AuthorizationCode, Context.get(a, AuthorizationCode.AuthorizationCode))
+        )
         expect(initial.refreshToken).toBeDefined()
         // the test relies on a short lifetime: fail here rather than sleep for minutes
         expect(initial.lifetimeMillis).toBeLessThanOrEqual(ACCESS_TOKEN_TTL_SECONDS * 1000)
         yield* managedA.start("alice-session", initial)
-        expect(value((yield* managedB.get("alice-session")).accessToken)).toBe(value(initial.accessToken))
+        expect(revealed((yield* managedB.get("alice-session")).accessToken)).toBe(revealed(initial.accessToken))
         expect(server.requestCount("token:refresh_token")).toBe(0)
 
         yield* sleepUntilExpired(initial)
@@ -94,25 +78,25 @@ describe("RedisTokenStore + ManagedToken: two instances share a session", () => 
 
         // every caller on both instances got a token: no invalid_grant (nor anything else)
         expect(results.filter((r) => r._tag === "Left")).toEqual([])
-        const tokens = new Set(results.flatMap((r) => (r._tag === "Right" ? [value(r.right.accessToken)] : [])))
+        const tokens = new Set(results.flatMap((r) => (r._tag === "Right" ? [revealed(r.right.accessToken)] : [])))
         expect(tokens.size).toBe(1)
-        expect(tokens.has(value(initial.accessToken))).toBe(false)
+        expect(tokens.has(revealed(initial.accessToken))).toBe(false)
         // exactly one refresh request reached the server, for both instances together
         expect(server.requestCount("token:refresh_token")).toBe(1)
 
         // both instances hold the same rotated token set
         const storedA = Option.getOrThrow(yield* Context.get(a, TokenStore.TokenStore).get("alice-session"))
         const storedB = Option.getOrThrow(yield* Context.get(b, TokenStore.TokenStore).get("alice-session"))
-        expect(value(storedA.accessToken)).toBe([...tokens][0])
-        expect(value(storedB.accessToken)).toBe([...tokens][0])
-        expect(value(storedA.refreshToken)).toBeDefined()
-        expect(value(storedA.refreshToken)).not.toBe(value(initial.refreshToken))
-        expect(value(storedB.refreshToken)).toBe(value(storedA.refreshToken))
+        expect(revealed(storedA.accessToken)).toBe([...tokens][0])
+        expect(revealed(storedB.accessToken)).toBe([...tokens][0])
+        expect(revealed(storedA.refreshToken)).toBeDefined()
+        expect(revealed(storedA.refreshToken)).not.toBe(revealed(initial.refreshToken))
+        expect(revealed(storedB.refreshToken)).toBe(revealed(storedA.refreshToken))
 
         // proof that it is the newest: the server accepts it once more (a retired one would be invalid_grant and
         // revoke the grant)
         const again = yield* Context.get(b, RefreshToken.RefreshToken).refresh(storedB.refreshToken!)
-        expect(value(again.accessToken)).toBeDefined()
+        expect(revealed(again.accessToken)).toBeDefined()
         expect(server.requestCount("token:refresh_token")).toBe(2)
       }).pipe(
         Effect.provide(TestServer.layer({ accessTokenTtl: ACCESS_TOKEN_TTL_SECONDS, rotateRefreshToken: true }))

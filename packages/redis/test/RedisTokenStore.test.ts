@@ -19,24 +19,21 @@ import * as net from "node:net"
 import { createHash } from "node:crypto"
 import * as internal from "../src/internal/sessionStore.js"
 import * as RedisTokenStore from "../src/RedisTokenStore.js"
+import { makeTokenSet } from "../../client/test/support/tokens.js"
 import { client, redisServer } from "./redisServer.js"
 
 class Boom extends Schema.TaggedError<Boom>()("Boom", {}) {}
 
 const tokenSet = (access: string, refresh: string | undefined) =>
-  new TokenSet.TokenSet({
-    accessToken: Redacted.make(access),
-    tokenType: "Bearer",
+  makeTokenSet({
+    access,
+    refresh,
     issuedAt: 1_700_000_000_000,
-    expiresAt: 1_700_000_300_000,
-    ...(refresh !== undefined ? { refreshToken: Redacted.make(refresh) } : {}),
+    lifetimeMillis: 300_000,
     scope: ["openid", "api:read"],
-    extra: {},
-    provenance: new TokenSet.Provenance({
-      grant: "authorization_code",
-      clientId: "web",
-      tokenEndpoint: "http://127.0.0.1/token"
-    })
+    grant: "authorization_code",
+    clientId: "web",
+    tokenEndpoint: "http://127.0.0.1/token"
   })
 
 /** sha256 of the session ids, base64url, worked out outside the code under test */

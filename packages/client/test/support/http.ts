@@ -1,12 +1,9 @@
-/**
- * A scripted `HttpClient` for unit tests: records every request (method, URL, headers, form body) and answers with
- * web `Response`s from a script.
- */
+/** A scripted `HttpClient` for unit tests: records every request (method, URL, headers, form) and answers from a script. */
 import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import type { HttpClientRequest } from "@effect/platform"
 import { Effect, Layer } from "effect"
-import * as TestClock from "effect/TestClock"
 
+/** a request as the mock received it */
 export interface Recorded {
   readonly method: string
   readonly url: string
@@ -15,6 +12,7 @@ export interface Recorded {
   readonly form: URLSearchParams
 }
 
+/** an answer: a web `Response`, a transport failure with `fail` as its cause, or no answer at all */
 export type Answer = Response | { readonly fail: unknown } | "hang"
 
 const bodyText = (request: HttpClientRequest.HttpClientRequest): string => {
@@ -74,34 +72,6 @@ export const mockHttp = (answers: ReadonlyArray<Answer | ((recorded: Recorded) =
   return { requests, layer: Layer.succeed(HttpClient.HttpClient, client) }
 }
 
+/** a JSON response */
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}): Response =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } })
-
-/**
- * Waits (in real time, briefly) until some fiber sleeps on the TestClock until at most `withinMillis` from now.
- * (Each attempt's timeout also sleeps on the TestClock – 30 s ahead by default – and an interrupted sleep stays listed
- * until its time, so a retry's backoff is told apart by its nearer deadline.)
- */
-export const awaitSleep = (withinMillis = Number.POSITIVE_INFINITY) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 500; i++) {
-      const now = yield* TestClock.currentTimeMillis
-      const sleeps = yield* TestClock.sleeps()
-      for (const deadline of sleeps) if (deadline > now && deadline - now <= withinMillis) return
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
-    }
-    return yield* Effect.die(new Error("no fiber went to sleep on the TestClock"))
-  })
-
-/** a retry's backoff or Retry-After sleep (never the 30 s attempt timeout) */
-export const awaitRetrySleep = awaitSleep(20_000)
-
-/** waits (in real time, briefly) until `predicate` holds */
-export const awaitUntil = (predicate: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 200; i++) {
-      if (predicate()) return
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
-    }
-    return yield* Effect.die(new Error("condition not reached"))
-  })
