@@ -69,6 +69,11 @@ export type TransportErrorReason =
   | "Status"
   /** the body was larger than the configured cap */
   | "BodyTooLarge"
+  /**
+   * not sent: the endpoint answered 429 or 503 a moment ago and asked (`Retry-After`), or the backoff says, to wait;
+   * `retryAfterMillis` says how long
+   */
+  | "RateLimited"
 
 /**
  * No usable answer from an endpoint of the authorization server (`operation`; `grant` for a token request): a
@@ -83,7 +88,7 @@ export class TransportError extends Schema.TaggedError<TransportError>("@effect-
   {
     operation: Operation,
     grant: Schema.optional(Schema.String),
-    reason: Schema.Literal("RequestError", "Timeout", "Redirect", "Status", "BodyTooLarge"),
+    reason: Schema.Literal("RequestError", "Timeout", "Redirect", "Status", "BodyTooLarge", "RateLimited"),
     description: Schema.String,
     status: Schema.optional(Schema.Number),
     /** the server's `Retry-After`, in milliseconds, when it sent one */
@@ -189,8 +194,9 @@ export const isInvalidGrant = (u: unknown): u is TokenEndpointError =>
   u instanceof TokenEndpointError && u.error === "invalid_grant"
 
 /**
- * `true` for the failures worth retrying: transport failures and HTTP 408, 429 and 5xx (also when they carry an OAuth
- * error body, such as `temporarily_unavailable`).
+ * `true` for the failures worth retrying: a connection failure, a timeout or a body cut short (whatever the status),
+ * a rate limit, and HTTP 408, 429 and 5xx (also when they carry an OAuth error body, such as
+ * `temporarily_unavailable`). Never a redirect or a body over the cap.
  *
  * @since 0.1.0
  * @category refinements
@@ -198,8 +204,17 @@ export const isInvalidGrant = (u: unknown): u is TokenEndpointError =>
 export const isTransient = (u: unknown): boolean => {
   if (u instanceof TransportError) {
     const e = u
-    return e.reason !== "Redirect" && e.reason !== "BodyTooLarge" &&
-      (e.status === undefined || e.status === 408 || e.status === 429 || e.status >= 500)
+    switch (e.reason) {
+      case "Redirect":
+      case "BodyTooLarge":
+        return false
+      case "RequestError":
+      case "Timeout":
+      case "RateLimited":
+        return true
+      case "Status":
+        return e.status === undefined || e.status === 408 || e.status === 429 || e.status >= 500
+    }
   }
   if (u instanceof TokenEndpointError) {
     const e = u

@@ -61,7 +61,6 @@ import * as FormPost from "./internal/formPost.js"
 import type { TokenEndpointError, TransportError } from "./OAuthError.js"
 import { ConfigurationError } from "./OAuthError.js"
 import * as RetryPolicy from "./RetryPolicy.js"
-import { defaults as endpointDefaults } from "./TokenEndpoint.js"
 import type { TokenSet } from "./TokenSet.js"
 
 /**
@@ -91,8 +90,12 @@ export interface Options {
   readonly retry?: RetryPolicy.RetryPolicy | undefined
   /** how long one attempt may take, sending and reading (default 30 seconds) */
   readonly timeout?: Duration.DurationInput | undefined
+  /** how long one revocation may take, retries included (default 60 seconds) */
+  readonly deadline?: Duration.DurationInput | undefined
   /** the largest response body read, in bytes (default 1 MiB); a larger one fails as `BodyTooLarge` */
   readonly maxResponseBytes?: number | undefined
+  /** after a 429 or 503, how long the endpoint is left alone (as `TokenEndpoint.Options.backoff`) */
+  readonly backoff?: FormPost.BackoffInput | undefined
 }
 
 /**
@@ -175,10 +178,7 @@ export const make = (
 ): Effect.Effect<Revocation.Service, never, AuthorizationServer | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const server = yield* AuthorizationServer
-    const post = yield* FormPost.make({
-      timeout: Duration.decode(options.timeout ?? endpointDefaults.timeout),
-      maxResponseBytes: options.maxResponseBytes ?? endpointDefaults.maxResponseBytes
-    })
+    const post = yield* FormPost.make(FormPost.resolveOptions(options))
     const retry = options.retry ?? RetryPolicy.transient()
     const clientId = ClientAuth.clientId(options.auth)
 

@@ -135,6 +135,19 @@ export type RequestHook = FormPost.RequestHook
 export interface Options {
   /** how long one attempt may take, sending and reading (default 30 seconds) */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * how long one request may take, every attempt and every wait between them included (default 60 seconds); past it,
+   * `TransportError` `Timeout`
+   */
+  readonly deadline?: Duration.DurationInput | undefined
+  /**
+   * after a 429 or 503, how long nothing is sent to the endpoint (for this client): the server's `Retry-After`, at
+   * most `retryAfterCap` (default 5 minutes); without one, `base` (default 1 s) doubled at each further 429/503,
+   * jittered, at most `max` (default 5 minutes). A request in that window fails at once with `TransportError`
+   * `RateLimited` (its `retryAfterMillis` says how long is left); a cached token that is still usable keeps being
+   * served meanwhile.
+   */
+  readonly backoff?: FormPost.BackoffInput | undefined
   /** the largest response body read, in bytes (default 1 MiB); a larger one fails as `BodyTooLarge` */
   readonly maxResponseBytes?: number | undefined
   /** the lifetime of a token whose response has no `expires_in` and which is not a JWT with `exp` (default 1 hour) */
@@ -152,8 +165,9 @@ export interface Options {
  * @category constants
  */
 export const defaults = {
-  timeout: Duration.seconds(30),
-  maxResponseBytes: 1024 * 1024,
+  timeout: FormPost.defaults.timeout,
+  deadline: FormPost.defaults.deadline,
+  maxResponseBytes: FormPost.defaults.maxResponseBytes,
   defaultLifetime: Duration.hours(1)
 } as const
 
@@ -196,11 +210,7 @@ export const make = (
 ): Effect.Effect<TokenEndpoint.Service, never, AuthorizationServer.AuthorizationServer | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const server = yield* AuthorizationServer.AuthorizationServer
-    const post = yield* FormPost.make({
-      timeout: Duration.decode(options?.timeout ?? defaults.timeout),
-      maxResponseBytes: options?.maxResponseBytes ?? defaults.maxResponseBytes,
-      hook: options?.hook
-    })
+    const post = yield* FormPost.make(FormPost.resolveOptions(options))
     const defaultLifetimeMillis = Duration.toMillis(Duration.decode(options?.defaultLifetime ?? defaults.defaultLifetime))
 
     const policyFor = (request: TokenRequest): RetryPolicy.RetryPolicy =>

@@ -31,7 +31,11 @@ const utf8 = new TextEncoder()
  * @internal
  */
 export const basicAuthorization = (clientId: string, clientSecret: string): string =>
-  `Basic ${Encoding.encodeBase64(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`)}`
+  `Basic ${basicCredentials(clientId, clientSecret)}`
+
+/** the base64 credentials of a Basic header (RFC 6749 §2.3.1) */
+const basicCredentials = (clientId: string, clientSecret: string): string =>
+  Encoding.encodeBase64(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`)
 
 /**
  * Where the request goes. A client assertion's `aud` is the token endpoint (OpenID Connect Core §9, RFC 7523 §3),
@@ -127,7 +131,21 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
       return Effect.try({
         try: (): Applied => {
           const secret = Redacted.value(auth.clientSecret)
-          return { headers: { authorization: basicAuthorization(auth.clientId, secret) }, params: {}, secrets: [secret] }
+          const credentials = basicCredentials(auth.clientId, secret)
+          const header = `Basic ${credentials}`
+          // what a server may echo: the secret (in any encoding: the redaction step derives them), the credentials
+          // before base64 (form-urlencoded, and as the server decoded them) and after, and the whole header value
+          return {
+            headers: { authorization: header },
+            params: {},
+            secrets: [
+              secret,
+              `${formUrlEncode(auth.clientId)}:${formUrlEncode(secret)}`,
+              `${auth.clientId}:${secret}`,
+              credentials,
+              header
+            ]
+          }
         },
         // encodeURIComponent refuses a lone surrogate: such a string has no UTF-8 form
         catch: () =>

@@ -17,6 +17,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Random from "effect/Random"
 import type { ClientAuth } from "../ClientAuth.js"
 import type { ConfigurationError, Operation } from "../OAuthError.js"
 import { TokenEndpointError, TransportError } from "../OAuthError.js"
@@ -106,10 +107,80 @@ export interface Post<A, E extends { readonly _tag: string }> {
  * @internal
  */
 export interface Options {
+  /** one attempt, sending and reading */
   readonly timeout: Duration.Duration
+  /** one request, every attempt and every wait between them included */
+  readonly deadline: Duration.Duration
   readonly maxResponseBytes: number
   readonly hook?: RequestHook | undefined
+  readonly backoff: BackoffOptions
 }
+
+/**
+ * How long an endpoint that answered 429 or 503 is left alone.
+ *
+ * @internal
+ */
+export interface BackoffOptions {
+  /** the longest `Retry-After` believed (default 5 minutes) */
+  readonly retryAfterCap: Duration.Duration
+  /** the first wait without a `Retry-After` (default 1 s), doubled at each further 429/503, jittered ±20% */
+  readonly base: Duration.Duration
+  /** the longest wait without a `Retry-After` (default 5 minutes) */
+  readonly max: Duration.Duration
+}
+
+/** @internal */
+export const backoffDefaults: BackoffOptions = {
+  retryAfterCap: Duration.minutes(5),
+  base: Duration.seconds(1),
+  max: Duration.minutes(5)
+}
+
+/**
+ * The defaults of every service that posts (`TokenEndpoint.defaults` shows them).
+ *
+ * @internal
+ */
+export const defaults = {
+  timeout: Duration.seconds(30),
+  deadline: Duration.seconds(60),
+  maxResponseBytes: 1024 * 1024
+} as const
+
+/**
+ * The backoff as a service's options give it.
+ *
+ * @internal
+ */
+export interface BackoffInput {
+  readonly retryAfterCap?: Duration.DurationInput | undefined
+  readonly base?: Duration.DurationInput | undefined
+  readonly max?: Duration.DurationInput | undefined
+}
+
+/**
+ * A service's options (`TokenEndpoint`'s, `Revocation`'s) resolved with the {@link defaults}.
+ *
+ * @internal
+ */
+export const resolveOptions = (input: {
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly deadline?: Duration.DurationInput | undefined
+  readonly maxResponseBytes?: number | undefined
+  readonly hook?: RequestHook | undefined
+  readonly backoff?: BackoffInput | undefined
+} | undefined): Options => ({
+  timeout: Duration.decode(input?.timeout ?? defaults.timeout),
+  deadline: Duration.decode(input?.deadline ?? defaults.deadline),
+  maxResponseBytes: input?.maxResponseBytes ?? defaults.maxResponseBytes,
+  hook: input?.hook,
+  backoff: {
+    retryAfterCap: Duration.decode(input?.backoff?.retryAfterCap ?? backoffDefaults.retryAfterCap),
+    base: Duration.decode(input?.backoff?.base ?? backoffDefaults.base),
+    max: Duration.decode(input?.backoff?.max ?? backoffDefaults.max)
+  }
+})
 
 /**
  * An RFC 6749 §5.2 error body: a JSON object whose `error` is a string.
@@ -178,11 +249,11 @@ export const endpointError = (
     operation: target.operation,
     ...(target.grant !== undefined ? { grant: target.grant } : {}),
     status,
-    error: body.error,
+    error: Redaction.fromServer(body.error, secrets),
     ...(body.errorDescription !== undefined
-      ? { errorDescription: Redaction.withoutEchoes(body.errorDescription, secrets) }
+      ? { errorDescription: Redaction.fromServer(body.errorDescription, secrets) }
       : {}),
-    ...(body.errorUri !== undefined ? { errorUri: Redaction.withoutEchoes(body.errorUri, secrets) } : {})
+    ...(body.errorUri !== undefined ? { errorUri: Redaction.fromServer(body.errorUri, secrets) } : {})
   })
 
 /** the error codes of RFC 6749, 7009, 8628, 8693 and 9449: a bounded set of metric tags */
@@ -229,9 +300,11 @@ const formBody = (
   return out
 }
 
-const describeStatus = (response: HttpClientResponse.HttpClientResponse): string => {
+const describeStatus = (response: HttpClientResponse.HttpClientResponse, secrets: ReadonlyArray<string>): string => {
   const type = response.headers["content-type"]?.split(";")[0]?.trim()
-  return `HTTP ${response.status} without an OAuth error body${type ? ` (${type.slice(0, 60)})` : ""}`
+  return `HTTP ${response.status} without an OAuth error body${
+    type ? ` (${Redaction.fromServer(type, secrets).slice(0, 60)})` : ""
+  }`
 }
 
 /**
@@ -252,29 +325,79 @@ export const pairs = (
 }
 
 /**
+ * The rate-limit memory of one endpoint and client: after a 429 or 503 nothing is sent before `openAt`.
+ */
+interface Gate {
+  readonly openAt: number
+  /** consecutive 429/503 answers: the exponent of the backoff when the server names no `Retry-After` */
+  readonly strikes: number
+}
+
+/**
  * The POST of a service, over the `HttpClient` in context (and the `FetchHttpClient.RequestInit` there, kept with
- * `redirect: "manual"`).
+ * `redirect: "manual"`). It remembers rate limits per endpoint URL and client: after a 429 or 503, no request goes
+ * there before the server's `Retry-After` (capped by `backoff.retryAfterCap`) or, without one, a jittered exponential
+ * backoff; a request in that window fails at once with `TransportError` `RateLimited`.
  *
  * @internal
  */
 export const make = (
   options: Options
-): Effect.Effect<<A, E extends { readonly _tag: string }>(request: Post<A, E>) => Effect.Effect<A, E | PostError>, never, HttpClient.HttpClient> =>
+): Effect.Effect<
+  <A, E extends { readonly _tag: string }>(request: Post<A, E>) => Effect.Effect<A, E | PostError>,
+  never,
+  HttpClient.HttpClient
+> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const noRedirects = Http.withoutRedirects(yield* Effect.serviceOption(FetchHttpClient.RequestInit))
     const { hook, maxResponseBytes: maxBytes, timeout } = options
+    const backoff = options.backoff
+    const gates = new Map<string, Gate>()
 
-    const attempt = <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, Retry.AttemptFailure<E | PostError>> => {
+    /** the wait a 429/503 imposes: the server's `Retry-After` (capped), else 1 s doubling per strike, jittered */
+    const closeGate = (key: string, retryAfterMillis: number | undefined) =>
+      Effect.gen(function*() {
+        const strikes = (gates.get(key)?.strikes ?? 0) + 1
+        const capMillis = Duration.toMillis(backoff.retryAfterCap)
+        // whole milliseconds: the retry that waits exactly this long must find the gate open
+        const waitMillis = Math.ceil(
+          retryAfterMillis !== undefined
+            ? Math.min(retryAfterMillis, capMillis)
+            : Math.min(
+              Duration.toMillis(backoff.base) * 2 ** Math.min(strikes - 1, 30) * (yield* Random.nextRange(0.8, 1.2)),
+              Duration.toMillis(backoff.max)
+            )
+        )
+        gates.set(key, { openAt: (yield* Clock.currentTimeMillis) + waitMillis, strikes })
+        return waitMillis
+      })
+
+    const attempt = <A, E extends { readonly _tag: string }>(
+      request: Post<A, E>
+    ): Effect.Effect<A, Retry.AttemptFailure<E | PostError>> => {
       const { target } = request
+      const gateKey = `${target.url} ${request.auth.clientId}`
       const fail = (
         error: E | PostError,
         retryAfterMillis?: number
-      ): Effect.Effect<never, Retry.AttemptFailure<E | PostError>> =>
-        Effect.fail({ error, retryAfterMillis })
+      ): Effect.Effect<never, Retry.AttemptFailure<E | PostError>> => Effect.fail({ error, retryAfterMillis })
       const transport = Retry.transportFailure(target)
 
       return Effect.gen(function*() {
+        const gate = gates.get(gateKey)
+        if (gate !== undefined) {
+          const waitMillis = gate.openAt - (yield* Clock.currentTimeMillis)
+          if (waitMillis > 0) {
+            return yield* transport(
+              "RateLimited",
+              `not sent: the ${target.operation} endpoint asked to wait (HTTP 429/503); ${
+                Math.ceil(waitMillis / 1000)
+              } s left`,
+              { retryAfterMillis: waitMillis, maybeSent: false }
+            )
+          }
+        }
         const applied = yield* InternalClientAuth.apply(request.auth, target).pipe(
           Effect.catchAll((error) => fail(error))
         )
@@ -290,6 +413,7 @@ export const make = (
         const sentAt = yield* Clock.currentTimeMillis
         const response = yield* client.execute(httpRequest).pipe(
           noRedirects,
+          Http.withCredentialHeadersRedacted,
           Effect.catchAll((error) => {
             const { description, maybeSent } = Http.classifyRequestError(error)
             return transport("RequestError", description, { maybeSent })
@@ -305,15 +429,21 @@ export const make = (
             { status }
           )
         }
+        let retryAfterMillis = Http.parseRetryAfter(response.headers["retry-after"], yield* Clock.currentTimeMillis)
+        if (status === 429 || status === 503) {
+          // remembered for every later request to this endpoint and client, and the wait of this request's retry
+          retryAfterMillis = yield* closeGate(gateKey, retryAfterMillis)
+        } else if (gate !== undefined) {
+          gates.delete(gateKey)
+        }
         const ok = status >= 200 && status < 300
         if (ok && request.readSuccessBody === false) {
-          yield* Http.discardBody(response)
+          yield* Http.release(response)
           return yield* Either.match(request.decode({ status, headers: response.headers, body: "", sentAt, secrets }), {
             onLeft: (error) => fail(error),
             onRight: Effect.succeed
           })
         }
-        const retryAfterMillis = Http.parseRetryAfter(response.headers["retry-after"], yield* Clock.currentTimeMillis)
         const body = yield* Http.readBodyCapped(response, maxBytes).pipe(
           Effect.catchAll((failure) =>
             failure._tag === "TooLarge"
@@ -334,7 +464,7 @@ export const make = (
         if (errorBody !== undefined) {
           return yield* fail(endpointError(target, status, errorBody, secrets), retryAfterMillis)
         }
-        return yield* transport("Status", describeStatus(response), {
+        return yield* transport("Status", describeStatus(response, secrets), {
           status,
           ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
         })
@@ -342,13 +472,7 @@ export const make = (
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: (): Retry.AttemptFailure<E | PostError> => ({
-            error: new TransportError({
-              operation: target.operation,
-              ...(target.grant !== undefined ? { grant: target.grant } : {}),
-              reason: "Timeout",
-              description: `no complete answer within ${Duration.format(timeout)}`,
-              maybeSent: true
-            }),
+            error: timeoutError(target, `no complete answer within ${Duration.format(timeout)}`),
             retryAfterMillis: undefined
           })
         }),
@@ -377,6 +501,23 @@ export const make = (
     return <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
       withResend(attempt(request)).pipe(
         Effect.retry(Retry.schedule(request.retry)),
-        Effect.mapError((failure) => failure.error)
+        Effect.mapError((failure) => failure.error),
+        Effect.timeoutFail({
+          duration: options.deadline,
+          onTimeout: () =>
+            timeoutError(
+              request.target,
+              `no answer within the deadline of ${Duration.format(options.deadline)} (retries included)`
+            )
+        })
       )
+  })
+
+const timeoutError = (target: Target, description: string): TransportError =>
+  new TransportError({
+    operation: target.operation,
+    ...(target.grant !== undefined ? { grant: target.grant } : {}),
+    reason: "Timeout",
+    description,
+    maybeSent: true
   })
