@@ -41,6 +41,10 @@ export * as Jwt from "./Jwt.js"
 /**
  * @since 0.1.0
  */
+export * as Jwks from "./Jwks.js"
+/**
+ * @since 0.1.0
+ */
 export * as SystemIdentity from "./SystemIdentity.js"
 /**
  * @since 0.1.0
