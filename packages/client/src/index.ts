@@ -45,6 +45,10 @@ export * as Jwks from "./Jwks.js"
 /**
  * @since 0.1.0
  */
+export * as IdToken from "./IdToken.js"
+/**
+ * @since 0.1.0
+ */
 export * as SystemIdentity from "./SystemIdentity.js"
 /**
  * @since 0.1.0
