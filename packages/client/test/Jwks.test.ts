@@ -6,9 +6,10 @@
  */
 import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, TestClock } from "effect"
+import { Effect, Either, FastCheck as fc, Fiber, Layer, Metric, Redacted, TestClock, Tracer } from "effect"
 import { exportJWK } from "jose"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
+import * as InternalJwks from "../src/internal/jwks.js"
 import * as Jwks from "../src/Jwks.js"
 import type { JwksError, JwtVerificationError } from "../src/OAuthError.js"
 import {
@@ -435,5 +436,76 @@ describe("Jwks.verify", () => {
       yield* jwks.verify(token)
       yield* TestClock.adjust("60 seconds")
       assert.strictEqual(reasonOf(yield* refusal(jwks.verify(token))), "JwtVerificationError:Expired")
+    }))
+})
+
+describe("Jwks: parsing and observability", () => {
+  it.prop("any JSON body is a key set of typed, non-symmetric keys, or InvalidKeySet – never a throw", {
+    body: fc.oneof(
+      fc.json(),
+      fc.record({ keys: fc.array(fc.oneof(fc.jsonValue(), fc.record({ kty: fc.constantFrom("RSA", "EC", "oct", "OKP") }))) })
+        .map((value) => JSON.stringify(value))
+    )
+  }, ({ body }) => {
+    Either.match(InternalJwks.parseKeySet(body), {
+      onLeft: (error) => assert.strictEqual(error.reason, "InvalidKeySet"),
+      onRight: (keys) => {
+        for (const key of keys) {
+          assert.isString(key.kty)
+          assert.notStrictEqual(key.kty, "oct")
+        }
+      }
+    })
+  })
+
+  it.effect.prop("any string as a token is refused with a typed error that does not repeat it", {
+    token: fc.oneof(fc.string(), fc.stringMatching(/^[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,40}$/))
+  }, ({ token }) =>
+    Effect.gen(function*() {
+      yield* startAtT0
+      const jwks = yield* Effect.provide(Jwks.makeUri("https://as.example/jwks"), mockJwks(() => keySet(keyA)).layer)
+      const error = yield* refusal(jwks.verify(token))
+      assert.oneOf(error._tag, ["JwtVerificationError", "JwksError"])
+      if (token.length >= 8) assert.notInclude(error.message, token)
+    }))
+
+  it.effect("spans and metrics name the algorithm, the outcome and the jwks_uri – never the token", () =>
+    Effect.gen(function*() {
+      yield* startAtT0
+      const spans: Array<Tracer.Span> = []
+      const base = yield* Effect.tracer
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = base.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: base.context
+      })
+      const jwks = yield* Effect.provide(Jwks.makeUri("https://as.example/jwks"), mockJwks(() => keySet(keyA)).layer)
+      const before = yield* Metric.value(
+        Jwks.fetchesTotal.pipe(Metric.tagged("trigger", "initial"), Metric.tagged("outcome", "success"))
+      )
+      yield* jwks.verify(tokenA).pipe(Effect.withTracer(recording))
+      yield* Effect.flip(jwks.verify(tokenUnknownKid)).pipe(Effect.withTracer(recording))
+      const verifies = spans.filter((span) => span.name === "Jwks.verify")
+      assert.deepStrictEqual(
+        verifies.map((span) => [span.attributes.get("jwt.alg"), span.attributes.get("oauth.outcome")]),
+        [["RS256", "success"], ["RS256", "UnknownKey"]]
+      )
+      const fetches = spans.filter((span) => span.name === "Jwks.fetch")
+      assert.strictEqual(fetches.length, 1)
+      assert.strictEqual(fetches[0]!.attributes.get("oauth.jwks_uri"), "https://as.example/jwks")
+      assert.strictEqual(fetches[0]!.attributes.get("oauth.jwks_trigger"), "initial")
+      for (const span of spans) {
+        for (const value of span.attributes.values()) {
+          assert.notInclude(String(value), tokenA)
+          assert.notInclude(String(value), tokenUnknownKid)
+        }
+      }
+      const after = yield* Metric.value(
+        Jwks.fetchesTotal.pipe(Metric.tagged("trigger", "initial"), Metric.tagged("outcome", "success"))
+      )
+      assert.strictEqual(after.count - before.count, 1)
     }))
 })
