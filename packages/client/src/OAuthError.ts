@@ -176,6 +176,179 @@ export class MalformedJwtError extends Schema.TaggedError<MalformedJwtError>("@e
 }
 
 /**
+ * Why a JSON Web Key Set could not be used:
+ *
+ * - `Configuration`: no `jwks_uri` (the server's metadata names none, or its discovery failed), or one that is not
+ *   https (plain http only on loopback);
+ * - `RequestError`, `Timeout`: no answer (connection failure, no complete answer within the timeout);
+ * - `Redirect`: the server answered with a redirect, which is never followed;
+ * - `Status`: a status other than 200;
+ * - `BodyTooLarge`: the document is larger than the cap;
+ * - `InvalidKeySet`: not a JSON object with a `keys` array of JWKs, or a member `jose` refuses (a private key).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type JwksErrorReason =
+  | "Configuration"
+  | "RequestError"
+  | "Timeout"
+  | "Redirect"
+  | "Status"
+  | "BodyTooLarge"
+  | "InvalidKeySet"
+
+/**
+ * The authorization server's key set (its `jwks_uri`) could not be fetched or used, so nothing could be verified. Says
+ * nothing about the token being checked: a later attempt may succeed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JwksError extends Schema.TaggedError<JwksError>("@effect-oauth/client/JwksError")("JwksError", {
+  reason: Schema.Literal("Configuration", "RequestError", "Timeout", "Redirect", "Status", "BodyTooLarge", "InvalidKeySet"),
+  description: Schema.String,
+  status: Schema.optional(Schema.Number)
+}) {
+  override get message(): string {
+    return `JWKS ${this.reason}${this.status !== undefined ? ` (HTTP ${this.status})` : ""}: ${this.description}`
+  }
+}
+
+/**
+ * Why a JWT was not accepted by `Jwks.verify`:
+ *
+ * - `Malformed`: not a JWS in compact serialization with a JSON object header and payload;
+ * - `Algorithm`: its `alg` is not in the allow-list (`none`, every HMAC algorithm, anything not asymmetric), or the
+ *   key cannot be used with it;
+ * - `UnknownKey`: no key of the set matches its `kid` and `alg`, also after the one refetch allowed;
+ * - `InvalidSignature`: the signature does not verify with the matching key;
+ * - `Expired`: `exp` is past (beyond the clock tolerance), or `iat` is older than `maxTokenAge`;
+ * - `NotYetValid`: `nbf` is in the future (beyond the clock tolerance);
+ * - `Issuer`, `Audience`, `Subject`: `iss`, `aud` or `sub` is not the expected one;
+ * - `Type`: the `typ` header is not the expected one;
+ * - `MissingClaim`: a required claim is absent (`claim` names it);
+ * - `Claim`: another claim is invalid (a non-numeric `exp`, an `iat` in the future; `claim` names it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type JwtVerificationErrorReason =
+  | "Malformed"
+  | "Algorithm"
+  | "UnknownKey"
+  | "InvalidSignature"
+  | "Expired"
+  | "NotYetValid"
+  | "Issuer"
+  | "Audience"
+  | "Subject"
+  | "Type"
+  | "MissingClaim"
+  | "Claim"
+
+/**
+ * A JWT was refused by `Jwks.verify`. `claim` names the claim involved, never its value; the message never contains
+ * the token.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JwtVerificationError extends Schema.TaggedError<JwtVerificationError>(
+  "@effect-oauth/client/JwtVerificationError"
+)("JwtVerificationError", {
+  reason: Schema.Literal(
+    "Malformed",
+    "Algorithm",
+    "UnknownKey",
+    "InvalidSignature",
+    "Expired",
+    "NotYetValid",
+    "Issuer",
+    "Audience",
+    "Subject",
+    "Type",
+    "MissingClaim",
+    "Claim"
+  ),
+  description: Schema.String,
+  claim: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `JWT refused (${this.reason}): ${this.description}`
+  }
+}
+
+/**
+ * Why an ID token was refused (OpenID Connect Core 1.0 §3.1.3.7, and §12.2 for a refresh):
+ *
+ * - `Malformed`: not a signed JWT (an encrypted one is not supported), or a required claim has the wrong type;
+ * - `Algorithm`, `UnknownKey`, `Signature`: its signature does not verify against the issuer's key set with an
+ *   allowed asymmetric algorithm;
+ * - `Issuer`: `iss` is not the issuer (or, on refresh, not the original's);
+ * - `Audience`: `aud` does not contain the client id (or, on refresh, is not the original's);
+ * - `AuthorizedParty`: several audiences without `azp`, or an `azp` other than the client id (or, on refresh, not
+ *   the original's);
+ * - `Expired`, `NotYetValid`: `exp` is past, `nbf` in the future (beyond the clock tolerance);
+ * - `IssuedAt`: `iat` is in the future (beyond the clock tolerance), or, on refresh, before the original's;
+ * - `Nonce`: the `nonce` is absent or not the one of the authorization request;
+ * - `Subject`: `sub` is not a non-empty string, or, on refresh, not the original's;
+ * - `AuthTime`: `auth_time` is required (`maxAge`, `requireAuthTime`) and absent, not a number, too old for `maxAge`,
+ *   or, on refresh, not the original's;
+ * - `MissingClaim`: `iss`, `sub`, `aud`, `exp` or `iat` is absent (`claim` names it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type IdTokenErrorReason =
+  | "Malformed"
+  | "Algorithm"
+  | "UnknownKey"
+  | "Signature"
+  | "Issuer"
+  | "Audience"
+  | "AuthorizedParty"
+  | "Expired"
+  | "NotYetValid"
+  | "IssuedAt"
+  | "Nonce"
+  | "Subject"
+  | "AuthTime"
+  | "MissingClaim"
+
+/**
+ * An ID token that must not be kept: forged, expired, for another client or issuer, replayed (nonce), or, on refresh,
+ * for another user. `claim` names the claim involved, never its value; the message never contains the token.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IdTokenError extends Schema.TaggedError<IdTokenError>("@effect-oauth/client/IdTokenError")("IdTokenError", {
+  reason: Schema.Literal(
+    "Malformed",
+    "Algorithm",
+    "UnknownKey",
+    "Signature",
+    "Issuer",
+    "Audience",
+    "AuthorizedParty",
+    "Expired",
+    "NotYetValid",
+    "IssuedAt",
+    "Nonce",
+    "Subject",
+    "AuthTime",
+    "MissingClaim"
+  ),
+  description: Schema.String,
+  claim: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `ID token refused (${this.reason}): ${this.description}`
+  }
+}
+
+/**
  * Every error a request to the token endpoint can end in.
  *
  * @since 0.1.0

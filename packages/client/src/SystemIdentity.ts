@@ -5,6 +5,12 @@
  * `TokenExchange` asks this module first and refuses before sending, with `SystemIdentityTokenError` naming the mark
  * that matched. A mark names a rule, never a claim's value or a token.
  *
+ * The rules ({@link defaultClaimMarks}) are of two kinds: general ones, true whoever issued the token (TetraPak's
+ * `userType: "system"`, RFC 9068's `sub` equal to `client_id`), and vendor ones, applied only to tokens whose `iss` has
+ * that vendor's shape ({@link issuers}: Keycloak, Microsoft Entra ID, Okta, Auth0) – a claim that means "service
+ * account" at one vendor can be an ordinary user's at another. The claims are read without verifying the token: the
+ * guard saves a doomed request, it grants nothing.
+ *
  * @since 0.1.0
  */
 import * as Option from "effect/Option"
@@ -53,31 +59,199 @@ const sameStringClaims = (claims: Jwt.Claims, a: string, b: string): boolean => 
   return Predicate.isString(x) && x.length > 0 && x === y
 }
 
+const hasClaim = (claims: Jwt.Claims, name: string): boolean => claims[name] !== undefined && claims[name] !== null
+
+/** the issuer as a URL: https (or, where `http` is allowed, http), no query, no fragment, no credentials */
+const issuerUrl = (claims: Jwt.Claims, allowHttp: boolean): URL | undefined => {
+  const iss = claims.iss
+  if (!Predicate.isString(iss)) return undefined
+  let url: URL
+  try {
+    url = new URL(iss)
+  } catch {
+    return undefined
+  }
+  const scheme = url.protocol === "https:" || (allowHttp && url.protocol === "http:")
+  return scheme && url.search === "" && url.hash === "" && url.username === "" && url.password === "" ? url : undefined
+}
+
+/** `host` is `domain` or one of its subdomains */
+const underDomain = (host: string, domain: string): boolean => host.endsWith(`.${domain}`)
+
 /**
- * The claims that mark a system identity in the wild:
+ * A test of a token's `iss` claim: `true` when the issuer is one of a vendor's. The vendor rules apply only to tokens
+ * whose issuer passes; give your own (a custom domain) to the rule builders ({@link keycloak}, {@link entraId},
+ * {@link okta}, {@link auth0}).
  *
- * - `userType: "system"` (TetraPak),
- * - `gty: "client-credentials"` (Auth0),
- * - `idtyp: "app"` (Microsoft Entra ID, when that optional claim is configured),
- * - `sub` equal to `client_id` (RFC 9068 §2.2, oidc-provider) or to `cid` (Okta),
- * - `preferred_username` starting with `service-account-` (Keycloak).
+ * @since 0.1.0
+ * @category models
+ */
+export type IssuerTest = (claims: Jwt.Claims) => boolean
+
+/**
+ * The issuer shapes each vendor's rules are scoped to:
+ *
+ * - `keycloak`: `http(s)://<host>[/<path>]/realms/<realm>` (`/auth/realms/<realm>` before Keycloak 17);
+ * - `entraId`: `https://login.microsoftonline.com/<tenant>/v2.0` (v2.0 tokens) and `https://sts.windows.net/<tenant>/`
+ *   (v1.0 tokens);
+ * - `okta`: `https://<org>.okta.com`, `.oktapreview.com` or `.okta-emea.com`, the org server or `/oauth2/<server id>`
+ *   (`/oauth2/default` included);
+ * - `auth0`: `https://<tenant>.auth0.com/` and `https://<tenant>.<region>.auth0.com/`. A custom domain cannot be
+ *   recognised: pass its issuer to {@link auth0} (and likewise for the others).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const issuers: {
+  readonly keycloak: IssuerTest
+  readonly entraId: IssuerTest
+  readonly okta: IssuerTest
+  readonly auth0: IssuerTest
+} = {
+  keycloak: (claims) => {
+    const url = issuerUrl(claims, true)
+    return url !== undefined && /^(?:\/[^/]+)*\/realms\/[^/]+\/?$/.test(url.pathname)
+  },
+  entraId: (claims) => {
+    const url = issuerUrl(claims, false)
+    if (url === undefined || url.port !== "") return false
+    if (url.hostname === "login.microsoftonline.com") return /^\/[^/]+\/v2\.0\/?$/.test(url.pathname)
+    if (url.hostname === "sts.windows.net") return /^\/[^/]+\/?$/.test(url.pathname)
+    return false
+  },
+  okta: (claims) => {
+    const url = issuerUrl(claims, false)
+    return url !== undefined && url.port === "" &&
+      ["okta.com", "oktapreview.com", "okta-emea.com"].some((domain) => underDomain(url.hostname, domain)) &&
+      /^(?:\/|\/oauth2\/[^/]+\/?)?$/.test(url.pathname)
+  },
+  auth0: (claims) => {
+    const url = issuerUrl(claims, false)
+    return url !== undefined && url.port === "" && underDomain(url.hostname, "auth0.com") && url.pathname === "/"
+  }
+}
+
+const scoped = (issuer: IssuerTest, test: (claims: Jwt.Claims) => boolean) => (claims: Jwt.Claims): boolean =>
+  issuer(claims) && test(claims)
+
+/**
+ * The rules that hold for any issuer:
+ *
+ * - `userType: "system"` (TetraPak: `JwtHelper.IsSystemIdentityToken`, claim name and value compared ignoring case),
+ * - `sub` equal to `client_id` (RFC 9068 §2.2: a token for no resource owner has the client as its subject;
+ *   oidc-provider does this).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const generalClaimMarks: ReadonlyArray<ClaimMark> = [
+  {
+    mark: "claim userType=system",
+    test: (claims) =>
+      Object.entries(claims).some(([name, value]) =>
+        name.toLowerCase() === "usertype" && Predicate.isString(value) && value.toLowerCase() === "system"
+      )
+  },
+  { mark: "claim sub=client_id", test: (claims) => sameStringClaims(claims, "sub", "client_id") }
+]
+
+/**
+ * Keycloak: the token of a client's service account has `preferred_username` `service-account-<client id>`.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const keycloak = (issuer: IssuerTest = issuers.keycloak): ReadonlyArray<ClaimMark> => [
+  {
+    mark: "claim preferred_username=service-account-*",
+    test: scoped(issuer, (claims) => {
+      const name = claims.preferred_username
+      return Predicate.isString(name) && name.startsWith("service-account-")
+    })
+  }
+]
+
+/**
+ * Microsoft Entra ID: an app-only token has `idtyp: "app"` (an optional claim, only when configured); without it, it
+ * has `roles` (application permissions) and no `scp` (delegated permissions), and its `oid` is its `sub` (the service
+ * principal). A user's ID token also has `roles` and no `scp`, but an `oid` other than its `sub`: it passes.
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const entraId = (issuer: IssuerTest = issuers.entraId): ReadonlyArray<ClaimMark> => {
+  const notAUser = (claims: Jwt.Claims): boolean => {
+    if (claims.idtyp === "user") return false
+    const { oid, sub } = claims
+    return !(Predicate.isString(oid) && Predicate.isString(sub) && oid !== sub)
+  }
+  return [
+    { mark: "claim idtyp=app", test: scoped(issuer, (claims) => equalsClaim(claims, "idtyp", "app")) },
+    {
+      mark: "claim roles without scp",
+      test: scoped(issuer, (claims) => hasClaim(claims, "roles") && !hasClaim(claims, "scp") && notAUser(claims))
+    },
+    {
+      mark: "claim oid=sub",
+      test: scoped(issuer, (claims) => !hasClaim(claims, "scp") && notAUser(claims) && sameStringClaims(claims, "oid", "sub"))
+    }
+  ]
+}
+
+/**
+ * Okta: a client-credentials token has the client id as `sub` and as `cid`, and no `uid` (the user's id).
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const okta = (issuer: IssuerTest = issuers.okta): ReadonlyArray<ClaimMark> => [
+  {
+    mark: "claim sub=cid",
+    test: scoped(issuer, (claims) => sameStringClaims(claims, "sub", "cid") && !hasClaim(claims, "uid"))
+  }
+]
+
+/**
+ * Auth0: a machine-to-machine token has `gty: "client-credentials"` and `sub` `<client id>@clients`, the client id
+ * being its `azp` (Auth0 token profile) or its `client_id` (RFC 9068 token profile).
+ *
+ * @since 0.1.0
+ * @category rules
+ */
+export const auth0 = (issuer: IssuerTest = issuers.auth0): ReadonlyArray<ClaimMark> => [
+  { mark: "claim gty=client-credentials", test: scoped(issuer, (claims) => equalsClaim(claims, "gty", "client-credentials")) },
+  {
+    mark: "claim sub=<client id>@clients",
+    test: scoped(issuer, (claims) =>
+      [claims.azp, claims.client_id].some((client) =>
+        Predicate.isString(client) && client.length > 0 && claims.sub === `${client}@clients`
+      ))
+  }
+]
+
+/**
+ * The claims that mark a system identity in the wild: the {@link generalClaimMarks} for any issuer, then each vendor's
+ * rules for that vendor's issuers only ({@link issuers}) – so a user of one server whose claims merely resemble another
+ * vendor's rule (`preferred_username: "service-account-bob"` at Okta) passes.
+ *
+ * | mark | issuer | source |
+ * | --- | --- | --- |
+ * | `claim userType=system` | any | TetraPak `JwtHelper.IsSystemIdentityToken` |
+ * | `claim sub=client_id` | any | RFC 9068 §2.2 |
+ * | `claim preferred_username=service-account-*` | Keycloak | Keycloak Server Administration Guide, service accounts |
+ * | `claim idtyp=app`, `claim roles without scp`, `claim oid=sub` | Entra ID | Microsoft identity platform access token claims reference; protected web API: verify app roles |
+ * | `claim sub=cid` (and no `uid`) | Okta | Okta OIDC & OAuth 2.0 API, access token claims |
+ * | `claim gty=client-credentials`, `claim sub=<client id>@clients` | Auth0 | Auth0 access token profiles; client credentials flow |
  *
  * @since 0.1.0
  * @category constants
  */
 export const defaultClaimMarks: ReadonlyArray<ClaimMark> = [
-  { mark: "claim userType=system", test: (claims) => equalsClaim(claims, "userType", "system") },
-  { mark: "claim gty=client-credentials", test: (claims) => equalsClaim(claims, "gty", "client-credentials") },
-  { mark: "claim idtyp=app", test: (claims) => equalsClaim(claims, "idtyp", "app") },
-  { mark: "claim sub=client_id", test: (claims) => sameStringClaims(claims, "sub", "client_id") },
-  { mark: "claim sub=cid", test: (claims) => sameStringClaims(claims, "sub", "cid") },
-  {
-    mark: "claim preferred_username=service-account-*",
-    test: (claims) => {
-      const name = claims.preferred_username
-      return Predicate.isString(name) && name.startsWith("service-account-")
-    }
-  }
+  ...generalClaimMarks,
+  ...keycloak(),
+  ...entraId(),
+  ...okta(),
+  ...auth0()
 ]
 
 /**

@@ -46,6 +46,14 @@ export * as Jwt from "./Jwt.js"
 /**
  * @since 0.1.0
  */
+export * as Jwks from "./Jwks.js"
+/**
+ * @since 0.1.0
+ */
+export * as IdToken from "./IdToken.js"
+/**
+ * @since 0.1.0
+ */
 export * as SystemIdentity from "./SystemIdentity.js"
 /**
  * @since 0.1.0

@@ -209,7 +209,7 @@ describe("TokenExchange guard", () => {
       const { exchange, requests } = yield* setup()
       const marks: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
         [{ sub: "svc", client_id: "svc" }, "claim sub=client_id"],
-        [{ sub: "x", gty: "client-credentials" }, "claim gty=client-credentials"],
+        [{ iss: "https://acme.auth0.com/", sub: "x", gty: "client-credentials" }, "claim gty=client-credentials"],
         [{ sub: "x", userType: "system" }, "claim userType=system"]
       ]
       for (const [claims, mark] of marks) {

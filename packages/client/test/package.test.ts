@@ -85,7 +85,7 @@ describe("package", () => {
       }
 
       const root = exportsOf("@effect-oauth/client")
-      for (const name of ["AuthorizationServer", "ClientAuth", "OAuthError", "TokenEndpoint", "TokenSet", "TokenSource"]) {
+      for (const name of ["AuthorizationServer", "ClientAuth", "OAuthError", "TokenEndpoint", "TokenSet", "TokenSource", "Jwks", "IdToken"]) {
         assert.include(root, name)
       }
       const tokenEndpoint = exportsOf("@effect-oauth/client/TokenEndpoint")
