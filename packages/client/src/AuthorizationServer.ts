@@ -25,7 +25,6 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -318,29 +317,11 @@ export const makeDiscovery = (
     const fetchDocument = Effect.gen(function*() {
       yield* checked(issuer, "issuer", allowInsecure)
       const url = yield* discoveryUrl(issuer, kind)
-      const response = yield* client.execute(
-        HttpClientRequest.get(url).pipe(HttpClientRequest.acceptJson)
-      ).pipe(
-        Http.withoutRedirects(fetchInit),
-        Effect.mapError((error) =>
-          discoveryFailure(`${url}: ${Http.classifyRequestError(error).description}`)
-        )
-      )
-      if (response.status !== 200) {
-        yield* Http.discardBody(response)
-        return yield* discoveryFailure(
-          Http.isRedirect(response.status)
-            ? `${url}: HTTP ${response.status}, a redirect (not followed)`
-            : `${url}: HTTP ${response.status}`
-        )
-      }
-      const body = yield* Http.readBodyCapped(response, maxBytes).pipe(
-        Effect.mapError((failure) =>
-          discoveryFailure(
-            failure._tag === "TooLarge" ? `${url}: the document is larger than ${failure.limit} bytes` : `${url}: ${failure.description}`
-          )
-        )
-      )
+      const body = yield* Http.getDocument(client, Http.withoutRedirects(fetchInit), url, {
+        accept: "application/json",
+        timeout,
+        maxBytes
+      }).pipe(Effect.mapError((failure) => discoveryFailure(`${url}: ${failure.description}`)))
       const json = yield* Effect.try({
         try: (): unknown => JSON.parse(body),
         catch: () => discoveryFailure(`${url}: the document is not JSON`)
@@ -362,10 +343,6 @@ export const makeDiscovery = (
       const raw: Record<string, unknown> = typeof json === "object" && json !== null ? { ...json } : {}
       return yield* checkAll({ ...document, document: raw }, allowInsecure)
     }).pipe(
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () => discoveryFailure(`the discovery document did not arrive within ${Duration.format(timeout)}`)
-      }),
       Effect.withSpan("AuthorizationServer.discover", { attributes: { "oauth.issuer": issuer } })
     )
 

@@ -58,21 +58,21 @@ import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import type { JWTVerifyOptions } from "jose"
 import { AuthorizationServer } from "./AuthorizationServer.js"
 import * as Http from "./internal/http.js"
 import * as internal from "./internal/jwks.js"
+import * as SingleFlight from "./internal/singleFlight.js"
 import type * as Jwt from "./Jwt.js"
 import { JwksError, JwtVerificationError } from "./OAuthError.js"
 
@@ -252,7 +252,7 @@ const printable = (value: unknown): string =>
 const makeWith = (
   jwksUri: Effect.Effect<string, JwksError>,
   options: Options | undefined
-): Effect.Effect<Jwks.Service, never, HttpClient.HttpClient> =>
+): Effect.Effect<Jwks.Service, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const noRedirects = Http.withoutRedirects(yield* Effect.serviceOption(FetchHttpClient.RequestInit))
@@ -266,7 +266,8 @@ const makeWith = (
     // the state, read and written only inside `Effect.sync` / `Effect.suspend` (one fiber at a time)
     let cached: Cached | undefined
     let lastAttemptAt: number | undefined
-    let inFlight: Deferred.Deferred<Cached, JwksError> | undefined
+    // one fetch at a time, in the layer's scope (the library's single-flight)
+    const flights = yield* SingleFlight.make<"keySet", Cached, JwksError>()
 
     const checkedUri = Effect.flatMap(jwksUri, (uri) => {
       const result = Http.checkEndpoint(uri, allowInsecure)
@@ -307,29 +308,23 @@ const makeWith = (
       )
 
     /**
-     * One fetch, shared: a caller arriving while one is in flight joins it. The fetch runs on its own fiber, so an
-     * interrupted caller does not cancel it for the others; its result replaces the cached set, a failure is not kept.
+     * One fetch, shared: a caller arriving while one is in flight joins it. The fetch runs on a fiber of the layer's
+     * scope, so an interrupted caller does not cancel it for the others; its result replaces the cached set, a failure
+     * is not kept.
      */
     const fetchShared = (trigger: Trigger): Effect.Effect<Cached, JwksError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.suspend(() => {
-          if (inFlight !== undefined) return Deferred.await(inFlight)
-          const deferred = Deferred.unsafeMake<Cached, JwksError>(FiberId.none)
-          inFlight = deferred
-          lastAttemptAt = now
-          return fetchOnce(trigger).pipe(
-            Effect.exit,
-            Effect.flatMap((exit) =>
-              Effect.suspend(() => {
-                if (Exit.isSuccess(exit)) cached = exit.value
-                inFlight = undefined
-                return Deferred.done(deferred, exit)
-              })
-            ),
-            Effect.forkDaemon,
-            Effect.zipRight(Deferred.await(deferred))
-          )
-        }))
+        flights.run(
+          "keySet",
+          Effect.tap(fetchOnce(trigger), (set) => {
+            cached = set
+          }),
+          {
+            onStart: Effect.sync(() => {
+              lastAttemptAt = now
+            })
+          }
+        ))
 
     /** the cached set while it is younger than `maxAge`; else a fetch */
     const current: Effect.Effect<Cached, JwksError> = Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -346,7 +341,7 @@ const makeWith = (
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.suspend(() => {
           if (cached !== undefined && cached !== seen) return Effect.succeed(Option.some(cached))
-          if (inFlight !== undefined) return Effect.map(Deferred.await(inFlight), Option.some)
+          if (flights.running("keySet")) return Effect.map(fetchShared("unknown_kid"), Option.some)
           if (lastAttemptAt !== undefined && now - lastAttemptAt < cooldown) return Effect.succeed(Option.none())
           return Effect.map(fetchShared("unknown_kid"), Option.some)
         }))
@@ -436,7 +431,7 @@ const fromServer: Effect.Effect<Effect.Effect<string, JwksError>, never, Authori
  */
 export const make = (
   options?: Options
-): Effect.Effect<Jwks.Service, never, HttpClient.HttpClient | AuthorizationServer> =>
+): Effect.Effect<Jwks.Service, never, HttpClient.HttpClient | AuthorizationServer | Scope.Scope> =>
   Effect.flatMap(fromServer, (uri) => makeWith(uri, options))
 
 /**
@@ -448,7 +443,8 @@ export const make = (
 export const makeUri = (
   jwksUri: string,
   options?: Options
-): Effect.Effect<Jwks.Service, never, HttpClient.HttpClient> => makeWith(Effect.succeed(jwksUri), options)
+): Effect.Effect<Jwks.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+  makeWith(Effect.succeed(jwksUri), options)
 
 /**
  * The key set at the `jwks_uri` of the `AuthorizationServer` in context.
@@ -468,7 +464,7 @@ export const makeUri = (
  */
 export const layer = (
   options?: Options
-): Layer.Layer<Jwks, never, HttpClient.HttpClient | AuthorizationServer> => Layer.effect(Jwks, make(options))
+): Layer.Layer<Jwks, never, HttpClient.HttpClient | AuthorizationServer> => Layer.scoped(Jwks, make(options))
 
 /**
  * The key set at `jwksUri`.
@@ -477,7 +473,7 @@ export const layer = (
  * @category layers
  */
 export const layerUri = (jwksUri: string, options?: Options): Layer.Layer<Jwks, never, HttpClient.HttpClient> =>
-  Layer.effect(Jwks, makeUri(jwksUri, options))
+  Layer.scoped(Jwks, makeUri(jwksUri, options))
 
 /**
  * The key set at a `jwks_uri` read from `Config`.
@@ -497,4 +493,4 @@ export const layerUriConfig = (
   jwksUri: Config.Config<string>,
   options?: Options
 ): Layer.Layer<Jwks, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(Jwks, Effect.flatMap(jwksUri, (uri) => makeUri(uri, options)))
+  Layer.scoped(Jwks, Effect.flatMap(jwksUri, (uri) => makeUri(uri, options)))

@@ -55,13 +55,13 @@ const signed = (claims: Record<string, unknown>, header: Record<string, unknown>
   Effect.promise(() => sign(key, claims, header))
 
 describe("IdToken.validate: a code-flow ID token", () => {
-  it.effect("passes, and returns its claims", () =>
+  it.scoped("passes, and returns its claims", () =>
     Effect.gen(function*() {
       const claims = yield* validate(yield* signed(base))
       assert.deepStrictEqual(claims, base)
     }))
 
-  it.effect("Malformed: not a JWT, an encrypted one, a required claim of the wrong type", () =>
+  it.scoped("Malformed: not a JWT, an encrypted one, a required claim of the wrong type", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused("not-a-jwt"), "IdTokenError:Malformed:-")
       assert.strictEqual(yield* refused("eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d"), "IdTokenError:Malformed:-")
@@ -69,7 +69,7 @@ describe("IdToken.validate: a code-flow ID token", () => {
       assert.strictEqual(yield* refused(yield* signed({ ...base, iat: "now" })), "IdTokenError:Malformed:iat")
     }))
 
-  it.effect("Algorithm: alg none, HS256 keyed with the public key, an algorithm outside `algorithms`", () =>
+  it.scoped("Algorithm: alg none, HS256 keyed with the public key, an algorithm outside `algorithms`", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(unsigned(base, "as-key-1")), "IdTokenError:Algorithm:-")
       const hmac = yield* Effect.promise(() => hmacWithPublicKey(key, base, "spki"))
@@ -77,39 +77,39 @@ describe("IdToken.validate: a code-flow ID token", () => {
       assert.strictEqual(yield* refused(yield* signed(base), { algorithms: ["ES256"] }), "IdTokenError:Algorithm:-")
     }))
 
-  it.effect("Signature: the same claims re-signed with another key under the server's kid", () =>
+  it.scoped("Signature: the same claims re-signed with another key under the server's kid", () =>
     Effect.gen(function*() {
       const forged = yield* Effect.promise(() => sign(other, base))
       assert.strictEqual(yield* refused(forged), "IdTokenError:Signature:-")
     }))
 
-  it.effect("UnknownKey: another kid", () =>
+  it.scoped("UnknownKey: another kid", () =>
     Effect.gen(function*() {
       const forged = yield* Effect.promise(() => sign(other, base, { kid: "as-key-2" }))
       assert.strictEqual(yield* refused(forged), "IdTokenError:UnknownKey:-")
     }))
 
-  it.effect("MissingClaim: each of iss, sub, aud, exp, iat", () =>
+  it.scoped("MissingClaim: each of iss, sub, aud, exp, iat", () =>
     Effect.gen(function*() {
       for (const claim of ["iss", "sub", "aud", "exp", "iat"]) {
         assert.strictEqual(yield* refused(yield* signed(without(claim))), `IdTokenError:MissingClaim:${claim}`)
       }
     }))
 
-  it.effect("Issuer: another issuer, or one differing by a trailing slash", () =>
+  it.scoped("Issuer: another issuer, or one differing by a trailing slash", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(yield* signed({ ...base, iss: "https://evil.example" })), "IdTokenError:Issuer:iss")
       assert.strictEqual(yield* refused(yield* signed({ ...base, iss: "https://as.example/" })), "IdTokenError:Issuer:iss")
     }))
 
-  it.effect("Audience: another client, or not a string", () =>
+  it.scoped("Audience: another client, or not a string", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(yield* signed({ ...base, aud: "mobile" })), "IdTokenError:Audience:aud")
       assert.strictEqual(yield* refused(yield* signed({ ...base, aud: ["mobile", "api"] })), "IdTokenError:Audience:aud")
       assert.strictEqual(yield* refused(yield* signed({ ...base, aud: 42 })), "IdTokenError:Audience:aud")
     }))
 
-  it.effect("AuthorizedParty: several audiences without azp; an azp that is not the client", () =>
+  it.scoped("AuthorizedParty: several audiences without azp; an azp that is not the client", () =>
     Effect.gen(function*() {
       assert.strictEqual(
         yield* refused(yield* signed({ ...base, aud: ["web", "https://api.example"] })),
@@ -125,7 +125,7 @@ describe("IdToken.validate: a code-flow ID token", () => {
       assert.deepStrictEqual(claims.aud, ["web", "https://api.example"])
     }))
 
-  it.effect("Expired: exp past beyond the 30 s tolerance; 29 s past passes", () =>
+  it.scoped("Expired: exp past beyond the 30 s tolerance; 29 s past passes", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(yield* signed({ ...base, exp: NOW - 30 })), "IdTokenError:Expired:exp")
       yield* validate(yield* signed({ ...base, exp: NOW - 29 }))
@@ -135,19 +135,19 @@ describe("IdToken.validate: a code-flow ID token", () => {
       )
     }))
 
-  it.effect("NotYetValid: nbf beyond the tolerance", () =>
+  it.scoped("NotYetValid: nbf beyond the tolerance", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(yield* signed({ ...base, nbf: NOW + 31 })), "IdTokenError:NotYetValid:nbf")
       yield* validate(yield* signed({ ...base, nbf: NOW + 30 }))
     }))
 
-  it.effect("IssuedAt: iat in the future beyond the tolerance", () =>
+  it.scoped("IssuedAt: iat in the future beyond the tolerance", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(yield* signed({ ...base, iat: NOW + 31 })), "IdTokenError:IssuedAt:iat")
       yield* validate(yield* signed({ ...base, iat: NOW + 30 }))
     }))
 
-  it.effect("Nonce: absent, or another request's", () =>
+  it.scoped("Nonce: absent, or another request's", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(yield* signed(without("nonce"))), "IdTokenError:Nonce:nonce")
       assert.strictEqual(yield* refused(yield* signed({ ...base, nonce: "n-other" })), "IdTokenError:Nonce:nonce")
@@ -155,13 +155,13 @@ describe("IdToken.validate: a code-flow ID token", () => {
       yield* validate(yield* signed(without("nonce")), { nonce: undefined })
     }))
 
-  it.effect("Subject: empty, or not a string", () =>
+  it.scoped("Subject: empty, or not a string", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(yield* signed({ ...base, sub: "" })), "IdTokenError:Subject:sub")
       assert.strictEqual(yield* refused(yield* signed({ ...base, sub: 7 })), "IdTokenError:Subject:sub")
     }))
 
-  it.effect("AuthTime: not a number; absent with maxAge or requireAuthTime; older than maxAge", () =>
+  it.scoped("AuthTime: not a number; absent with maxAge or requireAuthTime; older than maxAge", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(yield* signed({ ...base, auth_time: "x" })), "IdTokenError:AuthTime:auth_time")
       const noAuthTime = yield* signed(without("auth_time"))
@@ -173,7 +173,7 @@ describe("IdToken.validate: a code-flow ID token", () => {
       yield* validate(yield* signed(base), { maxAge: "90 seconds" })
     }))
 
-  it.effect("a key set that cannot be fetched is a JwksError, not an IdTokenError", () =>
+  it.scoped("a key set that cannot be fetched is a JwksError, not an IdTokenError", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(T0)
       const down = mockHttp([new Response("", { status: 503 })])
@@ -194,7 +194,7 @@ describe("IdToken.validate: a refreshed ID token (§12.2)", () => {
     original: typeof originalToken === "string" ? Redacted.make(originalToken) : originalToken
   })
 
-  it.effect("passes with the original as a token or as its claims – expired or not", () =>
+  it.scoped("passes with the original as a token or as its claims – expired or not", () =>
     Effect.gen(function*() {
       const originalToken = yield* signed(original)
       yield* validate(yield* signed(refreshed), asRefresh(originalToken))
@@ -205,7 +205,7 @@ describe("IdToken.validate: a refreshed ID token (§12.2)", () => {
       yield* validate(yield* signed({ ...refreshed, nonce: NONCE }), asRefresh(original))
     }))
 
-  it.effect("Subject: another user's ID token", () =>
+  it.scoped("Subject: another user's ID token", () =>
     Effect.gen(function*() {
       assert.strictEqual(
         yield* refused(yield* signed({ ...refreshed, sub: "mallory" }), asRefresh(original)),
@@ -213,7 +213,7 @@ describe("IdToken.validate: a refreshed ID token (§12.2)", () => {
       )
     }))
 
-  it.effect("Issuer: the original came from another issuer", () =>
+  it.scoped("Issuer: the original came from another issuer", () =>
     Effect.gen(function*() {
       assert.strictEqual(
         yield* refused(yield* signed(refreshed), asRefresh({ ...original, iss: "https://old.example" })),
@@ -221,7 +221,7 @@ describe("IdToken.validate: a refreshed ID token (§12.2)", () => {
       )
     }))
 
-  it.effect("Audience: not the original's audiences", () =>
+  it.scoped("Audience: not the original's audiences", () =>
     Effect.gen(function*() {
       assert.strictEqual(
         yield* refused(yield* signed({ ...refreshed, aud: ["web", "https://api.example"], azp: "web" }), asRefresh(original)),
@@ -232,7 +232,7 @@ describe("IdToken.validate: a refreshed ID token (§12.2)", () => {
       yield* validate(yield* signed({ ...refreshed, aud: ["web", "https://api.example"], azp: "web" }), asRefresh(multi))
     }))
 
-  it.effect("AuthorizedParty: azp present although the original had none", () =>
+  it.scoped("AuthorizedParty: azp present although the original had none", () =>
     Effect.gen(function*() {
       assert.strictEqual(
         yield* refused(yield* signed({ ...refreshed, azp: "web" }), asRefresh(original)),
@@ -240,7 +240,7 @@ describe("IdToken.validate: a refreshed ID token (§12.2)", () => {
       )
     }))
 
-  it.effect("AuthTime: not the original authentication's", () =>
+  it.scoped("AuthTime: not the original authentication's", () =>
     Effect.gen(function*() {
       assert.strictEqual(
         yield* refused(yield* signed({ ...refreshed, auth_time: NOW }), asRefresh(original)),
@@ -248,7 +248,7 @@ describe("IdToken.validate: a refreshed ID token (§12.2)", () => {
       )
     }))
 
-  it.effect("IssuedAt: before the original's (an old ID token replayed)", () =>
+  it.scoped("IssuedAt: before the original's (an old ID token replayed)", () =>
     Effect.gen(function*() {
       assert.strictEqual(
         yield* refused(yield* signed({ ...refreshed, iat: NOW - 601 }), asRefresh(original)),
@@ -256,7 +256,7 @@ describe("IdToken.validate: a refreshed ID token (§12.2)", () => {
       )
     }))
 
-  it.effect("Malformed: an original that is not a JWT", () =>
+  it.scoped("Malformed: an original that is not a JWT", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* refused(yield* signed(refreshed), asRefresh("opaque")), "IdTokenError:Malformed:-")
     }))

@@ -164,7 +164,7 @@ describe("Jwks against a JWKS server on 127.0.0.1", () => {
         const jwks = yield* verifier(server.jwksUri, { maxResponseBytes: 4096 })
         const error = yield* refusal(jwks.verify(tokenA))
         assert.strictEqual(error._tag === "JwksError" && error.reason, "BodyTooLarge")
-        assert.strictEqual(error.message, "JWKS BodyTooLarge (HTTP 200): the key set is larger than 4096 bytes")
+        assert.strictEqual(error.message, "JWKS BodyTooLarge (HTTP 200): jwks_uri: the document is larger than 4096 bytes")
       }
     }))
 
@@ -197,7 +197,7 @@ describe("Jwks clocks (a scripted HttpClient under the TestClock)", () => {
     return { mock, jwks: Effect.provide(Jwks.makeUri("https://as.example/jwks", options), mock.layer) }
   }
 
-  it.effect("the cooldown is configurable and measured with the Clock", () =>
+  it.scoped("the cooldown is configurable and measured with the Clock", () =>
     Effect.gen(function*() {
       yield* startAtT0
       const { jwks: make, mock } = scripted(() => keySet(keyA), { cooldown: "5 minutes" })
@@ -217,7 +217,7 @@ describe("Jwks clocks (a scripted HttpClient under the TestClock)", () => {
       assert.strictEqual(mock.requests[1]!.headers["accept"], "application/jwk-set+json, application/json")
     }))
 
-  it.effect("a set older than maxAge is fetched again; fail closed when that fetch fails, not kept", () =>
+  it.scoped("a set older than maxAge is fetched again; fail closed when that fetch fails, not kept", () =>
     Effect.gen(function*() {
       yield* startAtT0
       let up = true
@@ -239,7 +239,7 @@ describe("Jwks clocks (a scripted HttpClient under the TestClock)", () => {
       assert.strictEqual(mock.requests.length, 4)
     }))
 
-  it.effect("a fetch that does not answer times out (10 s by default)", () =>
+  it.scoped("a fetch that does not answer times out (10 s by default)", () =>
     Effect.gen(function*() {
       yield* startAtT0
       const mock = mockHttp(["hang"])
@@ -249,10 +249,10 @@ describe("Jwks clocks (a scripted HttpClient under the TestClock)", () => {
       yield* TestClock.adjust("10 seconds")
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(error._tag === "JwksError" && error.reason, "Timeout")
-      assert.strictEqual(error.message, "JWKS Timeout: no complete key set within 10s")
+      assert.strictEqual(error.message, "JWKS Timeout: jwks_uri: no complete answer within 10s")
     }))
 
-  it.effect("jwks_uri from the AuthorizationServer metadata; none there is a Configuration error", () =>
+  it.scoped("jwks_uri from the AuthorizationServer metadata; none there is a Configuration error", () =>
     Effect.gen(function*() {
       yield* startAtT0
       const mock = mockJwks(() => keySet(keyA))
@@ -284,7 +284,7 @@ describe("Jwks.verify", () => {
   }
   const reasonOf = (error: JwtVerificationError | JwksError) => `${error._tag}:${error.reason}`
 
-  it.effect("RS256, ES256 and Ed25519 keys of one set verify; the claims and header come back as sent", () =>
+  it.scoped("RS256, ES256 and Ed25519 keys of one set verify; the claims and header come back as sent", () =>
     Effect.gen(function*() {
       const { jwks } = yield* setup()
       for (const key of [keyA, keyEc, keyEd]) {
@@ -298,7 +298,7 @@ describe("Jwks.verify", () => {
       }
     }))
 
-  it.effect("alg: none is refused before any key is fetched", () =>
+  it.scoped("alg: none is refused before any key is fetched", () =>
     Effect.gen(function*() {
       const { jwks, mock } = yield* setup()
       const error = yield* refusal(jwks.verify(unsigned(claims, "key-a")))
@@ -310,7 +310,7 @@ describe("Jwks.verify", () => {
       assert.strictEqual(mock.requests.length, 0)
     }))
 
-  it.effect("HS256 signed with the RSA public key (its PEM, or its JWK) is refused", () =>
+  it.scoped("HS256 signed with the RSA public key (its PEM, or its JWK) is refused", () =>
     Effect.gen(function*() {
       const { jwks, mock } = yield* setup()
       for (const secret of ["spki", "jwk"] as const) {
@@ -321,7 +321,7 @@ describe("Jwks.verify", () => {
       assert.strictEqual(mock.requests.length, 0)
     }))
 
-  it.effect("HMAC stays refused when an untyped configuration lists it and the set publishes the key as oct", () =>
+  it.scoped("HMAC stays refused when an untyped configuration lists it and the set publishes the key as oct", () =>
     Effect.gen(function*() {
       // as a JavaScript caller or a JSON configuration would pass it: the type does not allow HS256
       const fromJson: ReadonlyArray<Jwks.Algorithm> = JSON.parse(`["HS256", "RS256"]`)
@@ -335,7 +335,7 @@ describe("Jwks.verify", () => {
       yield* jwks.verify(tokenA)
     }))
 
-  it.effect("the allow-list narrows: an ES256 token is refused when only RS256 is allowed", () =>
+  it.scoped("the allow-list narrows: an ES256 token is refused when only RS256 is allowed", () =>
     Effect.gen(function*() {
       const { jwks } = yield* setup(keySet(keyA, keyEc), { algorithms: ["RS256"] })
       const error = yield* refusal(jwks.verify(yield* Effect.promise(() => sign(keyEc, claims))))
@@ -345,7 +345,7 @@ describe("Jwks.verify", () => {
       assert.strictEqual(reasonOf(perCall), "JwtVerificationError:Algorithm")
     }))
 
-  it.effect("a key's alg must fit the token: PS256 with the RS256 key's kid finds no key", () =>
+  it.scoped("a key's alg must fit the token: PS256 with the RS256 key's kid finds no key", () =>
     Effect.gen(function*() {
       const { jwks } = yield* setup(keySet(keyA))
       const psKey = yield* Effect.promise(() => makeKey("key-a", "PS256"))
@@ -354,7 +354,7 @@ describe("Jwks.verify", () => {
       assert.strictEqual(reasonOf(error), "JwtVerificationError:UnknownKey")
     }))
 
-  it.effect("forged: the same claims signed with another key under the same kid fail the signature", () =>
+  it.scoped("forged: the same claims signed with another key under the same kid fail the signature", () =>
     Effect.gen(function*() {
       const { jwks } = yield* setup(keySet(keyA))
       const forged = yield* Effect.promise(() => sign(stranger, claims))
@@ -368,7 +368,7 @@ describe("Jwks.verify", () => {
       assert.strictEqual(reasonOf(yield* refusal(jwks.verify(tampered))), "JwtVerificationError:InvalidSignature")
     }))
 
-  it.effect("no kid: the one matching key is used; with several, each is tried", () =>
+  it.scoped("no kid: the one matching key is used; with several, each is tried", () =>
     Effect.gen(function*() {
       const { jwks } = yield* setup({ keys: [{ ...keyA.publicJwk, kid: undefined }, { ...keyB.publicJwk, kid: undefined }] })
       const withoutKid = yield* Effect.promise(() => sign(keyB, claims, { kid: undefined }))
@@ -378,14 +378,14 @@ describe("Jwks.verify", () => {
       assert.strictEqual(reasonOf(yield* refusal(jwks.verify(forged))), "JwtVerificationError:InvalidSignature")
     }))
 
-  it.effect("a set that publishes a private key is refused", () =>
+  it.scoped("a set that publishes a private key is refused", () =>
     Effect.gen(function*() {
       const privateJwk = yield* Effect.promise(() => exportJWK(keyA.privateKey))
       const { jwks } = yield* setup({ keys: [{ ...privateJwk, kid: "key-a", alg: "RS256" }] })
       assert.strictEqual(reasonOf(yield* refusal(jwks.verify(tokenA))), "JwksError:InvalidKeySet")
     }))
 
-  it.effect("malformed tokens", () =>
+  it.scoped("malformed tokens", () =>
     Effect.gen(function*() {
       const { jwks, mock } = yield* setup()
       for (const garbage of ["", "not-a-jwt", "a.b", "a.b.c", "!!!.e30.sig", `${tokenA}.x.y`]) {
@@ -399,7 +399,7 @@ describe("Jwks.verify", () => {
       assert.strictEqual(mock.requests.length, 1)
     }))
 
-  it.effect("claims: exp, nbf, iss, aud, sub, typ, required claims, maxTokenAge, each with its reason and claim", () =>
+  it.scoped("claims: exp, nbf, iss, aud, sub, typ, required claims, maxTokenAge, each with its reason and claim", () =>
     Effect.gen(function*() {
       const { jwks } = yield* setup(keySet(keyA))
       const check = (
@@ -430,7 +430,7 @@ describe("Jwks.verify", () => {
       })
     }))
 
-  it.effect("time is the Effect Clock: a token valid at T0 expires when the TestClock passes exp", () =>
+  it.scoped("time is the Effect Clock: a token valid at T0 expires when the TestClock passes exp", () =>
     Effect.gen(function*() {
       const { jwks } = yield* setup(keySet(keyA))
       const token = yield* Effect.promise(() => sign(keyA, { ...claims, exp: NOW + 60 }))
@@ -459,7 +459,7 @@ describe("Jwks: parsing and observability", () => {
     })
   })
 
-  it.effect.prop("any string as a token is refused with a typed error that does not repeat it", {
+  it.scoped.prop("any string as a token is refused with a typed error that does not repeat it", {
     token: fc.oneof(fc.string(), fc.stringMatching(/^[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,40}\.[A-Za-z0-9_-]{0,40}$/))
   }, ({ token }) =>
     Effect.gen(function*() {
@@ -470,7 +470,7 @@ describe("Jwks: parsing and observability", () => {
       if (token.length >= 8) assert.notInclude(error.message, token)
     }))
 
-  it.effect("spans and metrics name the algorithm, the outcome and the jwks_uri – never the token", () =>
+  it.scoped("spans and metrics name the algorithm, the outcome and the jwks_uri – never the token", () =>
     Effect.gen(function*() {
       yield* startAtT0
       const spans: Array<Tracer.Span> = []

@@ -6,6 +6,9 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Headers from "@effect/platform/Headers"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Duration from "effect/Duration"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
@@ -186,6 +189,62 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
   const date = Date.parse(trimmed)
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
+
+/**
+ * Why a document could not be fetched (`getDocument`).
+ *
+ * @internal
+ */
+export interface GetFailure {
+  readonly _tag: "RequestError" | "Timeout" | "Redirect" | "Status" | "BodyTooLarge"
+  readonly description: string
+  readonly status?: number | undefined
+}
+
+/**
+ * GETs a document of the authorization server (a discovery document, a key set): `accept`, no redirect followed, a
+ * timeout over sending and reading, a capped body read (decoded bytes), a 200 required; the body as text. Every early
+ * exit releases the connection.
+ *
+ * @internal
+ */
+export const getDocument = (
+  client: HttpClient.HttpClient,
+  noRedirects: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+  url: string,
+  options: { readonly accept: string; readonly timeout: Duration.Duration; readonly maxBytes: number }
+): Effect.Effect<string, GetFailure> =>
+  Effect.gen(function*() {
+    const response = yield* client.execute(HttpClientRequest.get(url).pipe(HttpClientRequest.setHeader("accept", options.accept)))
+      .pipe(
+        noRedirects,
+        Effect.mapError((error): GetFailure => ({ _tag: "RequestError", description: classifyRequestError(error).description }))
+      )
+    const status = response.status
+    if (status !== 200) {
+      yield* discardBody(response)
+      return yield* Effect.fail<GetFailure>(
+        isRedirect(status)
+          ? { _tag: "Redirect", description: `HTTP ${status}, a redirect (never followed)`, status }
+          : { _tag: "Status", description: `HTTP ${status}`, status }
+      )
+    }
+    return yield* readBodyCapped(response, options.maxBytes).pipe(
+      Effect.mapError((failure): GetFailure =>
+        failure._tag === "TooLarge"
+          ? { _tag: "BodyTooLarge", description: `the document is larger than ${failure.limit} bytes`, status }
+          : { _tag: "RequestError", description: failure.description, status }
+      )
+    )
+  }).pipe(
+    Effect.timeoutFail({
+      duration: options.timeout,
+      onTimeout: (): GetFailure => ({
+        _tag: "Timeout",
+        description: `no complete answer within ${Duration.format(options.timeout)}`
+      })
+    })
+  )
 
 /**
  * Runs `effect` (the sending of a request that carries credentials) with `authorization` and `dpop` among the header

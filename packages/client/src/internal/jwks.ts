@@ -6,7 +6,6 @@
  * @internal
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -108,43 +107,19 @@ export interface FetchOptions {
  * @internal
  */
 export const fetchKeySet = (options: FetchOptions): Effect.Effect<ReadonlyArray<Jwk>, JwksError> =>
-  Effect.gen(function*() {
-    const request = HttpClientRequest.get(options.uri).pipe(
-      HttpClientRequest.setHeader("accept", "application/jwk-set+json, application/json")
-    )
-    const response = yield* options.client.execute(request).pipe(
-      options.noRedirects,
-      Effect.mapError((error) =>
-        new JwksError({ reason: "RequestError", description: Http.classifyRequestError(error).description })
-      )
-    )
-    const status = response.status
-    if (Http.isRedirect(status)) {
-      yield* Http.discardBody(response)
-      return yield* new JwksError({
-        reason: "Redirect",
-        description: "the jwks_uri answered with a redirect, which is never followed",
-        status
-      })
-    }
-    if (status !== 200) {
-      yield* Http.discardBody(response)
-      return yield* new JwksError({ reason: "Status", description: "the jwks_uri did not answer 200", status })
-    }
-    const body = yield* Http.readBodyCapped(response, options.maxBytes).pipe(
-      Effect.mapError((failure) =>
-        failure._tag === "TooLarge"
-          ? new JwksError({ reason: "BodyTooLarge", description: `the key set is larger than ${failure.limit} bytes`, status })
-          : new JwksError({ reason: "RequestError", description: failure.description, status })
-      )
-    )
-    return yield* parseKeySet(body)
+  Http.getDocument(options.client, options.noRedirects, options.uri, {
+    accept: "application/jwk-set+json, application/json",
+    timeout: options.timeout,
+    maxBytes: options.maxBytes
   }).pipe(
-    Effect.timeoutFail({
-      duration: options.timeout,
-      onTimeout: () =>
-        new JwksError({ reason: "Timeout", description: `no complete key set within ${Duration.format(options.timeout)}` })
-    })
+    Effect.mapError((failure) =>
+      new JwksError({
+        reason: failure._tag,
+        description: `jwks_uri: ${failure.description}`,
+        ...(failure.status !== undefined ? { status: failure.status } : {})
+      })
+    ),
+    Effect.flatMap(parseKeySet)
   )
 
 /**
