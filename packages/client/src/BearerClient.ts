@@ -31,7 +31,6 @@
  * @since 0.1.0
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -43,6 +42,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/bearer.js"
+import * as Http from "./internal/http.js"
 import { bearerTokenRejected } from "./internal/wwwAuthenticate.js"
 import { ConfigurationError } from "./OAuthError.js"
 import type { TokenSet } from "./TokenSet.js"
@@ -131,7 +131,8 @@ const checkAccessToken = (token: TokenSet): Effect.Effect<TokenSet, NotAnAccessT
 
 /**
  * How an authorized request is sent: no redirect followed inside the client (fetch follows by default), and the
- * `authorization` header redacted in the platform's span attributes even where the application changed the list.
+ * `authorization` (and `dpop`) header redacted in the platform's span attributes even where the application changed
+ * the list.
  */
 const sendAuthorized = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(
@@ -139,15 +140,9 @@ const sendAuthorized = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<
     (init) =>
       effect.pipe(
         Effect.provideService(FetchHttpClient.RequestInit, { ...Option.getOrUndefined(init), redirect: "manual" }),
-        Effect.locallyWith(
-          Headers.currentRedactedNames,
-          (names) => names.includes("authorization") ? names : [...names, "authorization"]
-        )
+        Http.withCredentialHeadersRedacted
       )
   )
-
-const discardBody = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
-  Effect.ignore(response.arrayBuffer)
 
 const unsafeTransform = <E, R, ES>(
   self: HttpClient.HttpClient.With<E, R>,
@@ -178,7 +173,8 @@ const unsafeTransform = <E, R, ES>(
     const renewed = yield* acquire
     // the source had nothing newer: sending the rejected token again cannot help
     if (Redacted.value(renewed.accessToken) === Redacted.value(token.accessToken)) return response
-    yield* discardBody(response)
+    // at most 64 KiB of the 401's body is read before the replay; the rest is never read and its socket released
+    yield* Http.discardBody(response)
     yield* Effect.annotateCurrentSpan("bearer.replayed", true)
     return yield* send(request, renewed)
   })
