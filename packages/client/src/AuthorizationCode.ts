@@ -13,9 +13,9 @@
  *    `IssuerMismatch`); an `error` fails as `ErrorResponse` with the server's `error`, `error_description`,
  *    `error_uri`; no `code` fails as `MissingCode`. Then it POSTs `grant_type=authorization_code` with the `code`, the
  *    `redirect_uri` and the `code_verifier` (and the `resource`s of the request) through `TokenEndpoint`, not retried
- *    (a code is single-use). When the answer has an ID token, its `nonce` claim must be the pending one (else
- *    `NonceMismatch`); the ID token's signature is not verified here (it came straight from the token endpoint over
- *    TLS, OpenID Connect Core §3.1.3.7).
+ *    (a code is single-use). When the answer has an ID token, it is verified as OpenID Connect Core §3.1.3.7 says
+ *    before the token set is handed out – signature against the server's key set (`Jwks`), `iss`, `aud`/`azp`, `exp`
+ *    and `iat`, and the pending `nonce` – else `IdTokenError` with its `reason` (see `IdToken.validate`).
  *
  * @example
  * ```ts
@@ -59,7 +59,9 @@ import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as internal from "./internal/authorizationCode.js"
 import * as Pkce from "./internal/pkce.js"
-import * as Jwt from "./Jwt.js"
+import type * as IdToken from "./IdToken.js"
+import * as IdTokens from "./internal/idTokens.js"
+import * as Jwks from "./Jwks.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { ConfigurationError } from "./OAuthError.js"
 import type { RetryPolicy } from "./RetryPolicy.js"
@@ -79,7 +81,6 @@ import type { TokenSet } from "./TokenSet.js"
  *   `errorDescription`, `errorUri`; no request was sent;
  * - `MissingCode`: neither `code` nor `error`; no request was sent;
  * - `InvalidCallback`: not a URL, or a parameter repeated; no request was sent;
- * - `NonceMismatch`: the ID token returned by the token endpoint does not carry the pending `nonce`.
  *
  * @since 0.1.0
  * @category errors
@@ -92,8 +93,7 @@ export class AuthorizationResponseError extends Schema.TaggedError<Authorization
     "IssuerMismatch",
     "ErrorResponse",
     "MissingCode",
-    "InvalidCallback",
-    "NonceMismatch"
+    "InvalidCallback"
   ),
   description: Schema.String,
   error: Schema.optional(Schema.String),
@@ -236,9 +236,18 @@ export declare namespace AuthorizationCode {
       callback: string | URL | URLSearchParams,
       pending: PendingAuthorization,
       options?: ExchangeOptions
-    ) => Effect.Effect<TokenSet, AuthorizationResponseError | TokenRequestError>
+    ) => Effect.Effect<TokenSet, ExchangeError>
   }
 }
+
+/**
+ * Every way `exchangeCode` can fail: the callback refused, the token request failed, or the ID token refused (or its
+ * key set out of reach).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ExchangeError = AuthorizationResponseError | TokenRequestError | IdToken.ValidationError
 
 const exchangeReserved = new Set(["grant_type", "code", "redirect_uri", "code_verifier", "resource"])
 
@@ -253,9 +262,10 @@ const resources = (resource: string | ReadonlyArray<string> | undefined): Readon
  */
 export const make = (
   options: Options
-): Effect.Effect<AuthorizationCode.Service, never, TokenEndpoint> =>
+): Effect.Effect<AuthorizationCode.Service, never, TokenEndpoint | Jwks.Jwks> =>
   Effect.gen(function*() {
     const endpoint = yield* TokenEndpoint
+    const jwks = yield* Jwks.Jwks
     const clientId = ClientAuth.clientId(options.auth)
 
     const authorizationUrl = Effect.fn("AuthorizationCode.authorizationUrl")(function*(
@@ -334,19 +344,13 @@ export const make = (
         requestedScope: pending.scope.length > 0 ? pending.scope : undefined,
         retry: request?.retry ?? options.retry
       })
-      if (tokenSet.idToken !== undefined) {
-        const nonce = Option.flatMap(Jwt.decodeOption(tokenSet.idToken), (claims) => Option.fromNullable(claims.nonce))
-        if (Option.getOrUndefined(nonce) !== pending.nonce) {
-          return yield* refuse({
-            reason: "NonceMismatch",
-            description: Option.isNone(nonce)
-              ? "the ID token has no nonce claim"
-              : "the ID token's nonce is not the one of this authorization request"
-          })
-        }
-      }
-      yield* Effect.annotateCurrentSpan("oauth.refresh_token_issued", tokenSet.refreshToken !== undefined)
-      return tokenSet
+      // an ID token is verified (signature, iss, aud, azp, times, this request's nonce) or the set is not handed out
+      const checked = yield* IdTokens.verified(tokenSet, { jwks, metadata, clientId, nonce: pending.nonce })
+      yield* Effect.annotateCurrentSpan({
+        "oauth.refresh_token_issued": checked.refreshToken !== undefined,
+        "oauth.id_token": checked.idToken !== undefined
+      })
+      return checked
     })
 
     return AuthorizationCode.of({ authorizationUrl, exchangeCode })
@@ -370,7 +374,7 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<AuthorizationCode, never, TokenEndpoint> =>
+export const layer = (options: Options): Layer.Layer<AuthorizationCode, never, TokenEndpoint | Jwks.Jwks> =>
   Layer.effect(AuthorizationCode, make(options))
 
 /**
@@ -423,5 +427,5 @@ export const config: Config.Config<Options> = Config.all({
  */
 export const layerConfig = (
   options: Config.Config.Wrap<Options> = config
-): Layer.Layer<AuthorizationCode, ConfigError.ConfigError, TokenEndpoint> =>
+): Layer.Layer<AuthorizationCode, ConfigError.ConfigError, TokenEndpoint | Jwks.Jwks> =>
   Layer.effect(AuthorizationCode, Effect.flatMap(Config.unwrap(options), make))

@@ -8,7 +8,8 @@
  *   fetch for `redirect: "manual"` on authorized requests, so the 3xx comes back to the caller (the Node and undici
  *   clients never follow redirects). To follow redirects, apply `HttpClient.followRedirects` to the client this module
  *   returns – each hop comes back through the origin check – never to the client underneath it.
- * - **Only access tokens**: a token set whose type is `N_A` (RFC 8693 §2.2.1) is refused with
+ * - **Only Bearer tokens**: a token set whose type is not `Bearer` – `N_A` (RFC 8693 §2.2.1: not an access token),
+ *   `DPoP` (bound to a key: sent as `Bearer` it is refused, and it must never be) – is refused with
  *   {@link NotAnAccessTokenError} and nothing is sent.
  * - **One renewal on 401**: when the resource server answers 401 and its `WWW-Authenticate` says
  *   `error="invalid_token"` (or carries no `error`, or is absent), the token is invalidated at its source; the request
@@ -77,8 +78,8 @@ export interface Options {
 }
 
 /**
- * The token source handed out a token set that is not an access token (token type `N_A`, RFC 8693 §2.2.1): it is
- * refused before any request is sent.
+ * The token source handed out a token set that cannot be sent as a `Bearer` token – not an access token (token type
+ * `N_A`, RFC 8693 §2.2.1), or one of another type (`DPoP`): it is refused before any request is sent.
  *
  * @since 0.1.0
  * @category errors
@@ -119,8 +120,9 @@ export const withReplay = (request: HttpClientRequest.HttpClientRequest): HttpCl
 
 const invalidOptions = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
 
+/** only a Bearer token is sent as `Bearer` (an `N_A` token is not an access token; a `DPoP` one is bound to a key) */
 const checkAccessToken = (token: TokenSet): Effect.Effect<TokenSet, NotAnAccessTokenError> =>
-  token.isAccessToken
+  token.tokenType.toLowerCase() === "bearer"
     ? Effect.succeed(token)
     : Effect.fail(
       new NotAnAccessTokenError({

@@ -249,18 +249,37 @@ const seconds = (duration: Duration.DurationInput): number => Duration.toMillis(
 const printable = (value: unknown): string =>
   Predicate.isString(value) ? JSON.stringify(value.slice(0, 32)) : Predicate.isUndefined(value) ? "absent" : "not a string"
 
-const makeWith = (
+/** fetches the key set at `jwksUri` (checked: https, or http on loopback) with the `HttpClient` in context */
+const fetcher = (
   jwksUri: Effect.Effect<string, JwksError>,
   options: Options | undefined
-): Effect.Effect<Jwks.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<(trigger: Trigger) => Effect.Effect<ReadonlyArray<Jwk>, JwksError>, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const noRedirects = Http.withoutRedirects(yield* Effect.serviceOption(FetchHttpClient.RequestInit))
-    const cooldown = Duration.toMillis(Duration.decode(options?.cooldown ?? defaults.cooldown))
-    const maxAge = Duration.toMillis(Duration.decode(options?.maxAge ?? defaults.maxAge))
     const timeout = Duration.decode(options?.timeout ?? defaults.timeout)
     const maxBytes = options?.maxResponseBytes ?? defaults.maxResponseBytes
     const allowInsecure = options?.allowInsecure ?? false
+    const checkedUri = Effect.flatMap(jwksUri, (uri) => {
+      const result = Http.checkEndpoint(uri, allowInsecure)
+      return result._tag === "Ok"
+        ? Effect.succeed(uri)
+        : Effect.fail(new JwksError({ reason: "Configuration", description: `jwks_uri: ${result.description}` }))
+    })
+    return (trigger: Trigger) =>
+      Effect.flatMap(checkedUri, (uri) =>
+        internal.fetchKeySet({ client, noRedirects, uri, timeout, maxBytes }).pipe(
+          Effect.withSpan("Jwks.fetch", { attributes: { "oauth.jwks_uri": uri, "oauth.jwks_trigger": trigger } })
+        ))
+  })
+
+const makeWith = (
+  load: (trigger: Trigger) => Effect.Effect<ReadonlyArray<Jwk>, JwksError>,
+  options: Options | undefined
+): Effect.Effect<Jwks.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const cooldown = Duration.toMillis(Duration.decode(options?.cooldown ?? defaults.cooldown))
+    const maxAge = Duration.toMillis(Duration.decode(options?.maxAge ?? defaults.maxAge))
     const configured = options?.algorithms
 
     // the state, read and written only inside `Effect.sync` / `Effect.suspend` (one fiber at a time)
@@ -269,20 +288,8 @@ const makeWith = (
     // one fetch at a time, in the layer's scope (the library's single-flight)
     const flights = yield* SingleFlight.make<"keySet", Cached, JwksError>()
 
-    const checkedUri = Effect.flatMap(jwksUri, (uri) => {
-      const result = Http.checkEndpoint(uri, allowInsecure)
-      return result._tag === "Ok"
-        ? Effect.succeed(uri)
-        : Effect.fail(new JwksError({ reason: "Configuration", description: `jwks_uri: ${result.description}` }))
-    })
-
     const fetchOnce = (trigger: Trigger): Effect.Effect<Cached, JwksError> =>
-      checkedUri.pipe(
-        Effect.flatMap((uri) =>
-          internal.fetchKeySet({ client, noRedirects, uri, timeout, maxBytes }).pipe(
-            Effect.withSpan("Jwks.fetch", { attributes: { "oauth.jwks_uri": uri, "oauth.jwks_trigger": trigger } })
-          )
-        ),
+      load(trigger).pipe(
         Effect.flatMap((keys) =>
           Either.match(internal.localKeySet(keys), {
             onLeft: Effect.fail,
@@ -432,7 +439,7 @@ const fromServer: Effect.Effect<Effect.Effect<string, JwksError>, never, Authori
 export const make = (
   options?: Options
 ): Effect.Effect<Jwks.Service, never, HttpClient.HttpClient | AuthorizationServer | Scope.Scope> =>
-  Effect.flatMap(fromServer, (uri) => makeWith(uri, options))
+  Effect.flatMap(fromServer, (uri) => Effect.flatMap(fetcher(uri, options), (load) => makeWith(load, options)))
 
 /**
  * The key set at `jwksUri`.
@@ -444,7 +451,42 @@ export const makeUri = (
   jwksUri: string,
   options?: Options
 ): Effect.Effect<Jwks.Service, never, HttpClient.HttpClient | Scope.Scope> =>
-  makeWith(Effect.succeed(jwksUri), options)
+  Effect.flatMap(fetcher(Effect.succeed(jwksUri), options), (load) => makeWith(load, options))
+
+/**
+ * A fixed key set (a JWKS document, `{ keys: [...] }`): nothing is fetched. For keys pinned in configuration, and for
+ * tests that sign their own tokens. A set that is not a valid JWKS fails every verification with `InvalidKeySet`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeKeys = (
+  keySet: { readonly keys: ReadonlyArray<unknown> },
+  options?: Pick<Options, "algorithms">
+): Effect.Effect<Jwks.Service, never, Scope.Scope> => {
+  const keys = internal.parseKeySet(JSON.stringify(keySet))
+  return makeWith(() => keys, options)
+}
+
+/**
+ * A fixed key set as a layer (see {@link makeKeys}).
+ *
+ * @example
+ * ```ts
+ * import { Jwks } from "@effect-oauth/client"
+ *
+ * declare const publicJwk: { readonly kty: string; readonly kid: string }
+ *
+ * const Keys = Jwks.layerKeys({ keys: [publicJwk] })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerKeys = (
+  keySet: { readonly keys: ReadonlyArray<unknown> },
+  options?: Pick<Options, "algorithms">
+): Layer.Layer<Jwks> => Layer.scoped(Jwks, makeKeys(keySet, options))
 
 /**
  * The key set at the `jwks_uri` of the `AuthorizationServer` in context.

@@ -57,8 +57,8 @@ import * as Stream from "effect/Stream"
 import * as Freshness from "./Freshness.js"
 import { jitterFraction } from "./internal/managedToken.js"
 import * as SingleFlight from "./internal/singleFlight.js"
-import { isInvalidGrant, type TokenRequestError } from "./OAuthError.js"
-import { type RefreshOptions, RefreshToken } from "./RefreshToken.js"
+import { isInvalidGrant } from "./OAuthError.js"
+import { type RefreshError, type RefreshOptions, RefreshToken } from "./RefreshToken.js"
 import * as Revocation from "./Revocation.js"
 import { TokenSet } from "./TokenSet.js"
 import type { TokenSource } from "./TokenSource.js"
@@ -109,7 +109,7 @@ export class ReauthenticationRequired extends Schema.TaggedError<Reauthenticatio
  * @since 0.1.0
  * @category errors
  */
-export type ManagedTokenError = ReauthenticationRequired | TokenRequestError | TokenStoreError
+export type ManagedTokenError = ReauthenticationRequired | RefreshError | TokenStoreError
 
 /**
  * What happened to a session. `Refreshed` and `Rotated` carry the new token set (tokens `Redacted`), already in the
@@ -268,7 +268,9 @@ export const make = (
           if (phase === "Usable") return current
           return yield* end(sessionId, "NoRefreshToken")
         }
-        const result = yield* Effect.either(refreshToken.refresh(current.refreshToken, refreshOptions))
+        const result = yield* Effect.either(
+          refreshToken.refresh(current.refreshToken, { ...refreshOptions, originalIdToken: current.idToken })
+        )
         if (result._tag === "Right") {
           const fresh = result.right
           const next = fresh.refreshToken !== undefined ? fresh : new TokenSet({ ...fresh, refreshToken: current.refreshToken })

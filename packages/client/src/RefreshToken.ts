@@ -52,7 +52,10 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
+import type * as IdToken from "./IdToken.js"
+import * as IdTokens from "./internal/idTokens.js"
 import * as internal from "./internal/refreshToken.js"
+import * as Jwks from "./Jwks.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { TokenEndpoint } from "./TokenEndpoint.js"
 import type { RetryPolicy } from "./RetryPolicy.js"
@@ -88,7 +91,21 @@ export interface RefreshOptions {
   readonly extra?: Readonly<Record<string, string>> | undefined
   /** overrides the service's retry policy */
   readonly retry?: RetryPolicy | undefined
+  /**
+   * The ID token of the original authentication (OIDC Core §12.2). When the answer carries a new ID token it is
+   * verified – signature, `iss`, `aud`/`azp`, times – and its `iss`, `sub`, `aud`, `azp` and `auth_time` must be the
+   * original's (a refresh never switches the user); when it carries none, the returned set keeps this one.
+   */
+  readonly originalIdToken?: Redacted.Redacted<string> | undefined
 }
+
+/**
+ * Every way a refresh can fail: the token request, or the ID token it returned (refused, or its key set out of reach).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RefreshError = TokenRequestError | IdToken.ValidationError
 
 /**
  * @since 0.1.0
@@ -116,19 +133,21 @@ export declare namespace RefreshToken {
     readonly refresh: (
       refreshToken: Redacted.Redacted<string>,
       options?: RefreshOptions
-    ) => Effect.Effect<TokenSet, TokenRequestError>
+    ) => Effect.Effect<TokenSet, RefreshError>
   }
 }
 
 /**
- * Builds the service from the `TokenEndpoint` in context.
+ * Builds the service from the `TokenEndpoint` and the `Jwks` (the server's key set, for ID tokens) in context.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<RefreshToken.Service, never, TokenEndpoint> =>
+export const make = (options: Options): Effect.Effect<RefreshToken.Service, never, TokenEndpoint | Jwks.Jwks> =>
   Effect.gen(function*() {
     const endpoint = yield* TokenEndpoint
+    const jwks = yield* Jwks.Jwks
+    const clientId = ClientAuth.clientId(options.auth)
 
     const refresh = Effect.fn("RefreshToken.refresh")(function*(
       refreshToken: Redacted.Redacted<string>,
@@ -137,7 +156,7 @@ export const make = (options: Options): Effect.Effect<RefreshToken.Service, neve
       const normalized = CacheKey.normalizeScope(request?.scope)
       const scope = normalized.length > 0 ? normalized : undefined
       yield* Effect.annotateCurrentSpan({
-        "oauth.client_id": ClientAuth.clientId(options.auth),
+        "oauth.client_id": clientId,
         "oauth.scope": scope?.join(" ") ?? ""
       })
       const tokenSet = yield* endpoint.request({
@@ -149,7 +168,14 @@ export const make = (options: Options): Effect.Effect<RefreshToken.Service, neve
       })
       const rotated = tokenSet.refreshToken !== undefined
       yield* Effect.annotateCurrentSpan("oauth.refresh_token_rotated", rotated)
-      return internal.keepRefreshToken(tokenSet, refreshToken)
+      // a new ID token is verified against the original authentication's, or the set is not handed out
+      const checked = yield* IdTokens.verified(tokenSet, {
+        jwks,
+        metadata: yield* endpoint.metadata,
+        clientId,
+        original: request?.originalIdToken
+      })
+      return internal.keepRefreshToken(checked, refreshToken)
     })
 
     return RefreshToken.of({ refresh })
@@ -169,7 +195,7 @@ export const make = (options: Options): Effect.Effect<RefreshToken.Service, neve
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<RefreshToken, never, TokenEndpoint> =>
+export const layer = (options: Options): Layer.Layer<RefreshToken, never, TokenEndpoint | Jwks.Jwks> =>
   Layer.effect(RefreshToken, make(options))
 
 /**
@@ -205,5 +231,5 @@ export const config: Config.Config<Options> = Config.map(ClientAuth.config, (aut
  */
 export const layerConfig = (
   options: Config.Config.Wrap<Options> = config
-): Layer.Layer<RefreshToken, ConfigError.ConfigError, TokenEndpoint> =>
+): Layer.Layer<RefreshToken, ConfigError.ConfigError, TokenEndpoint | Jwks.Jwks> =>
   Layer.effect(RefreshToken, Effect.flatMap(Config.unwrap(options), make))

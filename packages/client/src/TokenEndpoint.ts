@@ -239,7 +239,8 @@ export const make = (
               requestedScope: request.requestedScope,
               now: success.sentAt,
               defaultLifetimeMillis,
-              sentSecrets: success.secrets
+              sentSecrets: success.secrets,
+              dpopProof: success.dpopProof
             })
         })
       }))

@@ -10,6 +10,7 @@ import { Effect, Exit, Layer, Redacted } from "effect"
 import { createRemoteJWKSet, jwtVerify } from "jose"
 import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
+import * as Jwks from "../src/Jwks.js"
 import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
@@ -25,7 +26,7 @@ const live = Layer.unwrapEffect(
       AuthorizationCode.layer({ auth, redirectUri: server.clients.web.redirectUri }),
       RefreshToken.layer({ auth })
     ).pipe(
-      Layer.provideMerge(TokenEndpoint.layer()),
+      Layer.provideMerge(Layer.merge(TokenEndpoint.layer(), Jwks.layer())),
       Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer, { kind: "oidc" })),
       Layer.provide(FetchHttpClient.layer)
     )

@@ -7,7 +7,9 @@ import { ConfigProvider, Effect, Either, Exit, FastCheck as fc, Layer, Redacted 
 import { createHash } from "node:crypto"
 import * as internal from "../src/internal/authorizationCode.js"
 import * as Pkce from "../src/internal/pkce.js"
+import { expectFailure } from "./support/assertions.js"
 import { json, mockHttp } from "./support/http.js"
+import { jwksLayer, signIdToken } from "./support/idTokens.js"
 import { withRecordingTracer } from "./support/tracer.js"
 
 const issuer = "https://as.example"
@@ -30,6 +32,7 @@ const live = (
 ) =>
   AuthorizationCode.layer({ auth, redirectUri, ...options }).pipe(
     Layer.provide(TokenEndpoint.layer()),
+    Layer.provide(jwksLayer),
     Layer.provideMerge(server),
     Layer.provide(mock.layer)
   )
@@ -48,10 +51,8 @@ const exchangeCode = (
 const tokenResponse = (extra: Record<string, unknown> = {}) =>
   json(200, { access_token: "A1", token_type: "Bearer", expires_in: 300, refresh_token: "R1", ...extra })
 
-/** a JWT whose payload is `claims` (unsigned: only its claims are read) */
-const jwt = (claims: Record<string, unknown>) =>
-  [{ alg: "RS256", typ: "JWT" }, claims].map((part) => Buffer.from(JSON.stringify(part)).toString("base64url")).join(".") +
-  ".c2ln"
+/** ID token claims valid at the TestClock's epoch 0 for the client `web` of `issuer` */
+const idClaims = (extra: Record<string, unknown>) => ({ iss: issuer, aud: "web", sub: "alice", iat: 0, exp: 3600, ...extra })
 
 const callbackFor = (pending: AuthorizationCode.PendingAuthorization, params: Record<string, string>) => {
   const url = new URL(pending.redirectUri)
@@ -358,23 +359,37 @@ describe("AuthorizationCode.exchangeCode", () => {
     }).pipe(Effect.provide(live(mock)))
   })
 
-  it.effect("the ID token must carry the pending nonce", () => {
+  it.effect("the ID token is verified: signature, issuer, audience and the pending nonce", () => {
     let nonce = ""
     const mock = mockHttp([
-      () => tokenResponse({ id_token: jwt({ iss: issuer, aud: "web", sub: "alice", nonce }) }),
-      () => tokenResponse({ id_token: jwt({ iss: issuer, aud: "web", sub: "alice", nonce: "another" }) }),
-      () => tokenResponse({ id_token: jwt({ iss: issuer, aud: "web", sub: "alice" }) })
+      async () => tokenResponse({ id_token: await signIdToken(idClaims({ nonce })) }),
+      async () => tokenResponse({ id_token: await signIdToken(idClaims({ nonce: "another" })) }),
+      async () => tokenResponse({ id_token: await signIdToken(idClaims({})) }),
+      async () => tokenResponse({ id_token: await signIdToken(idClaims({ nonce }), { forged: true }) }),
+      async () => tokenResponse({ id_token: await signIdToken(idClaims({ nonce, iss: "https://evil.example" })) }),
+      async () => tokenResponse({ id_token: await signIdToken(idClaims({ nonce, aud: "another-client" })) }),
+      () => tokenResponse({ id_token: "not-a-jwt" })
     ])
     return Effect.gen(function*() {
       const pending = yield* authorizationUrl({ scope: ["openid"] })
       nonce = pending.nonce
       const tokens = yield* exchangeCode(callbackFor(pending, { code: "C1" }), pending)
       assert.isDefined(tokens.idToken)
-      const wrong = refused(yield* Effect.exit(exchangeCode(callbackFor(pending, { code: "C2" }), pending)))
-      assert.strictEqual(wrong.reason, "NonceMismatch")
-      const none = refused(yield* Effect.exit(exchangeCode(callbackFor(pending, { code: "C3" }), pending)))
-      assert.strictEqual(none.reason, "NonceMismatch")
+      for (const reason of ["Nonce", "Nonce", "Signature", "Issuer", "Audience", "Malformed"]) {
+        const error = yield* expectFailure(exchangeCode(callbackFor(pending, { code: "C" }), pending), "IdTokenError")
+        assert.strictEqual(error.reason, reason)
+      }
+      assert.strictEqual(mock.requests.length, 7)
     }).pipe(Effect.provide(live(mock)))
+  })
+
+  it.effect("an ID token from a server whose issuer is unknown cannot be checked: ConfigurationError", () => {
+    const mock = mockHttp([async () => tokenResponse({ id_token: await signIdToken(idClaims({})) })])
+    return Effect.gen(function*() {
+      const pending = yield* authorizationUrl({ scope: ["openid"] })
+      const error = yield* expectFailure(exchangeCode(callbackFor(pending, { code: "C1" }), pending), "ConfigurationError")
+      assert.include(error.description, "no issuer")
+    }).pipe(Effect.provide(live(mock, staticServer({ issuer: undefined }))))
   })
 
   it.effect("a transport failure after sending the code is not retried", () => {
@@ -444,6 +459,7 @@ describe("AuthorizationCode.layerConfig", () => {
       Effect.provide(
         AuthorizationCode.layerConfig().pipe(
           Layer.provide(TokenEndpoint.layer()),
+          Layer.provide(jwksLayer),
           Layer.provide(staticServer()),
           Layer.provide(mock.layer),
           Layer.provide(Layer.setConfigProvider(provider))

@@ -320,6 +320,26 @@ describe.each(clients)("BearerClient over %s", (_name, clientLayer) => {
       }
     }))
 
+  test("a DPoP-bound token is never sent as Bearer: NotAnAccessTokenError, nothing sent", () =>
+    Effect.gen(function*() {
+      const { a } = yield* setup
+      const { source } = fakeSource(["a-dpop-bound-token"], "DPoP")
+      const client = yield* BearerClient.make(source, { origins: [a.origin] })
+      const error = yield* Effect.flip(client.get(`${a.origin}/orders`))
+      expect(error._tag).toBe("NotAnAccessTokenError")
+      expect(error._tag === "NotAnAccessTokenError" && error.tokenType).toBe("DPoP")
+      expect(a.hits).toHaveLength(0)
+    }))
+
+  test("a bearer token in any case is sent as Bearer", () =>
+    Effect.gen(function*() {
+      const { a } = yield* setup
+      const { source } = fakeSource(["lower-case-type"], "bearer")
+      const client = yield* BearerClient.make(source, { origins: [a.origin] })
+      yield* client.get(`${a.origin}/orders`)
+      expect(a.hits.map((hit) => hit.authorization)).toEqual(["Bearer lower-case-type"])
+    }))
+
   test("an N_A token is refused with NotAnAccessTokenError and nothing is sent", () =>
     Effect.gen(function*() {
       const { a } = yield* setup

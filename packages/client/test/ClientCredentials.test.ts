@@ -6,6 +6,8 @@ import * as ClientCredentials from "../src/ClientCredentials.js"
 import { TokenEndpointError } from "../src/OAuthError.js"
 import * as TokenCache from "../src/TokenCache.js"
 import { TokenEndpoint, type TokenRequest } from "../src/TokenEndpoint.js"
+import * as RealTokenEndpoint from "../src/TokenEndpoint.js"
+import { json, mockHttp } from "./support/http.js"
 import { accessTokenOf, makeTokenSet } from "./support/tokens.js"
 import { withRecordingTracer } from "./support/tracer.js"
 
@@ -58,6 +60,31 @@ const run = <A, E>(
   })
 
 const count = (requests: Ref.Ref<ReadonlyArray<TokenRequest>>) => Effect.map(Ref.get(requests), (rs) => rs.length)
+
+describe("ClientCredentials over the real TokenEndpoint", () => {
+  it.effect("a token of a type the client does not understand is refused and never cached", () => {
+    const mock = mockHttp([
+      json(200, { access_token: "mac-token", token_type: "mac", expires_in: 3600 }),
+      json(200, { access_token: "bearer-token", token_type: "Bearer", expires_in: 3600 })
+    ])
+    return Effect.gen(function*() {
+      const cc = yield* ClientCredentials.ClientCredentials
+      const error = yield* Effect.flip(cc.acquire({ scope: ["api:read"] }))
+      expect(error._tag).toBe("InvalidTokenResponse")
+      // nothing was cached: the next call asks again, and gets the Bearer token
+      expect(accessTokenOf(yield* cc.acquire({ scope: ["api:read"] }))).toBe("bearer-token")
+      expect(accessTokenOf(yield* cc.acquire({ scope: ["api:read"] }))).toBe("bearer-token")
+      expect(mock.requests).toHaveLength(2)
+    }).pipe(
+      Effect.provide(ClientCredentials.layer({ auth }).pipe(
+        Layer.provide(TokenCache.layerMemory()),
+        Layer.provide(RealTokenEndpoint.layer()),
+        Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint: "https://as.example/token" })),
+        Layer.provide(mock.layer)
+      ))
+    )
+  })
+})
 
 describe("ClientCredentials", () => {
   it.effect("sends a client_credentials request with the sorted scope, the resource and the client's auth", () =>

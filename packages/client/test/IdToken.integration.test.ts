@@ -24,10 +24,10 @@ const live = Layer.unwrapEffect(
     const auth = ClientAuth.clientSecretBasic(web.clientId, Redacted.make(web.clientSecret))
     return Layer.mergeAll(
       AuthorizationCode.layer({ auth, redirectUri: web.redirectUri }),
-      RefreshToken.layer({ auth }),
-      Jwks.layer() // jwks_uri from the discovery document
+      RefreshToken.layer({ auth })
     ).pipe(
-      Layer.provideMerge(TokenEndpoint.layer()),
+      // jwks_uri from the discovery document
+      Layer.provideMerge(Layer.merge(TokenEndpoint.layer(), Jwks.layer())),
       Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer, { kind: "oidc" })),
       Layer.provide(FetchHttpClient.layer)
     )
@@ -51,10 +51,10 @@ describe("IdToken against the test server", () => {
 
       const pending = yield* flow.authorizationUrl({ scope: ["openid", "offline_access"], prompt: "consent" })
       const callback = yield* TestServer.signIn(pending.url, { accountId: "alice" })
+      server.resetCounts()
+      // exchangeCode verifies the ID token itself (the key set is fetched once for it)
       const signedIn = yield* flow.exchangeCode(callback, pending)
       const idToken = idTokenOf(signedIn.idToken)
-
-      server.resetCounts()
       const claims = yield* IdToken.validate(Redacted.make(idToken), { ...options, nonce: pending.nonce })
       assert.strictEqual(claims.sub, "alice")
       assert.strictEqual(claims.iss, server.issuer)
@@ -66,7 +66,8 @@ describe("IdToken against the test server", () => {
       const refreshToken = signedIn.refreshToken
       if (refreshToken === undefined) return assert.fail("no refresh token")
       yield* Effect.sleep("1100 millis")
-      const refreshed = yield* refresher.refresh(refreshToken)
+      // refresh verifies the new ID token against the original one (and keeps the cached key set)
+      const refreshed = yield* refresher.refresh(refreshToken, { originalIdToken: Redacted.make(idToken) })
       const refreshedIdToken = idTokenOf(refreshed.idToken)
       // a new ID token (a second later: oidc-provider's are deterministic RS256 over second-granular claims)
       assert.notStrictEqual(refreshedIdToken, idToken)

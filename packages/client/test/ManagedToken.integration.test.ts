@@ -10,6 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
+import * as Jwks from "../src/Jwks.js"
 import * as ManagedToken from "../src/ManagedToken.js"
 import { isInvalidGrant } from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
@@ -23,11 +24,12 @@ const ACCESS_TOKEN_TTL_SECONDS = 3
 /** the client side, for the `web` client of the test server in context */
 const clientLayer = Layer.unwrapEffect(Effect.map(TestServer.TestServer, (server) => {
   const auth = webClientAuth(server)
-  const endpoint = TokenEndpoint.layer().pipe(
+  const endpoint = Layer.merge(TokenEndpoint.layer(), Jwks.layer()).pipe(
     Layer.provideMerge(AuthorizationServer.layerStatic({
       issuer: server.issuer,
       tokenEndpoint: server.tokenEndpoint,
-      authorizationEndpoint: server.authorizationEndpoint
+      authorizationEndpoint: server.authorizationEndpoint,
+      jwksUri: server.jwksUri
     })),
     Layer.provide(NodeHttpClient.layerUndici)
   )

@@ -8,6 +8,7 @@ import { ConfigProvider, Effect, Exit, Fiber, Layer, Redacted, TestClock } from 
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import { expectFailure } from "./support/assertions.js"
 import { json, mockHttp } from "./support/http.js"
+import { jwksLayer, signedIdToken, signIdToken } from "./support/idTokens.js"
 import { withRecordingTracer } from "./support/tracer.js"
 import { awaitRetrySleep } from "./support/waiting.js"
 
@@ -18,6 +19,7 @@ const auth = ClientAuth.clientSecretBasic("web", Redacted.make("web-secret"))
 const live = (mock: ReturnType<typeof mockHttp>, options?: Partial<RefreshToken.Options>) =>
   RefreshToken.layer({ auth, ...options }).pipe(
     Layer.provide(TokenEndpoint.layer()),
+    Layer.provide(jwksLayer),
     Layer.provide(server),
     Layer.provide(mock.layer)
   )
@@ -26,6 +28,35 @@ const refresh = (token: string, options?: RefreshToken.RefreshOptions) =>
   Effect.flatMap(RefreshToken.RefreshToken, (service) => service.refresh(Redacted.make(token), options))
 
 const reset = { fail: new TypeError("fetch failed", { cause: Object.assign(new Error("socket"), { code: "ECONNRESET" }) }) }
+
+/** ID token claims valid at the TestClock's epoch 0 for the client `web` */
+const idClaims = (extra: Record<string, unknown>) =>
+  ({ iss: "https://as.example", aud: "web", sub: "alice", iat: 0, exp: 3600, ...extra })
+
+describe("RefreshToken: the ID token of a refresh (OIDC Core §12.2)", () => {
+  it.effect("a new ID token is verified and must name the original's user; none keeps the original", () => {
+    const mock = mockHttp([
+      async () => json(200, { access_token: "A1", token_type: "Bearer", id_token: await signIdToken(idClaims({ iat: 10 })) }),
+      async () => json(200, { access_token: "A2", token_type: "Bearer", id_token: await signIdToken(idClaims({ sub: "mallory" })) }),
+      async () =>
+        json(200, { access_token: "A3", token_type: "Bearer", id_token: await signIdToken(idClaims({}), { forged: true }) }),
+      json(200, { access_token: "A4", token_type: "Bearer" })
+    ])
+    return Effect.gen(function*() {
+      const original = yield* Effect.promise(() => signedIdToken(idClaims({})))
+      const first = yield* refresh("R0", { originalIdToken: original })
+      assert.isDefined(first.idToken)
+      assert.notStrictEqual(first.idToken && Redacted.value(first.idToken), Redacted.value(original))
+      const other = yield* expectFailure(refresh("R0", { originalIdToken: original }), "IdTokenError")
+      assert.strictEqual(other.reason, "Subject")
+      const forged = yield* expectFailure(refresh("R0", { originalIdToken: original }), "IdTokenError")
+      assert.strictEqual(forged.reason, "Signature")
+      const kept = yield* refresh("R0", { originalIdToken: original })
+      assert.strictEqual(kept.idToken && Redacted.value(kept.idToken), Redacted.value(original))
+      assert.strictEqual(mock.requests.length, 4)
+    }).pipe(Effect.provide(live(mock)))
+  })
+})
 
 describe("RefreshToken", () => {
   it.effect("a response with refresh_token replaces the old one", () => {
@@ -181,6 +212,7 @@ describe("RefreshToken", () => {
       Effect.provide(
         RefreshToken.layerConfig().pipe(
           Layer.provide(TokenEndpoint.layer()),
+          Layer.provide(jwksLayer),
           Layer.provide(server),
           Layer.provide(mock.layer),
           Layer.provide(Layer.setConfigProvider(provider))
@@ -195,7 +227,7 @@ describe("RefreshToken", () => {
       assert.isTrue(Exit.isFailure(exit))
     }).pipe(
       Effect.scoped,
-      Effect.provide(TokenEndpoint.layer().pipe(Layer.provide(server), Layer.provide(mockHttp([]).layer))),
+      Effect.provide(Layer.merge(TokenEndpoint.layer().pipe(Layer.provide(server), Layer.provide(mockHttp([]).layer)), jwksLayer)),
       Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
     ))
 })

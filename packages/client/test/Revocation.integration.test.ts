@@ -9,6 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
+import * as Jwks from "../src/Jwks.js"
 import * as ClientAuth from "../src/ClientAuth.js"
 import * as OAuthError from "../src/OAuthError.js"
 import * as RefreshToken from "../src/RefreshToken.js"
@@ -26,7 +27,7 @@ const live = Layer.unwrapEffect(
       AuthorizationCode.layer({ auth, redirectUri: server.clients.web.redirectUri }),
       RefreshToken.layer({ auth })
     ).pipe(
-      Layer.provideMerge(TokenEndpoint.layer()),
+      Layer.provideMerge(Layer.merge(TokenEndpoint.layer(), Jwks.layer())),
       Layer.provideMerge(Revocation.layer({ auth })),
       Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer, { kind: "oidc" })),
       Layer.provideMerge(FetchHttpClient.layer)

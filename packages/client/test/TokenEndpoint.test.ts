@@ -86,6 +86,98 @@ describe("TokenEndpoint", () => {
     })
   })
 
+  describe("token types this client understands (RFC 6749 §7.1)", () => {
+    const answering = (body: Record<string, unknown>) => mockHttp([json(200, { expires_in: 300, ...body })])
+    const exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+    it.effect("Bearer in any case is accepted; mac, an unknown type, and DPoP without a proof are InvalidTokenResponse", () =>
+      Effect.gen(function*() {
+        for (const tokenType of ["Bearer", "bearer", "BEARER"]) {
+          const mock = answering({ access_token: ACCESS, token_type: tokenType })
+          const token = yield* request({ grantType: "client_credentials", auth: basic }).pipe(
+            Effect.provide(endpointWith(mock))
+          )
+          assert.strictEqual(token.tokenType, tokenType)
+        }
+        for (const [tokenType, shown] of [["mac", "\"mac\""], ["PoP-Key", "\"PoP-Key\""], ["DPoP", "\"DPoP\""]]) {
+          const mock = answering({ access_token: ACCESS, token_type: tokenType })
+          const error = yield* expectFailure(
+            request({ grantType: "client_credentials", auth: basic }).pipe(Effect.provide(endpointWith(mock))),
+            "InvalidTokenResponse"
+          )
+          assert.strictEqual(error.description, `token_type ${shown} is not one this client can use (Bearer)`)
+          assertNoSecrets(error)
+        }
+      }))
+
+    it.effect("DPoP is accepted when the request carried a DPoP proof", () =>
+      Effect.gen(function*() {
+        const mock = answering({ access_token: ACCESS, token_type: "DPoP" })
+        const hook: TokenEndpoint.RequestHook = {
+          prepare: (req) => Effect.succeed(HttpClientRequest.setHeader(req, "dpop", "proof.jwt.value"))
+        }
+        const token = yield* request({ grantType: "client_credentials", auth: basic }).pipe(
+          Effect.provide(endpointWith(mock, { hook }))
+        )
+        assert.strictEqual(token.tokenType, "DPoP")
+      }))
+
+    it.effect("N_A only from token exchange (RFC 8693 §2.2.1)", () =>
+      Effect.gen(function*() {
+        const mock = answering({ access_token: "saml assertion with spaces", token_type: "N_A" })
+        const issued = yield* request({
+          grantType: exchange,
+          params: { subject_token: "subject-token-1", subject_token_type: "urn:ietf:params:oauth:token-type:access_token" },
+          auth: basic
+        }).pipe(Effect.provide(endpointWith(mock)))
+        assert.strictEqual(issued.tokenType, "N_A")
+        assert.isFalse(issued.isAccessToken)
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }).pipe(Effect.provide(endpointWith(mock))),
+          "InvalidTokenResponse"
+        )
+        assert.strictEqual(error.description, "token_type \"N_A\" is not one this client can use (Bearer)")
+      }))
+
+    it.effect("an access token an Authorization header cannot carry (RFC 6750 b64token) is InvalidTokenResponse", () =>
+      Effect.gen(function*() {
+        const refused = ["has space", "line\nbreak", "carriage\rreturn", "tab\there", "nul\u0000x", "bad\uFFFDutf8", "é-accent", "quote\"d"]
+        for (const accessToken of refused) {
+          const mock = answering({ access_token: accessToken, token_type: "Bearer" })
+          const error = yield* expectFailure(
+            request({ grantType: "client_credentials", auth: basic }).pipe(Effect.provide(endpointWith(mock))),
+            "InvalidTokenResponse"
+          )
+          assert.strictEqual(
+            error.description,
+            "the access_token has characters an Authorization header cannot carry (RFC 6750 §2.1 b64token)"
+          )
+        }
+        for (const accessToken of ["abc.DEF-ghi_jkl~mno+pqr/stu", "dG9rZW4=", "x==", "eyJh.eyJz.c2ln"]) {
+          const mock = answering({ access_token: accessToken, token_type: "Bearer" })
+          const token = yield* request({ grantType: "client_credentials", auth: basic }).pipe(
+            Effect.provide(endpointWith(mock))
+          )
+          assert.strictEqual(Redacted.value(token.accessToken), accessToken)
+        }
+      }))
+
+    it.live("invalid UTF-8 in the token (read as U+FFFD) is refused over a real body", () =>
+      Effect.gen(function*() {
+        const bytes = Buffer.concat([
+          Buffer.from('{"access_token":"ab'),
+          Buffer.from([0xff, 0xfe]),
+          Buffer.from('cd","token_type":"Bearer","expires_in":300}')
+        ])
+        const mock = mockHttp([new Response(bytes, { status: 200, headers: { "content-type": "application/json" } })])
+        const error = yield* expectFailure(
+          request({ grantType: "client_credentials", auth: basic }).pipe(Effect.provide(endpointWith(mock))),
+          "InvalidTokenResponse"
+        )
+        assert.include(error.description, "b64token")
+      }))
+  })
+
   describe("decoding", () => {
     it.effect("a full response: times from the Clock, tokens redacted, token_type kept as sent, extras, provenance", () => {
       const mock = mockHttp([
@@ -102,7 +194,7 @@ describe("TokenEndpoint", () => {
       ])
       return Effect.gen(function*() {
         yield* TestClock.setTime(1_700_000_000_000)
-        const token = yield* request({ grantType: "client_credentials", auth: basic, requestedScope: ["other"] })
+        const token = yield* request({ grantType: "authorization_code", auth: basic, requestedScope: ["other"] })
         assert.strictEqual(Redacted.value(token.accessToken), ACCESS)
         assert.strictEqual(Redacted.value(token.refreshToken!), REFRESH)
         assert.strictEqual(Redacted.value(token.idToken!), "ID-token-value")
@@ -112,11 +204,15 @@ describe("TokenEndpoint", () => {
         assert.deepStrictEqual(token.scope, ["api:read", "openid"])
         assert.strictEqual(token.issuedTokenType, "urn:ietf:params:oauth:token-type:access_token")
         assert.deepStrictEqual(token.extra, { custom: { a: 1 } })
-        assert.strictEqual(token.provenance.grant, "client_credentials")
+        assert.strictEqual(token.provenance.grant, "authorization_code")
         assert.strictEqual(token.provenance.clientId, "svc")
         assert.strictEqual(token.provenance.tokenEndpoint, "https://as.example/token")
         assertNoSecrets(token)
         assert.notInclude(JSON.stringify(token), "ID-token-value")
+        // a client acting for itself has no user: its response's ID token is not kept
+        const service = yield* request({ grantType: "client_credentials", auth: basic })
+        assert.isUndefined(service.idToken)
+        assert.notProperty(service.extra, "id_token")
       }).pipe(Effect.provide(endpointWith(mock)))
     })
 

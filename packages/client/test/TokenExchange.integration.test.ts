@@ -11,6 +11,7 @@ import { createRemoteJWKSet, jwtVerify } from "jose"
 import * as AuthorizationCode from "../src/AuthorizationCode.js"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
 import * as ClientAuth from "../src/ClientAuth.js"
+import * as Jwks from "../src/Jwks.js"
 import * as Jwt from "../src/Jwt.js"
 import * as TokenCache from "../src/TokenCache.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
@@ -39,7 +40,8 @@ const endpointLayer = () =>
       AuthorizationServer.layerStatic({
         issuer: server.issuer,
         tokenEndpoint: server.tokenEndpoint,
-        authorizationEndpoint: server.authorizationEndpoint
+        authorizationEndpoint: server.authorizationEndpoint,
+        jwksUri: server.jwksUri
       })
     ),
     Layer.provide(FetchHttpClient.layer)
@@ -52,7 +54,9 @@ const exchangeLayer = (options?: Partial<TokenExchange.Options>) =>
 
 /** The `web` client's authorization code flow on the test server, over the TokenEndpoint in context. */
 const webLayer = () =>
-  AuthorizationCode.layer({ auth: webClientAuth(server), redirectUri: server.clients.web.redirectUri })
+  AuthorizationCode.layer({ auth: webClientAuth(server), redirectUri: server.clients.web.redirectUri }).pipe(
+    Layer.provide(Jwks.layerUri(server.jwksUri).pipe(Layer.provide(FetchHttpClient.layer)))
+  )
 
 /** A real sign-in: authorization URL with PKCE S256, headless login + consent as alice, code exchanged by `web`. */
 const signInUser: Effect.Effect<TokenSet, unknown, TokenEndpoint.TokenEndpoint> = Effect.suspend(() =>

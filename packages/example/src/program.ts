@@ -16,6 +16,7 @@ import * as CacheKey from "@effect-oauth/client/CacheKey"
 import * as ClientAuth from "@effect-oauth/client/ClientAuth"
 import * as ClientCredentials from "@effect-oauth/client/ClientCredentials"
 import * as Freshness from "@effect-oauth/client/Freshness"
+import * as Jwks from "@effect-oauth/client/Jwks"
 import * as Jwt from "@effect-oauth/client/Jwt"
 import * as ManagedToken from "@effect-oauth/client/ManagedToken"
 import * as RefreshToken from "@effect-oauth/client/RefreshToken"
@@ -241,7 +242,8 @@ export const layer = Layer.unwrapEffect(
       sessions
     ).pipe(
       Layer.provideMerge(TokenCache.layerMemory({ capacity: 1_000 })),
-      Layer.provideMerge(TokenEndpoint.layer()),
+      // the token endpoint, and the key set its ID tokens are verified with (jwks_uri from discovery)
+      Layer.provideMerge(Layer.merge(TokenEndpoint.layer(), Jwks.layer())),
       Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer, { kind: "oidc" }))
     )
   })

@@ -7,6 +7,7 @@
  */
 import * as AuthorizationCode from "@effect-oauth/client/AuthorizationCode"
 import * as AuthorizationServer from "@effect-oauth/client/AuthorizationServer"
+import * as Jwks from "@effect-oauth/client/Jwks"
 import * as ManagedToken from "@effect-oauth/client/ManagedToken"
 import * as RefreshToken from "@effect-oauth/client/RefreshToken"
 import * as TokenEndpoint from "@effect-oauth/client/TokenEndpoint"
@@ -29,11 +30,12 @@ const fetchHttpClient = FetchHttpClient.layer
 /** one instance of the application: its own Redis client, ManagedToken, RefreshToken and TokenEndpoint */
 const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
   const auth = webClientAuth(server)
-  const endpoint = TokenEndpoint.layer().pipe(
+  const endpoint = Layer.merge(TokenEndpoint.layer(), Jwks.layer()).pipe(
     Layer.provideMerge(AuthorizationServer.layerStatic({
       issuer: server.issuer,
       tokenEndpoint: server.tokenEndpoint,
-      authorizationEndpoint: server.authorizationEndpoint
+      authorizationEndpoint: server.authorizationEndpoint,
+      jwksUri: server.jwksUri
     })),
     Layer.provide(fetchHttpClient)
   )

@@ -8,7 +8,6 @@ export interface ResponseFailure {
     | "ErrorResponse"
     | "MissingCode"
     | "InvalidCallback"
-    | "NonceMismatch"
   readonly description: string
   readonly error?: string
   readonly errorDescription?: string

@@ -56,6 +56,8 @@ export interface Success {
   readonly sentAt: number
   /** the secret values the request sent, for the redaction of what the decoder builds from the body */
   readonly secrets: ReadonlyArray<string>
+  /** the request carried a `DPoP` proof (RFC 9449): only then is a `DPoP` token type understood */
+  readonly dpopProof: boolean
 }
 
 /**
@@ -410,6 +412,7 @@ export const make = (
           HttpClientRequest.bodyUrlParams(form)
         )
         if (hook) httpRequest = yield* Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error))
+        const dpopProof = httpRequest.headers["dpop"] !== undefined
         const sentAt = yield* Clock.currentTimeMillis
         const response = yield* client.execute(httpRequest).pipe(
           noRedirects,
@@ -439,7 +442,7 @@ export const make = (
         const ok = status >= 200 && status < 300
         if (ok && request.readSuccessBody === false) {
           yield* Http.release(response)
-          return yield* Either.match(request.decode({ status, headers: response.headers, body: "", sentAt, secrets }), {
+          return yield* Either.match(request.decode({ status, headers: response.headers, body: "", sentAt, secrets, dpopProof }), {
             onLeft: (error) => fail(error),
             onRight: Effect.succeed
           })
@@ -455,7 +458,7 @@ export const make = (
           )
         )
         if (ok) {
-          return yield* Either.match(request.decode({ status, headers: response.headers, body, sentAt, secrets }), {
+          return yield* Either.match(request.decode({ status, headers: response.headers, body, sentAt, secrets, dpopProof }), {
             onLeft: (error) => fail(error, retryAfterMillis),
             onRight: Effect.succeed
           })

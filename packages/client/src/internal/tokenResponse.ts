@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import * as jose from "jose"
 import type { TokenEndpointError } from "../OAuthError.js"
 import { InvalidTokenResponse } from "../OAuthError.js"
-import { Provenance, TokenSet } from "../TokenSet.js"
+import { GrantTypes, Provenance, TokenSet } from "../TokenSet.js"
 import * as FormPost from "./formPost.js"
 import * as Redaction from "./redaction.js"
 
@@ -74,6 +74,8 @@ export interface DecodeContext {
   readonly defaultLifetimeMillis: number
   /** the secret values the request sent, redacted from whatever the body makes into an error */
   readonly sentSecrets: ReadonlyArray<string>
+  /** the request carried a DPoP proof: a `DPoP` token type is understood (RFC 9449 §5) */
+  readonly dpopProof: boolean
 }
 
 const decodeResponse = Schema.decodeUnknownEither(TokenResponse, { errors: "all" })
@@ -100,6 +102,29 @@ const jwtExpiry = (accessToken: string, now: number): number | undefined => {
 }
 
 const splitScope = (scope: string): ReadonlyArray<string> => scope.split(" ").filter((s) => s.length > 0)
+
+/**
+ * RFC 6750 §2.1 `b64token`: what an `Authorization` header can carry. Stricter than RFC 6749 Appendix A.12 (VSCHAR,
+ * which allows a space), on purpose: a token that cannot be sent as it is is refused here, not at the API.
+ */
+const b64token = /^[A-Za-z0-9\-._~+/]+=*$/
+
+/**
+ * Whether this client understands `tokenType` (RFC 6749 §7.1: it must not use a token type it does not): `Bearer` in
+ * any case; `DPoP` only when the request carried a proof; `N_A` only from token exchange (RFC 8693 §2.2.1).
+ */
+const understood = (tokenType: string, context: DecodeContext): boolean => {
+  switch (tokenType.toLowerCase()) {
+    case "bearer":
+      return true
+    case "dpop":
+      return context.dpopProof
+    case "n_a":
+      return context.grant === GrantTypes.tokenExchange
+    default:
+      return false
+  }
+}
 
 /**
  * Decodes a 2xx body: a `TokenSet`, a `TokenEndpointError` when it carries `error`, or `InvalidTokenResponse`.
@@ -130,6 +155,20 @@ export const decodeSuccess = (
   const decoded = decodeResponse(json)
   if (Either.isLeft(decoded)) return invalid(describeIssues(decoded.left))
   const response = decoded.right
+  if (!understood(response.token_type, context)) {
+    return invalid(
+      `token_type ${JSON.stringify(Redaction.fromServer(response.token_type, context.sentSecrets).slice(0, 40))} ` +
+        `is not one this client can use (Bearer${context.dpopProof ? ", DPoP" : ""}${
+          context.grant === GrantTypes.tokenExchange ? ", N_A" : ""
+        })`
+    )
+  }
+  // an N_A token is never put in an Authorization header (it may be a SAML assertion); every other must fit one
+  if (response.token_type.toLowerCase() !== "n_a" && !b64token.test(response.access_token)) {
+    return invalid("the access_token has characters an Authorization header cannot carry (RFC 6750 §2.1 b64token)")
+  }
+  // a client acting for itself has no user: an ID token there is not kept (nothing could verify whose it is)
+  const idToken = context.grant === GrantTypes.clientCredentials ? undefined : response.id_token
   const expiresAt = response.expires_in !== undefined
     ? context.now + Math.round(response.expires_in * 1000)
     : jwtExpiry(response.access_token, context.now) ?? context.now + context.defaultLifetimeMillis
@@ -145,7 +184,7 @@ export const decodeSuccess = (
       issuedAt: context.now,
       expiresAt,
       ...(response.refresh_token !== undefined ? { refreshToken: Redacted.make(response.refresh_token) } : {}),
-      ...(response.id_token !== undefined ? { idToken: Redacted.make(response.id_token) } : {}),
+      ...(idToken !== undefined ? { idToken: Redacted.make(idToken) } : {}),
       ...(scope !== undefined ? { scope: [...scope] } : {}),
       ...(response.issued_token_type !== undefined ? { issuedTokenType: response.issued_token_type } : {}),
       extra,

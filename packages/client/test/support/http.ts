@@ -44,7 +44,7 @@ const materialize = async (response: Response): Promise<() => Response> => {
 }
 
 /** `answers` is consumed in order; the last one repeats */
-export const mockHttp = (answers: ReadonlyArray<Answer | ((recorded: Recorded) => Answer)>) => {
+export const mockHttp = (answers: ReadonlyArray<Answer | ((recorded: Recorded) => Answer | Promise<Answer>)>) => {
   const requests: Array<Recorded> = []
   const client = HttpClient.make((request, url) =>
     Effect.suspend(() => {
@@ -58,18 +58,30 @@ export const mockHttp = (answers: ReadonlyArray<Answer | ((recorded: Recorded) =
       }
       requests.push(recorded)
       const next = answers[Math.min(requests.length - 1, answers.length - 1)]!
-      const answer = typeof next === "function" ? next(recorded) : next
-      if (answer === "hang") return Effect.never
-      if ("fail" in answer) {
-        return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: answer.fail }))
-      }
-      if (typeof next === "function") return Effect.succeed(HttpClientResponse.fromWeb(request, answer))
-      // a scripted Response may be answered several times: keep its bytes, answer with a fresh copy each time
-      // (not `clone()`: cancelling one branch of a tee'd body waits for the other)
-      return Effect.map(Effect.promise(() => materialize(answer)), (copy) => HttpClientResponse.fromWeb(request, copy()))
+      if (typeof next !== "function") return respond(request, next, false)
+      const answer = next(recorded)
+      return answer instanceof Promise
+        ? Effect.flatMap(Effect.promise(() => answer), (settled) => respond(request, settled, true))
+        : respond(request, answer, true)
     })
   )
   return { requests, layer: Layer.succeed(HttpClient.HttpClient, client) }
+}
+
+/** the scripted answer to `request`; `fresh`: made for this request (else replayed from its bytes) */
+const respond = (
+  request: HttpClientRequest.HttpClientRequest,
+  answer: Answer,
+  fresh: boolean
+): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError> => {
+  if (answer === "hang") return Effect.never
+  if ("fail" in answer) {
+    return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: answer.fail }))
+  }
+  if (fresh) return Effect.succeed(HttpClientResponse.fromWeb(request, answer))
+  // a scripted Response may be answered several times: keep its bytes, answer with a fresh copy each time
+  // (not `clone()`: cancelling one branch of a tee'd body waits for the other)
+  return Effect.map(Effect.promise(() => materialize(answer)), (copy) => HttpClientResponse.fromWeb(request, copy()))
 }
 
 /** a JSON response */
