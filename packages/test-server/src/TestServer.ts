@@ -20,6 +20,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type { JWK } from "jose"
 import * as http from "node:http"
 import * as Counters from "./internal/counters.js"
 import * as Fixtures from "./internal/fixtures.js"
@@ -70,7 +71,7 @@ export interface RegisteredClient {
 export interface PrivateKeyJwtClient {
   readonly clientId: string
   /** the private key as a JWK (`kty` RSA, with `kid`, `alg` RS256 and `use` sig) */
-  readonly privateKey: JsonWebKey
+  readonly privateKey: JWK
   /** the `kid` the public key is registered under; put it in the client assertion's header */
   readonly keyId: string
   readonly algorithm: "RS256"

@@ -1,4 +1,5 @@
 import * as Redacted from "effect/Redacted"
+import { types } from "node:util"
 import type * as ClientAuth from "../ClientAuth.js"
 import * as CacheKey from "../CacheKey.js"
 import { GrantTypes } from "../TokenSet.js"
@@ -21,7 +22,7 @@ const sortedJson = (value: unknown): string =>
 
 const keyMaterial = (key: ClientAuth.PrivateKey): { readonly secret?: string; readonly id?: string } => {
   if (typeof key === "string") return { secret: key.trim() }
-  if (typeof CryptoKey !== "undefined" && key instanceof CryptoKey) {
+  if (types.isCryptoKey(key)) {
     // a non-extractable key cannot be read: it is told apart by identity (within this process only)
     let id = cryptoKeyIds.get(key)
     if (id === undefined) {
