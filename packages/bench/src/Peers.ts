@@ -77,7 +77,7 @@ export const bounded = <Args extends ReadonlyArray<unknown>, A>(
 }
 
 /** openid-client's body as `fetch` takes it (a `Uint8Array` over a shared buffer is copied onto its own). */
-const toBodyInit = (body: client.CustomFetchOptions["body"]): BodyInit | null =>
+const toBodyInit = (body: client.CustomFetchOptions["body"]): NonNullable<RequestInit["body"]> | null =>
   body === undefined ? null : body instanceof Uint8Array ? new Uint8Array(body) : body
 
 /**

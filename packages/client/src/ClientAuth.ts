@@ -32,6 +32,7 @@ import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
+import type { CryptoKey, JWK } from "jose"
 
 /**
  * A private key for `private_key_jwt`: a PEM (PKCS#8) string, a JWK, or a `CryptoKey`.
@@ -39,7 +40,7 @@ import type * as Redacted from "effect/Redacted"
  * @since 0.1.0
  * @category models
  */
-export type PrivateKey = string | JsonWebKey | CryptoKey
+export type PrivateKey = string | JWK | CryptoKey
 
 /**
  * What a client assertion's `aud` names: `"tokenEndpoint"` (the default) the token endpoint URL, as OpenID Connect

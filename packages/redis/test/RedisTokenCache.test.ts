@@ -4,7 +4,7 @@ import * as RedisTokenCache from "../src/RedisTokenCache.js"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, ConfigProvider, Duration, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { accessTokenOf, makeTokenSet } from "../../client/test/support/tokens.js"
-import { client, redisServer } from "./redisServer.js"
+import { client, redisAvailable, redisServer } from "./redisServer.js"
 
 /** a refusal of the token endpoint, numbered by the attempt that got it */
 const refused = (n: number) =>
@@ -33,7 +33,7 @@ const counter = (lifetimeMs = 3_600_000, delay = Duration.millis(30)) => {
   return { acquire, calls: () => calls }
 }
 
-describe("RedisTokenCache (real redis-server)", () => {
+describe.skipIf(!redisAvailable)("RedisTokenCache (real redis-server)", () => {
   it.scopedLive("two instances asked at once for one cold key make exactly one request between them", () =>
     Effect.gen(function*() {
       const server = yield* redisServer

@@ -20,7 +20,7 @@ import type { Redis } from "ioredis"
 import * as RedisTokenStore from "../src/RedisTokenStore.js"
 import { signIn, webClientAuth } from "../../client/test/support/signIn.js"
 import { revealed, sleepUntilExpired } from "../../client/test/support/tokens.js"
-import { client, redisServer } from "./redisServer.js"
+import { client, redisAvailable, redisServer } from "./redisServer.js"
 
 const ACCESS_TOKEN_TTL_SECONDS = 3
 const KEY = Redacted.make("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc")
@@ -49,7 +49,7 @@ const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
   )
 }
 
-describe("RedisTokenStore + ManagedToken: two instances share a session", () => {
+describe.skipIf(!redisAvailable)("RedisTokenStore + ManagedToken: two instances share a session", () => {
   it.scopedLive(
     "100 concurrent gets split across two instances across an expiry: one refresh for the fleet, no invalid_grant",
     () =>

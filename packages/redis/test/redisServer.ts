@@ -2,6 +2,13 @@ import * as Effect from "effect/Effect"
 import { Redis } from "ioredis"
 import { spawn } from "node:child_process"
 import * as net from "node:net"
+import { inject } from "vitest"
+
+/**
+ * Whether `redis-server` is installed (found on PATH once, by `globalSetup.ts`): the tests that start one are in
+ * `describe.skipIf(!redisAvailable)`. Without it they are skipped with one line, or fail the run when CI is set.
+ */
+export const redisAvailable: boolean = inject("redis-server") !== null
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {

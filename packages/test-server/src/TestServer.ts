@@ -20,11 +20,13 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type { JWK } from "jose"
 import * as http from "node:http"
 import * as Counters from "./internal/counters.js"
 import * as Fixtures from "./internal/fixtures.js"
 import * as Headless from "./internal/headless.js"
 import * as Keys from "./internal/keys.js"
+import * as Notices from "./internal/notices.js"
 import * as ProviderConfig from "./internal/provider.js"
 import * as TokenExchange from "./internal/tokenExchange.js"
 
@@ -44,6 +46,15 @@ export interface StartOptions {
    * `invalid_grant` and revokes the whole grant (the newest refresh token dies too). Default `true`.
    */
   readonly rotateRefreshToken?: boolean | undefined
+  /**
+   * Where oidc-provider's own notices go – the `oidc-provider WARNING: …` and `oidc-provider NOTICE: …` lines it
+   * prints while the server starts – without colours. By default the three that only say what a test server is
+   * (Node 20 rather than 22, the in-memory adapter, the development login pages) are dropped and any other is
+   * printed as oidc-provider prints it; `logger: (line) => console.warn(line)` shows them all. The runtime notice
+   * comes once per process, when the first server loads oidc-provider. An internal error of the server (a bug, not a
+   * refused request) is always printed with `console.error`.
+   */
+  readonly logger?: ((message: string) => void) | undefined
 }
 
 /**
@@ -70,7 +81,7 @@ export interface RegisteredClient {
 export interface PrivateKeyJwtClient {
   readonly clientId: string
   /** the private key as a JWK (`kty` RSA, with `kid`, `alg` RS256 and `use` sig) */
-  readonly privateKey: JsonWebKey
+  readonly privateKey: JWK
   /** the `kid` the public key is registered under; put it in the client assertion's header */
   readonly keyId: string
   readonly algorithm: "RS256"
@@ -236,17 +247,19 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
 
   try {
     const [signing, clientKey] = await Promise.all([Keys.generate("signing-1"), Keys.generate("client-key-1")])
+    const oidc = await Notices.load(options.logger)
     const exchange = TokenExchange.make({ issuer, verificationKey: signing.publicJwk, accessTokenTtl })
-    const provider = ProviderConfig.make({
-      issuer,
-      accessTokenTtl,
-      refreshTokenTtl,
-      rotateRefreshToken: options.rotateRefreshToken ?? true,
-      signingKey: signing.privateJwk,
-      clientPublicKey: clientKey.publicJwk,
-      extraTokenClaims: exchange.extraTokenClaims
-    })
-    exchange.register(provider)
+    const provider = Notices.routed(options.logger, () =>
+      ProviderConfig.make(oidc, {
+        issuer,
+        accessTokenTtl,
+        refreshTokenTtl,
+        rotateRefreshToken: options.rotateRefreshToken ?? true,
+        signingKey: signing.privateJwk,
+        clientPublicKey: clientKey.publicJwk,
+        extraTokenClaims: exchange.extraTokenClaims
+      }))
+    exchange.register(provider, oidc.errors)
     const counters = Counters.install(provider)
     // an internal error of the server (not a refused request) is a bug here: make it visible
     provider.on("server_error", (ctx, error) => {

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Encoding from "effect/Encoding"
 import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
+import { types } from "node:util"
 import type { AssertionAudience, ClientAuth, PrivateKey } from "../ClientAuth.js"
 import { ConfigurationError } from "../OAuthError.js"
 
@@ -72,8 +73,7 @@ const importPrivateKey = (key: PrivateKey, algorithm: string): Promise<jose.Cryp
   return jose.importJWK(jwk, algorithm)
 }
 
-const isCryptoKey = (key: JsonWebKey | CryptoKey): key is CryptoKey =>
-  typeof CryptoKey !== "undefined" && key instanceof CryptoKey
+const isCryptoKey = (key: jose.JWK | jose.CryptoKey): key is jose.CryptoKey => types.isCryptoKey(key)
 
 /** imports a key once per `Redacted` holder (signing is cheap, parsing a PEM is not) */
 const signingKey = (holder: Redacted.Redacted<PrivateKey>, algorithm: string): Promise<jose.CryptoKey | Uint8Array> => {

@@ -4,9 +4,10 @@
  * @internal
  */
 import * as crypto from "node:crypto"
-import Provider, { errors } from "oidc-provider"
+import type Provider from "oidc-provider"
 import type { ClientMetadata, Configuration, ErrorOut, JWK, KoaContextWithOIDC, ResourceServer } from "oidc-provider"
 import * as Fixtures from "./fixtures.js"
+import type { OidcModule } from "./notices.js"
 
 /** @internal */
 export interface ProviderOptions {
@@ -85,11 +86,11 @@ const clients = (clientPublicKey: JWK): Array<ClientMetadata> => [
  * either. The test server is strict: a `client_secret_basic` client must send a Basic Authorization header and a
  * `client_secret_post` client must send none. A mismatch fails like a wrong secret: 401 `invalid_client`.
  */
-const makeStrict = (provider: Provider): void => {
+const makeStrict = (oidc: OidcModule, provider: Provider): void => {
   const prototype = provider.Client.prototype
   const compare = prototype.compareClientSecret
   prototype.compareClientSecret = function(this: typeof prototype, actual: string) {
-    const header = Provider.ctx?.get("authorization") ?? ""
+    const header = oidc.default.ctx?.get("authorization") ?? ""
     if (this.clientAuthMethod === "client_secret_basic" && !/^basic /i.test(header)) return false
     if (this.clientAuthMethod === "client_secret_post" && header !== "") return false
     return compare.call(this, actual)
@@ -115,8 +116,9 @@ const renderError = (ctx: KoaContextWithOIDC, out: ErrorOut): void => {
  *
  * @internal
  */
-export const make = (options: ProviderOptions): Provider => {
-  const provider = new Provider(options.issuer, {
+export const make = (oidc: OidcModule, options: ProviderOptions): Provider => {
+  const { default: OidcProvider, errors } = oidc
+  const provider = new OidcProvider(options.issuer, {
     clients: clients(options.clientPublicKey),
     jwks: { keys: [options.signingKey] },
     cookies: { keys: [crypto.randomBytes(32).toString("base64url")] },
@@ -125,7 +127,16 @@ export const make = (options: ProviderOptions): Provider => {
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
-      revocation: { enabled: true },
+      revocation: {
+        enabled: true,
+        // oidc-provider's default policy, given here because the default prints a "you SHOULD change it" notice on
+        // every revocation: a client revokes only its own tokens
+        allowedPolicy: (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true
+          if (client.clientAuthMethod === "none") return false
+          throw new errors.InvalidRequest("client is not authorized to revoke the presented token")
+        }
+      },
       resourceIndicators: {
         enabled: true,
         getResourceServerInfo: (_ctx, indicator) => {
@@ -155,6 +166,6 @@ export const make = (options: ProviderOptions): Provider => {
       PreAuthorizedCode: 10 * 60
     }
   })
-  makeStrict(provider)
+  makeStrict(oidc, provider)
   return provider
 }

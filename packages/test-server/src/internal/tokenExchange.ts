@@ -18,7 +18,7 @@
  */
 import * as Jose from "jose"
 import type Provider from "oidc-provider"
-import { errors } from "oidc-provider"
+import type { errors as OidcErrors } from "oidc-provider"
 import type { AccessToken, ClientCredentials, KoaContextWithOIDC, UnknownObject } from "oidc-provider"
 import * as Fixtures from "./fixtures.js"
 import { resourceServerInfo } from "./provider.js"
@@ -38,8 +38,8 @@ const parameters = [
 export interface TokenExchange {
   /** for the provider's `extraTokenClaims`: the `act` claim of an exchanged token with an actor */
   readonly extraTokenClaims: (ctx: KoaContextWithOIDC, token: AccessToken | ClientCredentials) => UnknownObject | undefined
-  /** registers the grant; call before the provider serves a request */
-  readonly register: (provider: Provider) => void
+  /** registers the grant; call before the provider serves a request (`errors`: oidc-provider's, as loaded) */
+  readonly register: (provider: Provider, errors: typeof OidcErrors) => void
 }
 
 /** @internal */
@@ -64,7 +64,7 @@ export const make = (options: {
     }
   }
 
-  const register = (provider: Provider): void => {
+  const register = (provider: Provider, errors: typeof OidcErrors): void => {
     provider.registerGrantType(
       Fixtures.tokenExchangeGrant,
       async (ctx) => {
