@@ -185,6 +185,29 @@ describe("RedisTokenCache (real redis-server)", () => {
       expect(yield* cache.get("other")).toEqual(Option.none())
     }))
 
+  it.scopedLive("a lock request that timed out while Redis paused writes is released: the next instance waits < 2 s", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const admin = yield* client(server.url)
+      const a = yield* RedisTokenCache.make(yield* client(server.url), { prefix: "t:", operationTimeout: Duration.millis(200) })
+      const b = yield* RedisTokenCache.make(yield* client(server.url), { prefix: "t:" })
+      const { acquire, calls } = counter()
+      // as a failover pauses a primary: writes wait (SET NX among them), reads are answered
+      yield* Effect.promise(() => admin.call("CLIENT", "PAUSE", "1500", "WRITE"))
+      // A's SET NX gets no answer within 200 ms: A acquires directly. Redis applies that SET NX when it resumes
+      expect(accessTokenOf(yield* a.getOrAcquire("k", acquire))).toBe("tok-1")
+      // a write of our own returns once the pause is over; then a moment for A's queued commands to run
+      yield* Effect.promise(() => admin.set("pause-probe", "1"))
+      yield* Effect.sleep(Duration.millis(100))
+      const start = yield* Clock.currentTimeMillis
+      expect(accessTokenOf(yield* b.getOrAcquire("k", acquire))).toBe("tok-2")
+      const waited = (yield* Clock.currentTimeMillis) - start
+      // an orphaned lock would hold B for the lock's ttl (10 s) before it acquires by itself
+      expect(waited).toBeLessThan(2_000)
+      expect(calls()).toBe(2)
+      expect(yield* Effect.promise(() => admin.exists("t:lock:k"))).toBe(0)
+    }))
+
   it.scopedLive("past the refresh point, the fleet refreshes once and every instance moves to the new token", () =>
     Effect.gen(function*() {
       const server = yield* redisServer

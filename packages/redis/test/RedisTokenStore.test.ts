@@ -2,6 +2,7 @@ import * as TokenSet from "@effect-oauth/client/TokenSet"
 import * as TokenStore from "@effect-oauth/client/TokenStore"
 import { describe, expect, it } from "@effect/vitest"
 import {
+  Clock,
   ConfigProvider,
   Deferred,
   Duration,
@@ -320,6 +321,29 @@ describe("RedisTokenStore (real redis-server)", () => {
       yield* Fiber.join(holder)
       // released: the next one gets it at once
       expect(yield* waiter.withLock!("alice-session", Effect.succeed("ran"))).toBe("ran")
+    }))
+
+  it.scopedLive("a lock request that timed out while Redis paused writes is released: the next instance waits < 2 s", () =>
+    Effect.gen(function*() {
+      const server = yield* redisServer
+      const admin = yield* client(server.url)
+      const a = yield* RedisTokenStore.make(yield* client(server.url), { operationTimeout: Duration.millis(200) })
+      const b = yield* RedisTokenStore.make(yield* client(server.url))
+      // as a failover pauses a primary: writes wait (SET NX among them), reads are answered
+      yield* Effect.promise(() => admin.call("CLIENT", "PAUSE", "1500", "WRITE"))
+      let ran = false
+      const error = yield* Effect.flip(a.withLock!("alice-session", Effect.sync(() => (ran = true))))
+      expect(error).toMatchObject({ _tag: "TokenStoreError", operation: "lock" })
+      expect(ran).toBe(false)
+      // a write of our own returns once the pause is over; then a moment for A's queued commands to run
+      yield* Effect.promise(() => admin.set("pause-probe", "1"))
+      yield* Effect.sleep(Duration.millis(100))
+      const start = yield* Clock.currentTimeMillis
+      expect(yield* b.withLock!("alice-session", Effect.succeed("ran"))).toBe("ran")
+      const waited = (yield* Clock.currentTimeMillis) - start
+      // an orphaned lock would hold B for the lock's ttl (10 s), and then fail it
+      expect(waited).toBeLessThan(2_000)
+      expect(yield* Effect.promise(() => admin.exists(`effect-oauth:session-lock:${ALICE_HASH}`))).toBe(0)
     }))
 
   it.scopedLive("a lock held past its ttl (a stuck holder) ends the wait with a TokenStoreError", () =>

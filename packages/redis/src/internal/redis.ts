@@ -112,9 +112,13 @@ export const makeLocks = (call: Call): Locks => {
   const tryAcquire: Locks["tryAcquire"] = (lockKey, ttl) =>
     Effect.suspend(() => {
       const owner = randomUUID()
-      return Effect.map(
-        call("SET NX", (redis) => redis.set(lockKey, owner, "PX", ttlMillis(ttl), "NX")),
-        (reply) => (reply === "OK" ? Option.some(owner) : Option.none<string>())
+      return call("SET NX", (redis) => redis.set(lockKey, owner, "PX", ttlMillis(ttl), "NX")).pipe(
+        Effect.map((reply) => (reply === "OK" ? Option.some(owner) : Option.none<string>())),
+        // A SET NX without an answer (timed out, failed, interrupted) may still be applied: Redis paused by a
+        // failover runs it when it resumes, and the lock then belongs to nobody for its whole ttl. The
+        // compare-and-delete with the same owner id goes out on the same connection, so Redis runs it right after
+        // that SET. Not awaited: it waits behind the SET for as long as Redis does.
+        Effect.onError(() => Effect.asVoid(Effect.forkDaemon(Effect.ignore(release(lockKey, owner)))))
       )
     })
 
