@@ -112,6 +112,8 @@ export class AuthorizationResponseError extends Schema.TaggedError<Authorization
  * An authorization request waiting for its callback: the URL to send the browser to, and what `exchangeCode` needs
  * to check and complete it. Keep it server-side (the `codeVerifier` is a secret; `state` and `nonce` must not be
  * guessable by the browser's counterpart); it is a `Schema.Class`, see {@link encodePending} / {@link decodePending}.
+ * `toString`, `toJSON` and `util.inspect` print none of the three (nor the URL's query, which carries `state` and
+ * `nonce`); `encodePending` keeps them all.
  *
  * @since 0.1.0
  * @category models
@@ -131,7 +133,41 @@ export class PendingAuthorization extends Schema.Class<PendingAuthorization>(
   scope: Schema.Array(Schema.String),
   /** the RFC 8707 resources requested, sent again with the code */
   resource: Schema.Array(Schema.String)
-}) {}
+}) {
+  /**
+   * A printable summary without `state`, `nonce` or the verifier – and the URL without its query, which carries the
+   * first two (an attacker who reads them from a log can forge the callback of a sign-in in progress).
+   *
+   * @since 0.1.0
+   */
+  override toString(): string {
+    return `PendingAuthorization(${JSON.stringify(this.toJSON())})`
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  toJSON(): unknown {
+    const query = this.url.indexOf("?")
+    return {
+      _id: "PendingAuthorization",
+      url: query === -1 ? this.url : `${this.url.slice(0, query)}?<redacted>`,
+      state: "<redacted>",
+      nonce: "<redacted>",
+      codeVerifier: "<redacted>",
+      redirectUri: this.redirectUri,
+      scope: this.scope,
+      resource: this.resource
+    }
+  }
+
+  /**
+   * @since 0.1.0
+   */
+  [Symbol.for("nodejs.util.inspect.custom")](): unknown {
+    return this.toJSON()
+  }
+}
 
 /**
  * Encodes a pending authorization as JSON for a server-side session store (the verifier in clear: keep it out of

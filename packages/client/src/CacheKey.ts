@@ -30,7 +30,7 @@
  * @since 0.1.0
  */
 import * as Redacted from "effect/Redacted"
-import { createHash } from "node:crypto"
+import { createHash, createHmac } from "node:crypto"
 
 /**
  * @since 0.1.0
@@ -70,13 +70,26 @@ export const prefix = "effect-oauth/v1"
 
 /**
  * SHA-256 of a secret or token, base64url without padding: lets a value influence a key without being readable in
- * it. The memory cache's `hash`.
+ * it – but anyone who reads the key can test guesses of a weak secret against it offline. A cache's own `hash` is
+ * keyed ({@link hmacSha256}); this one is for keys that never leave the process, and for tests.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const sha256 = (secretOrToken: string): string =>
   createHash("sha256").update(secretOrToken, "utf8").digest("base64url")
+
+/**
+ * HMAC-SHA-256 of a secret or token under `key`, base64url without padding: a keyed hash, so that whoever reads the
+ * keys (a Redis key list) cannot test guesses of a weak client secret against them. `TokenCache.layerMemory` uses a
+ * random key per process; a shared store uses one key for its whole fleet (so that every instance computes the same
+ * keys).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const hmacSha256 = (key: Uint8Array) => (secretOrToken: string): string =>
+  createHmac("sha256", key).update(secretOrToken, "utf8").digest("base64url")
 
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 

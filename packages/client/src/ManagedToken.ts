@@ -17,10 +17,12 @@
  * @example
  * ```ts
  * import { BearerClient, ManagedToken, type TokenSet } from "@effect-oauth/client"
- * import { Effect, Stream } from "effect"
+ * import { Effect, Redacted, Stream } from "effect"
  *
  * declare const sessionId: string
  * declare const fromSignIn: TokenSet.TokenSet // the code exchange's answer
+ * declare const renewCookie: (sessionId: string, tokens: TokenSet.TokenSet) => Effect.Effect<void>
+ * declare const clearCookie: (sessionId: string) => Effect.Effect<void>
  *
  * const program = Effect.gen(function* () {
  *   const tokens = yield* ManagedToken.ManagedToken
@@ -34,9 +36,10 @@
  * // where the application renews (or clears) its session cookie
  * const renewCookies = Stream.runForEach(ManagedToken.events, (event) =>
  *   ManagedToken.Event.$match(event, {
- *     Refreshed: ({ sessionId }) => Effect.log("renew the cookie of", sessionId),
+ *     Refreshed: ({ sessionId, tokenSet }) => renewCookie(Redacted.value(sessionId), tokenSet),
  *     Rotated: () => Effect.void,
- *     Ended: ({ reason, sessionId }) => Effect.log("clear the cookie of", sessionId, reason)
+ *     // the session id is Redacted: a logged event shows <redacted>
+ *     Ended: ({ reason, sessionId }) => Effect.zipRight(Effect.log("session ended", reason), clearCookie(Redacted.value(sessionId)))
  *   }))
  * ```
  *
@@ -120,13 +123,16 @@ export type ManagedTokenError = ReauthenticationRequired | RefreshError | TokenS
  * - `Ended`: the session was removed (by the application, or after `invalid_grant` / an expiry without refresh
  *   token).
  *
+ * The `sessionId` is `Redacted`: it is often the value of the user's session cookie, and an event that reaches a log
+ * must not hand the session out. Read it with `Redacted.value` where the cookie is renewed.
+ *
  * @since 0.1.0
  * @category models
  */
 export type Event = Data.TaggedEnum<{
-  Refreshed: { readonly sessionId: string; readonly tokenSet: TokenSet }
-  Rotated: { readonly sessionId: string; readonly tokenSet: TokenSet }
-  Ended: { readonly sessionId: string; readonly reason: EndReason }
+  Refreshed: { readonly sessionId: Redacted.Redacted<string>; readonly tokenSet: TokenSet }
+  Rotated: { readonly sessionId: Redacted.Redacted<string>; readonly tokenSet: TokenSet }
+  Ended: { readonly sessionId: Redacted.Redacted<string>; readonly reason: EndReason }
 }>
 
 /**
@@ -238,7 +244,7 @@ export const make = (
       Effect.gen(function*() {
         yield* store.remove(sessionId)
         rejected.delete(sessionId)
-        yield* publish(Event.Ended({ sessionId, reason }))
+        yield* publish(Event.Ended({ sessionId: Redacted.make(sessionId), reason }))
         return yield* new ReauthenticationRequired({ reason })
       })
 
@@ -281,8 +287,8 @@ export const make = (
           yield* store.set(sessionId, next)
           rejected.delete(sessionId)
           yield* Effect.annotateCurrentSpan("managed_token.rotated", rotated)
-          yield* publish(Event.Refreshed({ sessionId, tokenSet: next }))
-          if (rotated) yield* publish(Event.Rotated({ sessionId, tokenSet: next }))
+          yield* publish(Event.Refreshed({ sessionId: Redacted.make(sessionId), tokenSet: next }))
+          if (rotated) yield* publish(Event.Rotated({ sessionId: Redacted.make(sessionId), tokenSet: next }))
           return next
         }
         const error = result.left
@@ -346,7 +352,7 @@ export const make = (
       rejected.delete(sessionId)
       // under the lock: waits for a refresh in flight on another instance, which then cannot bring the session back
       const removed = yield* locked(sessionId, Effect.zipLeft(store.get(sessionId), store.remove(sessionId)))
-      yield* publish(Event.Ended({ sessionId, reason: "Removed" }))
+      yield* publish(Event.Ended({ sessionId: Redacted.make(sessionId), reason: "Removed" }))
       // signed out here whatever the server says: a revocation failure is logged, never a trapped session
       if (revocation !== undefined && Option.isSome(removed)) {
         yield* revocation.revoke(removed.value).pipe(

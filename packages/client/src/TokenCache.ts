@@ -59,7 +59,8 @@ export declare namespace TokenCache {
   export interface Service {
     /**
      * The hash that turns a secret or token into a part of a key (`CacheKey.make`'s second argument): the one place
-     * where that happens, so that a store can make it a keyed hash.
+     * where that happens. Always keyed (HMAC-SHA-256): under a random key of the process in memory, under the fleet's
+     * key in a shared store – a key list never lets anyone test guesses of a weak client secret.
      */
     readonly hash: (secretOrToken: string) => string
     /** the entry of `key` if it is usable now (fresh or usable, not expired); never starts a request */

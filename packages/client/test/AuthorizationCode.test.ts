@@ -5,6 +5,7 @@ import * as ClientAuth from "../src/ClientAuth.js"
 import * as TokenEndpoint from "../src/TokenEndpoint.js"
 import { ConfigProvider, Effect, Either, Exit, FastCheck as fc, Layer, Redacted } from "effect"
 import { createHash } from "node:crypto"
+import * as util from "node:util"
 import * as internal from "../src/internal/authorizationCode.js"
 import * as Pkce from "../src/internal/pkce.js"
 import { expectFailure } from "./support/assertions.js"
@@ -232,6 +233,33 @@ describe("AuthorizationCode.authorizationUrl", () => {
       assert.strictEqual(back.state, pending.state)
       assert.strictEqual(Redacted.value(back.codeVerifier), Redacted.value(pending.codeVerifier))
       assert.deepStrictEqual(back.resource, ["https://api.example"])
+    }).pipe(Effect.provide(live(mock)))
+  })
+
+  it.effect("printing a pending request (inspect, toString, toJSON) shows no state, nonce or verifier", () => {
+    const mock = mockHttp([])
+    return Effect.gen(function*() {
+      const pending = yield* authorizationUrl({ scope: ["openid"], resource: "https://api.example" })
+      const secrets = [pending.state, pending.nonce, Redacted.value(pending.codeVerifier)]
+      const printed = [util.inspect(pending, { depth: 5 }), String(pending), JSON.stringify(pending), `${pending}`]
+      for (const text of printed) {
+        for (const secret of secrets) assert.notInclude(text, secret)
+        assert.include(text, "https://as.example/authorize?<redacted>")
+        assert.include(text, "https://app.example/callback")
+      }
+      assert.deepStrictEqual(JSON.parse(JSON.stringify(pending)), {
+        _id: "PendingAuthorization",
+        url: "https://as.example/authorize?<redacted>",
+        state: "<redacted>",
+        nonce: "<redacted>",
+        codeVerifier: "<redacted>",
+        redirectUri: "https://app.example/callback",
+        scope: ["openid"],
+        resource: ["https://api.example"]
+      })
+      // the stored form still carries everything the callback needs
+      const back = yield* AuthorizationCode.decodePending(AuthorizationCode.encodePending(pending))
+      assert.deepStrictEqual([back.state, back.nonce, Redacted.value(back.codeVerifier)], secrets)
     }).pipe(Effect.provide(live(mock)))
   })
 })

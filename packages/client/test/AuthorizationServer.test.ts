@@ -227,6 +227,18 @@ describe("AuthorizationServer", () => {
         const relative = yield* Effect.flip(AuthorizationServer.makeStatic({ tokenEndpoint: "/token" }).metadata)
         assert.strictEqual(relative.reason, "InvalidOptions")
       }))
+
+    it.effect("plain http to a name under .localhost is not loopback (it resolves through DNS): InsecureEndpoint", () =>
+      Effect.gen(function*() {
+        for (const tokenEndpoint of ["http://foo.localhost/token", "http://localhost.attacker.example/token", "http://localhost./token"]) {
+          const refused = yield* Effect.flip(AuthorizationServer.makeStatic({ tokenEndpoint }).metadata)
+          assert.strictEqual(refused.reason, "InsecureEndpoint", tokenEndpoint)
+        }
+        for (const tokenEndpoint of ["http://localhost:8080/token", "http://127.0.0.1/token", "http://[::1]/token"]) {
+          const accepted = yield* AuthorizationServer.makeStatic({ tokenEndpoint }).metadata
+          assert.strictEqual(accepted.tokenEndpoint, tokenEndpoint)
+        }
+      }))
   })
 
   it.effect("TokenEndpoint over discovery: posts to the discovered token_endpoint, assertion aud = that token endpoint, not the issuer", () => {

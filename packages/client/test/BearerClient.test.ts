@@ -375,6 +375,21 @@ describe("BearerClient options", () => {
       }))
   }
 
+  it.effect("plain http: IP-literal loopback (127.0.0.0/8, ::1) and the exact name localhost, nothing else", () =>
+    Effect.gen(function*() {
+      const make = (origin: string) =>
+        BearerClient.make(fakeSource(["T"]).source, { origins: [origin] }).pipe(
+          Effect.provideService(HttpClient.HttpClient, client)
+        )
+      for (const origin of ["http://127.0.0.1:8080", "http://127.9.9.9", "http://[::1]:9000", "http://localhost:3000"]) {
+        yield* make(origin)
+      }
+      for (const origin of ["http://foo.localhost:3000", "http://localhost.attacker.example", "http://128.0.0.1"]) {
+        const error = yield* Effect.flip(make(origin))
+        expect([origin, error.reason]).toEqual([origin, "InvalidOptions"])
+      }
+    }))
+
   it.effect("transform with a bad origin fails every request with ConfigurationError and sends nothing", () =>
     Effect.gen(function*() {
       const { counts, source } = fakeSource(["T"])

@@ -9,6 +9,7 @@ import { Revocation } from "../src/Revocation.js"
 import * as TokenStore from "../src/TokenStore.js"
 import { accessTokenOf, makeTokenSet } from "./support/tokens.js"
 import { makeSpanRecorder } from "./support/tracer.js"
+import * as util from "node:util"
 
 const HOUR = 3_600_000
 
@@ -552,6 +553,30 @@ describe("ManagedToken", () => {
     })
   })
 
+  it.scoped("events carry the session id Redacted: printed or serialised, an event shows no session id", () => {
+    const server = fakeServer()
+    return Effect.gen(function*() {
+      const tokens = yield* ManagedToken.ManagedToken
+      const events = yield* tokens.subscribe
+      const sessionId = "cookie-value-8f3a1c"
+      yield* tokens.start(sessionId, tokenSet("A0", "R0", 0))
+      yield* TestClock.setTime(HOUR)
+      yield* tokens.get(sessionId)
+      yield* tokens.remove(sessionId)
+      const published = Chunk.toReadonlyArray(yield* Queue.takeAll(events))
+      expect(published.map((e) => [e._tag, Redacted.value(e.sessionId)])).toEqual([
+        ["Refreshed", sessionId],
+        ["Rotated", sessionId],
+        ["Ended", sessionId]
+      ])
+      for (const event of published) {
+        for (const text of [String(event), util.inspect(event, { depth: 5 }), JSON.stringify(event)]) {
+          expect(text).not.toContain(sessionId)
+        }
+      }
+    }).pipe(withService(server))
+  })
+
   it.scoped("a subscriber that does not read keeps only the newest events (eventCapacity)", () => {
     const server = fakeServer()
     return Effect.gen(function*() {
@@ -559,7 +584,7 @@ describe("ManagedToken", () => {
       const events = yield* tokens.subscribe
       for (let i = 0; i < 5; i++) yield* tokens.remove(`s${i}`)
       const kept = Chunk.toReadonlyArray(yield* Queue.takeAll(events))
-      expect(kept.map((e) => e._tag === "Ended" ? e.sessionId : e._tag)).toEqual(["s3", "s4"])
+      expect(kept.map((e) => e._tag === "Ended" ? Redacted.value(e.sessionId) : e._tag)).toEqual(["s3", "s4"])
     }).pipe(Effect.provide(ManagedToken.layer({ eventCapacity: 2 }).pipe(
       Layer.provideMerge(server.layer.pipe(Layer.provideMerge(TokenStore.layerMemory())))
     )))

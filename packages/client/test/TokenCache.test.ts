@@ -4,6 +4,7 @@ import { TransportError } from "../src/OAuthError.js"
 import * as TokenCache from "../src/TokenCache.js"
 import type { TokenSet } from "../src/TokenSet.js"
 import { accessTokenOf, makeTokenSet } from "./support/tokens.js"
+import { createHash } from "node:crypto"
 
 const makeToken = (value: string, issuedAt: number, lifetimeSeconds: number): TokenSet =>
   makeTokenSet({
@@ -53,6 +54,20 @@ const withCache = <A, E>(
   Effect.flatMap(TokenCache.TokenCache, f).pipe(Effect.provide(TokenCache.layerMemory(options)))
 
 describe("TokenCache.layerMemory", () => {
+  it.scoped("hash is keyed (HMAC under a random key of the process): a key part is not the SHA-256 of the secret", () =>
+    Effect.gen(function*() {
+      const a = yield* TokenCache.makeMemory()
+      const b = yield* TokenCache.makeMemory({ capacity: 10 })
+      // sha256("hunter2"), base64url: what a dictionary attack on a key list would compare against
+      const unsalted = "9S-9MrKzuG_4jvbEkGKChfSCrxXdyylUH5S89Saj9sc"
+      expect(createHash("sha256").update("hunter2").digest("base64url")).toBe(unsalted)
+      expect(a.hash("hunter2")).not.toBe(unsalted)
+      expect(a.hash("hunter2")).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      // one key per process: every memory cache of the process agrees, and different secrets stay apart
+      expect(b.hash("hunter2")).toBe(a.hash("hunter2"))
+      expect(a.hash("hunter3")).not.toBe(a.hash("hunter2"))
+    }))
+
   it.effect("a second call is served from the cache; a fresh entry makes no request", () =>
     withCache((cache) =>
       Effect.gen(function*() {

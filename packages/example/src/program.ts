@@ -184,7 +184,7 @@ export const steps = Effect.gen(function*() {
   const seen = yield* Queue.takeAll(events)
   for (const event of seen) {
     yield* detail(
-      `event ${event._tag}(${event.sessionId})` +
+      `event ${event._tag}(${Redacted.value(event.sessionId)})` +
         (event._tag === "Ended" ? ` reason=${event.reason}` : ` refresh token ${fingerprint(event.tokenSet.refreshToken)}`) +
         (event._tag === "Rotated" ? "  <- where an application renews its session cookie" : "")
     )

@@ -39,7 +39,7 @@ const instance = (server: TestServer.TestServerInfo, redis: Redis) => {
     })),
     Layer.provide(fetchHttpClient)
   )
-  const store = RedisTokenStore.layerClient(redis, { prefix: "web-app:", encryptionKey: KEY })
+  const store = RedisTokenStore.layerClient(redis, { prefix: "web-app:", encryption: { key: KEY } })
   const managed = ManagedToken.layer().pipe(
     Layer.provideMerge(RefreshToken.layer({ auth })),
     Layer.provideMerge(store)

@@ -8,11 +8,10 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type { HttpMethod } from "@effect/platform/HttpMethod"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import { isLoopback } from "./http.js"
 
 /** @internal */
 export const replayHeader = "x-effect-oauth-replay"
-
-const loopbackHosts = new Set(["127.0.0.1", "[::1]", "localhost"])
 
 /**
  * Parses the configured origins: each must be a bare `scheme://host[:port]` (a trailing `/` is accepted), `https`, or
@@ -33,7 +32,7 @@ export const parseOrigins = (origins: ReadonlyArray<string>): Either.Either<Read
     if (url.protocol !== "https:" && url.protocol !== "http:") {
       return Either.left(`origin scheme ${url.protocol} is not http(s)`)
     }
-    if (url.protocol === "http:" && !loopbackHosts.has(url.hostname)) {
+    if (url.protocol === "http:" && !isLoopback(url.hostname)) {
       return Either.left(`plain-http origin ${url.origin} is off loopback: a bearer token would travel in clear`)
     }
     if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {

@@ -261,13 +261,16 @@ export const withCredentialHeadersRedacted = <A, E, R>(effect: Effect.Effect<A, 
 const credentialHeaders = ["authorization", "dpop"]
 
 /**
- * `true` when `hostname` is a loopback host: `localhost`, `127.0.0.0/8`, `::1`.
+ * `true` when `hostname` (a `URL`'s, which writes IPv4 in dotted decimal and IPv6 in brackets) is a loopback host: an
+ * IP literal in `127.0.0.0/8` or `::1`, or exactly the name `localhost`. Other names under `.localhost` are not: a
+ * resolver may send them anywhere (RFC 6761 only asks it not to). The one test of loopback for every plain-http
+ * exception (endpoints, bearer origins).
  *
  * @internal
  */
 export const isLoopback = (hostname: string): boolean => {
   const host = hostname.toLowerCase()
-  return host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || host === "::1" ||
+  return host === "localhost" || host === "[::1]" || host === "::1" ||
     /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }
 

@@ -13,6 +13,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import { randomBytes } from "node:crypto"
 import * as CacheKey from "../CacheKey.js"
 import * as Freshness from "../Freshness.js"
 import type { TokenRequestError } from "../OAuthError.js"
@@ -83,11 +84,23 @@ export const makeEntry = (
   }))
 }
 
+/** keyed with 32 random bytes drawn on first use: memory keys never leave the process, so no one needs the key */
+let processHmac: ((secretOrToken: string) => string) | undefined
+
+/**
+ * The memory cache's `hash`: HMAC-SHA-256 under a random key of this process (one function, so that the fingerprints
+ * of client credentials computed with it are reused across caches).
+ *
+ * @internal
+ */
+export const processHash = (secretOrToken: string): string =>
+  (processHmac ??= CacheKey.hmacSha256(randomBytes(32)))(secretOrToken)
+
 /** @internal */
 export interface MemoryOptions {
   readonly capacity?: number | undefined
   readonly freshness?: Freshness.Options | undefined
-  /** the hash of the secret-derived parts of keys (default SHA-256) */
+  /** the hash of the secret-derived parts of keys (default: HMAC-SHA-256 under a random key of this process) */
   readonly hash?: ((value: string) => string) | undefined
 }
 
@@ -203,7 +216,7 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenCache.Se
           return flights.run(key, acquisition(key, acquire, options?.notAfter, false), onJoin)
         }))
 
-    const hash = options?.hash ?? CacheKey.sha256
+    const hash = options?.hash ?? processHash
 
     return { hash, get, set, invalidate, getOrAcquire } satisfies TokenCache.Service
   })

@@ -1,8 +1,8 @@
 /**
  * What the Redis cache store and the Redis session store share: one command wrapper (a timeout, failures as a typed
- * `RedisError` that never carries a value), one lock helper (`SET NX PX` with an owner id, compare-and-delete
- * release, compare-and-`PEXPIRE` extension, waiting on a `Schedule`), and the hash of the secret-derived parts of
- * keys.
+ * `RedisError` that never carries a value) and one lock helper (`SET NX PX` with an owner id, compare-and-delete
+ * release – also of a `SET NX` that got no answer –, compare-and-`PEXPIRE` extension, waiting on a `Schedule`). The
+ * keyed hash of key names and the sealing of values are `protection.ts`'s.
  *
  * @internal
  */
@@ -14,7 +14,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { Redis } from "ioredis"
-import { createHash, randomUUID } from "node:crypto"
+import { randomUUID } from "node:crypto"
 
 /**
  * A Redis command failed or did not answer in time. `description` names the failure, never a value.
@@ -24,6 +24,8 @@ import { createHash, randomUUID } from "node:crypto"
 export class RedisError extends Data.TaggedError("RedisError")<{
   readonly command: string
   readonly description: string
+  /** Redis answered `WRONGTYPE`: the key holds another Redis type (a list where a string is expected) */
+  readonly wrongType: boolean
 }> {}
 
 /**
@@ -37,22 +39,25 @@ export type Call = <A>(command: string, f: (redis: Redis) => Promise<A>) => Effe
 export const makeCall = (redis: Redis, timeout: Duration.Duration): Call => (command, f) =>
   Effect.tryPromise({
     try: () => f(redis),
-    catch: (cause) =>
-      new RedisError({ command, description: `Redis ${command} failed: ${cause instanceof Error ? cause.message : "unknown"}` })
+    catch: (cause) => {
+      const message = cause instanceof Error ? cause.message : "unknown"
+      return new RedisError({
+        command,
+        description: `Redis ${command} failed: ${message}`,
+        wrongType: message.startsWith("WRONGTYPE")
+      })
+    }
   }).pipe(
     Effect.timeoutFail({
       duration: timeout,
-      onTimeout: () => new RedisError({ command, description: `Redis ${command}: no answer within ${Duration.format(timeout)}` })
+      onTimeout: () =>
+        new RedisError({
+          command,
+          description: `Redis ${command}: no answer within ${Duration.format(timeout)}`,
+          wrongType: false
+        })
     })
   )
-
-/**
- * The hash of a secret or token that goes into a key (a client secret's, a subject token's, a session id's): SHA-256,
- * base64url.
- *
- * @internal
- */
-export const keyHash = (value: string): string => createHash("sha256").update(value, "utf8").digest("base64url")
 
 // KEYS[1] = lock; ARGV[1] = owner. Releases the lock only if this holder still owns it.
 const releaseScript = `
@@ -112,9 +117,13 @@ export const makeLocks = (call: Call): Locks => {
   const tryAcquire: Locks["tryAcquire"] = (lockKey, ttl) =>
     Effect.suspend(() => {
       const owner = randomUUID()
-      return Effect.map(
-        call("SET NX", (redis) => redis.set(lockKey, owner, "PX", ttlMillis(ttl), "NX")),
-        (reply) => (reply === "OK" ? Option.some(owner) : Option.none<string>())
+      return call("SET NX", (redis) => redis.set(lockKey, owner, "PX", ttlMillis(ttl), "NX")).pipe(
+        Effect.map((reply) => (reply === "OK" ? Option.some(owner) : Option.none<string>())),
+        // A SET NX without an answer (timed out, failed, interrupted) may still be applied: Redis paused by a
+        // failover runs it when it resumes, and the lock then belongs to nobody for its whole ttl. The
+        // compare-and-delete with the same owner id goes out on the same connection, so Redis runs it right after
+        // that SET. Not awaited: it waits behind the SET for as long as Redis does.
+        Effect.onError(() => Effect.asVoid(Effect.forkDaemon(Effect.ignore(release(lockKey, owner)))))
       )
     })
 

@@ -1,5 +1,6 @@
 /**
- * The Redis side of `RedisTokenStore`: session token sets under hashed keys, sealed or not, and the per-session lock.
+ * The Redis side of `RedisTokenStore`: session token sets under keyed-hash keys, sealed by the store's protection
+ * (`protection.ts`), and the per-session lock.
  * Every Redis failure becomes a `TokenStoreError` (the port's typed error); nothing here dies.
  */
 import * as TokenSet from "@effect-oauth/client/TokenSet"
@@ -9,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Redis } from "ioredis"
-import * as Jose from "jose"
+import type * as Protection from "./protection.js"
 import * as Shared from "./redis.js"
 
 type Operation = TokenStoreError["operation"]
@@ -21,26 +22,23 @@ export interface SessionStoreOptions {
   readonly operationTimeout: Duration.Duration
   readonly lockTtl: Duration.Duration
   readonly pollInterval: Duration.Duration
-  readonly encryptionKey: Uint8Array | undefined
+  readonly protection: Protection.Protection
 }
 
-/**
- * The hashed form of a session id used in keys (the package's one key hash). A session id is often the value of the
- * user's session cookie; whoever can list the keys of Redis must not learn it.
- *
- * @internal
- */
-export const sessionHash = (sessionId: string): string => Shared.keyHash(sessionId)
-
-/** What is written under a session's key: a version and the `TokenSet` JSON, or a JWE (dir, A256GCM) of it. */
+/** What is written under a session's key: a version and the `TokenSet` JSON, sealed by the store's protection. */
 const StoredValue = Schema.parseJson(Schema.Struct({
-  v: Schema.Literal(1),
-  sealed: Schema.Boolean,
+  v: Schema.Literal(2),
   data: Schema.String
 }))
 
 /** @internal */
 export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => {
+  const { protection } = options
+  /**
+   * The session id as it appears in keys: its keyed hash. A session id is often the value of the user's session
+   * cookie; whoever can list the keys of Redis must learn nothing of it, not even a hash to test guesses against.
+   */
+  const sessionHash = (sessionId: string): string => protection.keyHash(sessionId)
   const sessionKey = (sessionId: string) => `${options.prefix}session:${sessionHash(sessionId)}`
   const lockKey = (sessionId: string) => `${options.prefix}session-lock:${sessionHash(sessionId)}`
 
@@ -52,45 +50,25 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
     Effect.mapError(redisCall(command, () => f()), (error) => fail(operation, error.description))
   const locks = Shared.makeLocks(redisCall)
 
-  /** the JWE's protected header names the session (hashed): a value copied under another session does not open */
-  const seal = (sessionId: string, plain: string, key: Uint8Array): Effect.Effect<string, TokenStoreError> =>
-    Effect.tryPromise({
-      try: () =>
-        new Jose.CompactEncrypt(new TextEncoder().encode(plain))
-          .setProtectedHeader({ alg: "dir", enc: "A256GCM", sid: sessionHash(sessionId) })
-          .encrypt(key),
-      catch: () => fail("set", "the token set could not be encrypted")
-    })
-
-  const open = (sessionId: string, data: string, key: Uint8Array): Effect.Effect<string, TokenStoreError> =>
-    Effect.tryPromise({
-      try: () => Jose.compactDecrypt(data, key),
-      catch: () => fail("get", "the stored token set could not be decrypted (a different encryption key?)")
-    }).pipe(
-      Effect.filterOrFail(
-        (result) => result.protectedHeader["sid"] === sessionHash(sessionId),
-        () => fail("get", "the stored token set was sealed for another session")
-      ),
-      Effect.map((result) => new TextDecoder().decode(result.plaintext))
-    )
+  /** why a stored value is refused: a `get` error, never "no session" (a key rotated by mistake must show) */
+  const refused: Record<Protection.OpenError["reason"], string> = {
+    Malformed: "the stored value is not a token set of this library",
+    NotEncrypted: "the stored token set is not sealed but this store encrypts (planted, or written with encryption \"none\")",
+    Encrypted: "the stored token set is sealed and this store's encryption is \"none\"",
+    UnknownKey: "the stored token set could not be decrypted with any encryption key (a different key?)",
+    OtherKey: "the stored token set was sealed for another session",
+    Forged: "the stored token set's tag does not verify (planted, altered, or another keyHashSecret)"
+  }
 
   const get = (sessionId: string): Effect.Effect<Option.Option<TokenSet.TokenSet>, TokenStoreError> =>
     Effect.flatMap(call("get", "GET", () => redis.get(sessionKey(sessionId))), (raw) => {
       if (raw === null) return Effect.succeedNone
       return Effect.gen(function*() {
-        const stored = yield* Effect.mapError(
-          Schema.decodeUnknown(StoredValue)(raw),
-          () => fail("get", "the stored value is not a token set of this library")
+        const stored = yield* Effect.mapError(Schema.decodeUnknown(StoredValue)(raw), () => fail("get", refused.Malformed))
+        const json = yield* Effect.mapError(
+          protection.open(stored.data, sessionKey(sessionId)),
+          (error) => fail("get", refused[error.reason])
         )
-        const key = options.encryptionKey
-        let json = stored.data
-        if (stored.sealed) {
-          if (key === undefined) return yield* fail("get", "the stored token set is sealed and no encryptionKey is set")
-          json = yield* open(sessionId, stored.data, key)
-        } else if (key !== undefined) {
-          // with a key set, a clear value is refused: it was not written by this store (or was downgraded)
-          return yield* fail("get", "the stored token set is not sealed but an encryptionKey is set")
-        }
         return Option.some(
           yield* Effect.mapError(TokenSet.decodeJson(json), () => fail("get", "the stored token set does not decode"))
         )
@@ -99,10 +77,11 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
 
   const set = (sessionId: string, tokenSet: TokenSet.TokenSet): Effect.Effect<void, TokenStoreError> =>
     Effect.gen(function*() {
-      const json = TokenSet.encodeJson(tokenSet)
-      const key = options.encryptionKey
-      const data = key === undefined ? json : yield* seal(sessionId, json, key)
-      const value = JSON.stringify({ v: 1, sealed: key !== undefined, data })
+      const data = yield* Effect.mapError(
+        protection.seal(TokenSet.encodeJson(tokenSet), sessionKey(sessionId)),
+        () => fail("set", "the token set could not be encrypted")
+      )
+      const value = JSON.stringify({ v: 2, data })
       const ttl = options.ttl
       if (ttl === undefined) {
         yield* call("set", "SET", () => redis.set(sessionKey(sessionId), value))
