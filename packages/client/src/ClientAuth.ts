@@ -43,6 +43,23 @@ import type { CryptoKey, JWK } from "jose"
 export type PrivateKey = string | JWK | CryptoKey
 
 /**
+ * How `client_secret_basic` puts the id and secret in the header:
+ *
+ * - `"rfc6749"` (the default): each is form-urlencoded (UTF-8) before they are joined by `:` and base64-encoded, as
+ *   RFC 6749 §2.3.1 requires – `:`, `%`, `+`, space and non-ASCII characters are then unambiguous;
+ * - `"rfc7617"`: joined as they are (UTF-8) and base64-encoded, as plain HTTP Basic (RFC 7617) does. For servers that
+ *   do not form-decode the credentials (many deployed ones: a secret with `: % + & = ~ ! * ' ( )` or a space fails
+ *   there with `invalid_client` under `"rfc6749"`). An id containing `:` cannot be sent this way (RFC 7617 §2): a
+ *   `ConfigurationError`. Against such a server, `client_secret_post` works too.
+ *
+ * No automatic fallback: it would double the requests and hide a misconfiguration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BasicEncoding = "rfc6749" | "rfc7617"
+
+/**
  * What a client assertion's `aud` names: `"tokenEndpoint"` (the default) the token endpoint URL, as OpenID Connect
  * Core §9 and RFC 7523 §3 say and Okta and Entra ID require; `"issuer"` the issuer identifier, as RFC 7523bis
  * recommends (the token endpoint when the `AuthorizationServer` knows no issuer).
@@ -57,8 +74,15 @@ export type AssertionAudience = "tokenEndpoint" | "issuer"
  * @category models
  */
 export type ClientAuth = Data.TaggedEnum<{
-  /** `client_secret_basic`: id and secret, each form-urlencoded, in an HTTP Basic header (RFC 6749 §2.3.1) */
-  ClientSecretBasic: { readonly clientId: string; readonly clientSecret: Redacted.Redacted<string> }
+  /**
+   * `client_secret_basic`: id and secret in an HTTP Basic header – each form-urlencoded first (`"rfc6749"`, RFC 6749
+   * §2.3.1), or as they are (`"rfc7617"`, for servers that do not decode them)
+   */
+  ClientSecretBasic: {
+    readonly clientId: string
+    readonly clientSecret: Redacted.Redacted<string>
+    readonly encoding: BasicEncoding
+  }
   /** `client_secret_post`: `client_id` and `client_secret` in the form body */
   ClientSecretPost: { readonly clientId: string; readonly clientSecret: Redacted.Redacted<string> }
   /** `client_secret_jwt`: an HS256 assertion signed with the secret (RFC 7523) */
@@ -101,8 +125,11 @@ export {
  * @since 0.1.0
  * @category constructors
  */
-export const clientSecretBasic = (clientId: string, clientSecret: Redacted.Redacted<string>): ClientAuth =>
-  ClientSecretBasic({ clientId, clientSecret })
+export const clientSecretBasic = (
+  clientId: string,
+  clientSecret: Redacted.Redacted<string>,
+  options?: { readonly encoding?: BasicEncoding | undefined }
+): ClientAuth => ClientSecretBasic({ clientId, clientSecret, encoding: options?.encoding ?? "rfc6749" })
 
 /**
  * @since 0.1.0
@@ -151,6 +178,28 @@ export const privateKeyJwt = (
 export const none = (clientId: string): ClientAuth => None({ clientId })
 
 /**
+ * The registered name of the method (RFC 7591 `token_endpoint_auth_method`): `client_secret_basic`,
+ * `client_secret_post`, `client_secret_jwt`, `private_key_jwt` or `none`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const methodName = (self: ClientAuth): string => {
+  switch (self._tag) {
+    case "ClientSecretBasic":
+      return "client_secret_basic"
+    case "ClientSecretPost":
+      return "client_secret_post"
+    case "ClientSecretJwt":
+      return "client_secret_jwt"
+    case "PrivateKeyJwt":
+      return "private_key_jwt"
+    case "None":
+      return "none"
+  }
+}
+
+/**
  * The client id, whatever the method.
  *
  * @since 0.1.0
@@ -169,6 +218,7 @@ export const clientId = (self: ClientAuth): string => self.clientId
  * | `OAUTH_CLIENT_PRIVATE_KEY` | a PKCS#8 PEM (`Config.redacted`), for `private_key_jwt` |
  * | `OAUTH_CLIENT_KEY_ID` | the `kid` of that key (optional) |
  * | `OAUTH_CLIENT_SIGNING_ALG` | the assertion's algorithm (default `RS256` for `private_key_jwt`, `HS256` for `client_secret_jwt`) |
+ * | `OAUTH_CLIENT_BASIC_ENCODING` | `rfc6749` (default) or `rfc7617`, for `client_secret_basic` (see {@link BasicEncoding}) |
  *
  * Every service that authenticates the client (`ClientCredentials`, `RefreshToken`, `AuthorizationCode`,
  * `Revocation`) reads it in its `layerConfig`. Nest it for several clients: `Config.nested(ClientAuth.config,
@@ -189,15 +239,23 @@ export const config: Config.Config<ClientAuth> = Config.all({
   secret: Config.option(Config.redacted("OAUTH_CLIENT_SECRET")),
   privateKey: Config.option(Config.redacted("OAUTH_CLIENT_PRIVATE_KEY")),
   keyId: Config.option(Config.string("OAUTH_CLIENT_KEY_ID")),
-  algorithm: Config.option(Config.string("OAUTH_CLIENT_SIGNING_ALG"))
+  algorithm: Config.option(Config.string("OAUTH_CLIENT_SIGNING_ALG")),
+  encoding: Config.literal("rfc6749", "rfc7617")("OAUTH_CLIENT_BASIC_ENCODING").pipe(
+    Config.withDefault("rfc6749" as const)
+  )
 }).pipe(
-  Config.mapOrFail(({ algorithm, clientId, keyId, method, privateKey, secret }) => {
+  Config.mapOrFail(({ algorithm, clientId, encoding, keyId, method, privateKey, secret }) => {
     const missing = (name: string) =>
       Either.left(ConfigError.MissingData([name], `${name} is required when OAUTH_CLIENT_AUTH_METHOD is ${method}`))
     switch (method) {
       case "client_secret_basic":
+        if (encoding === "rfc7617" && clientId.includes(":")) {
+          return Either.left(
+            ConfigError.InvalidData(["OAUTH_CLIENT_ID"], "a client id with ':' cannot be sent with rfc7617 Basic encoding")
+          )
+        }
         return Option.isSome(secret)
-          ? Either.right(clientSecretBasic(clientId, secret.value))
+          ? Either.right(clientSecretBasic(clientId, secret.value, { encoding }))
           : missing("OAUTH_CLIENT_SECRET")
       case "client_secret_post":
         return Option.isSome(secret)

@@ -22,9 +22,35 @@ export const Operation = Schema.Literal("token", "revocation")
  */
 export type Operation = typeof Operation.Type
 
-/** `token request (client_credentials)`, `revocation request`: how a message names the request that failed */
-const requestName = (self: { readonly operation: string; readonly grant?: string | undefined }): string =>
-  self.grant !== undefined ? `${self.operation} request (${self.grant})` : `${self.operation} request`
+/**
+ * Where a request went and who sent it: the endpoint URL, the client id and its authentication method – never a
+ * secret. Every error of a request to the authorization server carries them, so that its message says which server
+ * refused which client, and how the client authenticated (a wrong method reads differently from a wrong secret).
+ */
+const where = {
+  /** the URL the request was sent to */
+  endpoint: Schema.optional(Schema.String),
+  /** the client that sent it */
+  clientId: Schema.optional(Schema.String),
+  /** how the client authenticated: `client_secret_basic`, `client_secret_post`, `private_key_jwt`, … */
+  authMethod: Schema.optional(Schema.String)
+}
+
+/**
+ * `token request (client_credentials) to https://login.example/token as svc (client_secret_basic)`: how a message
+ * names the request that failed.
+ */
+const requestName = (self: {
+  readonly operation: string
+  readonly grant?: string | undefined
+  readonly endpoint?: string | undefined
+  readonly clientId?: string | undefined
+  readonly authMethod?: string | undefined
+}): string =>
+  `${self.operation} request${self.grant !== undefined ? ` (${self.grant})` : ""}` +
+  `${self.endpoint !== undefined ? ` to ${self.endpoint}` : ""}` +
+  `${self.clientId !== undefined ? ` as ${self.clientId}` : ""}` +
+  `${self.authMethod !== undefined ? ` (${self.authMethod})` : ""}`
 
 /**
  * An endpoint of the authorization server answered with an RFC 6749 §5.2 error body (`error`, `error_description`,
@@ -39,6 +65,7 @@ export class TokenEndpointError extends Schema.TaggedError<TokenEndpointError>("
   {
     operation: Operation,
     grant: Schema.optional(Schema.String),
+    ...where,
     status: Schema.Number,
     error: Schema.String,
     errorDescription: Schema.optional(Schema.String),
@@ -88,6 +115,7 @@ export class TransportError extends Schema.TaggedError<TransportError>("@effect-
   {
     operation: Operation,
     grant: Schema.optional(Schema.String),
+    ...where,
     reason: Schema.Literal("RequestError", "Timeout", "Redirect", "Status", "BodyTooLarge", "RateLimited"),
     description: Schema.String,
     status: Schema.optional(Schema.Number),
@@ -113,12 +141,13 @@ export class InvalidTokenResponse extends Schema.TaggedError<InvalidTokenRespons
   "@effect-oauth/client/InvalidTokenResponse"
 )("InvalidTokenResponse", {
   grant: Schema.String,
+  ...where,
   status: Schema.Number,
   description: Schema.String,
   excerpt: Schema.String
 }) {
   override get message(): string {
-    return `token request (${this.grant}): invalid token response (HTTP ${this.status}): ${this.description}`
+    return `${requestName({ ...this, operation: "token" })}: invalid token response (HTTP ${this.status}): ${this.description}`
   }
 }
 

@@ -240,7 +240,8 @@ export const make = (
               now: success.sentAt,
               defaultLifetimeMillis,
               sentSecrets: success.secrets,
-              dpopProof: success.dpopProof
+              dpopProof: success.dpopProof,
+              request: success.context
             })
         })
       }))

@@ -32,11 +32,7 @@ const utf8 = new TextEncoder()
  * @internal
  */
 export const basicAuthorization = (clientId: string, clientSecret: string): string =>
-  `Basic ${basicCredentials(clientId, clientSecret)}`
-
-/** the base64 credentials of a Basic header (RFC 6749 §2.3.1) */
-const basicCredentials = (clientId: string, clientSecret: string): string =>
-  Encoding.encodeBase64(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`)
+  `Basic ${Encoding.encodeBase64(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`)}`
 
 /**
  * Where the request goes. A client assertion's `aud` is the token endpoint (OpenID Connect Core §9, RFC 7523 §3),
@@ -127,24 +123,29 @@ const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
  */
 export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, ConfigurationError> => {
   switch (auth._tag) {
-    case "ClientSecretBasic":
+    case "ClientSecretBasic": {
+      if (auth.encoding === "rfc7617" && auth.clientId.includes(":")) {
+        return Effect.fail(
+          new ConfigurationError({
+            reason: "InvalidOptions",
+            description: "a client id containing ':' cannot be sent with the rfc7617 Basic encoding (RFC 7617 §2)"
+          })
+        )
+      }
       return Effect.try({
         try: (): Applied => {
           const secret = Redacted.value(auth.clientSecret)
-          const credentials = basicCredentials(auth.clientId, secret)
+          const joined = auth.encoding === "rfc7617"
+            ? `${auth.clientId}:${secret}`
+            : `${formUrlEncode(auth.clientId)}:${formUrlEncode(secret)}`
+          const credentials = Encoding.encodeBase64(joined)
           const header = `Basic ${credentials}`
           // what a server may echo: the secret (in any encoding: the redaction step derives them), the credentials
-          // before base64 (form-urlencoded, and as the server decoded them) and after, and the whole header value
+          // before base64 (as sent, and as the server decoded them) and after, and the whole header value
           return {
             headers: { authorization: header },
             params: {},
-            secrets: [
-              secret,
-              `${formUrlEncode(auth.clientId)}:${formUrlEncode(secret)}`,
-              `${auth.clientId}:${secret}`,
-              credentials,
-              header
-            ]
+            secrets: [secret, joined, `${auth.clientId}:${secret}`, credentials, header]
           }
         },
         // encodeURIComponent refuses a lone surrogate: such a string has no UTF-8 form
@@ -154,6 +155,7 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
             description: "the client id or secret is not well-formed Unicode"
           })
       })
+    }
     case "ClientSecretPost":
       return Effect.succeed({
         headers: {},

@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Random from "effect/Random"
 import type { ClientAuth } from "../ClientAuth.js"
+import * as ClientAuthModule from "../ClientAuth.js"
 import type { ConfigurationError, Operation } from "../OAuthError.js"
 import { TokenEndpointError, TransportError } from "../OAuthError.js"
 import type { RetryPolicy } from "../RetryPolicy.js"
@@ -43,6 +44,46 @@ export interface Target {
 }
 
 /**
+ * What every error of a request names: the operation (and grant), the endpoint URL, the client id and how it
+ * authenticated – never a secret.
+ *
+ * @internal
+ */
+export interface RequestContext {
+  readonly operation: Operation
+  readonly grant: string | undefined
+  readonly endpoint: string
+  readonly clientId: string
+  readonly authMethod: string
+}
+
+/**
+ * The context of a request to `target` by `auth`.
+ *
+ * @internal
+ */
+export const contextOf = (target: Target, auth: ClientAuth): RequestContext => ({
+  operation: target.operation,
+  grant: target.grant,
+  endpoint: target.url,
+  clientId: auth.clientId,
+  authMethod: ClientAuthModule.methodName(auth)
+})
+
+/**
+ * The fields an error takes from a request's context.
+ *
+ * @internal
+ */
+export const errorFields = (context: RequestContext) => ({
+  operation: context.operation,
+  ...(context.grant !== undefined ? { grant: context.grant } : {}),
+  endpoint: context.endpoint,
+  clientId: context.clientId,
+  authMethod: context.authMethod
+})
+
+/**
  * A 2xx answer, for the caller's decoder.
  *
  * @internal
@@ -58,6 +99,8 @@ export interface Success {
   readonly secrets: ReadonlyArray<string>
   /** the request carried a `DPoP` proof (RFC 9449): only then is a `DPoP` token type understood */
   readonly dpopProof: boolean
+  /** where the request went and who sent it, for the errors the decoder builds */
+  readonly context: RequestContext
 }
 
 /**
@@ -242,14 +285,13 @@ export const parseErrorBody = (body: string): ErrorBody | undefined => {
  * @internal
  */
 export const endpointError = (
-  target: Pick<Target, "operation" | "grant">,
+  context: RequestContext,
   status: number,
   body: ErrorBody,
   secrets: ReadonlyArray<string>
 ): TokenEndpointError =>
   new TokenEndpointError({
-    operation: target.operation,
-    ...(target.grant !== undefined ? { grant: target.grant } : {}),
+    ...errorFields(context),
     status,
     error: Redaction.fromServer(body.error, secrets),
     ...(body.errorDescription !== undefined
@@ -384,7 +426,8 @@ export const make = (
         error: E | PostError,
         retryAfterMillis?: number
       ): Effect.Effect<never, Retry.AttemptFailure<E | PostError>> => Effect.fail({ error, retryAfterMillis })
-      const transport = Retry.transportFailure(target)
+      const context = contextOf(target, request.auth)
+      const transport = Retry.transportFailure(context)
 
       return Effect.gen(function*() {
         const gate = gates.get(gateKey)
@@ -442,7 +485,7 @@ export const make = (
         const ok = status >= 200 && status < 300
         if (ok && request.readSuccessBody === false) {
           yield* Http.release(response)
-          return yield* Either.match(request.decode({ status, headers: response.headers, body: "", sentAt, secrets, dpopProof }), {
+          return yield* Either.match(request.decode({ status, headers: response.headers, body: "", sentAt, secrets, dpopProof, context }), {
             onLeft: (error) => fail(error),
             onRight: Effect.succeed
           })
@@ -458,14 +501,14 @@ export const make = (
           )
         )
         if (ok) {
-          return yield* Either.match(request.decode({ status, headers: response.headers, body, sentAt, secrets, dpopProof }), {
+          return yield* Either.match(request.decode({ status, headers: response.headers, body, sentAt, secrets, dpopProof, context }), {
             onLeft: (error) => fail(error, retryAfterMillis),
             onRight: Effect.succeed
           })
         }
         const errorBody = parseErrorBody(body)
         if (errorBody !== undefined) {
-          return yield* fail(endpointError(target, status, errorBody, secrets), retryAfterMillis)
+          return yield* fail(endpointError(context, status, errorBody, secrets), retryAfterMillis)
         }
         return yield* transport("Status", describeStatus(response, secrets), {
           status,
@@ -475,7 +518,7 @@ export const make = (
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: (): Retry.AttemptFailure<E | PostError> => ({
-            error: timeoutError(target, `no complete answer within ${Duration.format(timeout)}`),
+            error: timeoutError(context, `no complete answer within ${Duration.format(timeout)}`),
             retryAfterMillis: undefined
           })
         }),
@@ -509,17 +552,16 @@ export const make = (
           duration: options.deadline,
           onTimeout: () =>
             timeoutError(
-              request.target,
+              contextOf(request.target, request.auth),
               `no answer within the deadline of ${Duration.format(options.deadline)} (retries included)`
             )
         })
       )
   })
 
-const timeoutError = (target: Target, description: string): TransportError =>
+const timeoutError = (context: RequestContext, description: string): TransportError =>
   new TransportError({
-    operation: target.operation,
-    ...(target.grant !== undefined ? { grant: target.grant } : {}),
+    ...errorFields(context),
     reason: "Timeout",
     description,
     maybeSent: true

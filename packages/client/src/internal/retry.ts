@@ -6,9 +6,10 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import type { Operation, TokenRequestError } from "../OAuthError.js"
+import type { TokenRequestError } from "../OAuthError.js"
 import { isTransient, TransportError } from "../OAuthError.js"
 import type { RetryPolicy } from "../RetryPolicy.js"
+import { errorFields, type RequestContext } from "./formPost.js"
 
 /**
  * One failed attempt: the error, and the server's `Retry-After` (ms) when it sent one – also for a
@@ -68,7 +69,7 @@ export const schedule = (policy: RetryPolicy): Schedule.Schedule<unknown, Attemp
  *
  * @internal
  */
-export const transportFailure = (target: { readonly operation: Operation; readonly grant: string | undefined }) =>
+export const transportFailure = (context: RequestContext) =>
 (
   reason: TransportError["reason"],
   description: string,
@@ -76,8 +77,7 @@ export const transportFailure = (target: { readonly operation: Operation; readon
 ): Effect.Effect<never, { readonly error: TransportError; readonly retryAfterMillis: number | undefined }> =>
   Effect.fail({
     error: new TransportError({
-      operation: target.operation,
-      ...(target.grant !== undefined ? { grant: target.grant } : {}),
+      ...errorFields(context),
       reason,
       description,
       maybeSent: extra.maybeSent ?? true,

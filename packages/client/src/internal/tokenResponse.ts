@@ -76,6 +76,8 @@ export interface DecodeContext {
   readonly sentSecrets: ReadonlyArray<string>
   /** the request carried a DPoP proof: a `DPoP` token type is understood (RFC 9449 §5) */
   readonly dpopProof: boolean
+  /** where the request went and who sent it, for the errors */
+  readonly request: FormPost.RequestContext
 }
 
 const decodeResponse = Schema.decodeUnknownEither(TokenResponse, { errors: "all" })
@@ -139,6 +141,9 @@ export const decodeSuccess = (
     Either.left(
       new InvalidTokenResponse({
         grant: context.grant,
+        endpoint: context.request.endpoint,
+        clientId: context.request.clientId,
+        authMethod: context.request.authMethod,
         status: context.status,
         description,
         excerpt: Redaction.excerpt(body, context.sentSecrets)
@@ -149,7 +154,7 @@ export const decodeSuccess = (
   const errorBody = FormPost.asErrorBody(json)
   if (errorBody !== undefined) {
     return Either.left(
-      FormPost.endpointError({ operation: "token", grant: context.grant }, context.status, errorBody, context.sentSecrets)
+      FormPost.endpointError(context.request, context.status, errorBody, context.sentSecrets)
     )
   }
   const decoded = decodeResponse(json)
