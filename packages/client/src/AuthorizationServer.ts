@@ -27,6 +27,7 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import * as ConfigErrorModule from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -387,6 +388,58 @@ export const layerDiscoveryConfig = (
   options?: DiscoveryOptions
 ): Layer.Layer<AuthorizationServer, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.scoped(AuthorizationServer, Effect.flatMap(issuer, (value) => makeDiscovery(value, options)))
+
+/**
+ * Where the server is, from the environment:
+ *
+ * | variable | meaning |
+ * | --- | --- |
+ * | `OAUTH_TOKEN_ENDPOINT` | a static server at this token endpoint (then `OAUTH_ISSUER` is optional: the issuer) |
+ * | `OAUTH_ISSUER` | otherwise required: the issuer, discovered |
+ * | `OAUTH_DISCOVERY` | `oidc` (default: `<issuer>/.well-known/openid-configuration`, what OpenID providers publish) or `oauth` (RFC 8414) |
+ *
+ * @example
+ * ```ts
+ * import { AuthorizationServer } from "@effect-oauth/client"
+ *
+ * // OAUTH_ISSUER=https://login.example (OAUTH_DISCOVERY=oauth for RFC 8414), or OAUTH_TOKEN_ENDPOINT=…
+ * const Server = AuthorizationServer.layerConfig()
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options?: Omit<DiscoveryOptions, "kind">
+): Layer.Layer<AuthorizationServer, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Config.all({
+        tokenEndpoint: Config.option(Config.string("OAUTH_TOKEN_ENDPOINT")),
+        issuer: Config.option(Config.string("OAUTH_ISSUER")),
+        kind: Config.literal("oidc", "oauth")("OAUTH_DISCOVERY").pipe(Config.withDefault("oidc" as const))
+      }).pipe(
+        Config.mapOrFail(({ issuer, kind, tokenEndpoint }) =>
+          Option.isNone(tokenEndpoint) && Option.isNone(issuer)
+            ? Either.left(
+              ConfigErrorModule.MissingData(
+                ["OAUTH_ISSUER"],
+                "OAUTH_ISSUER (discovery) or OAUTH_TOKEN_ENDPOINT (a static server) is required"
+              )
+            )
+            : Either.right({ issuer, kind, tokenEndpoint })
+        )
+      ),
+      ({ issuer, kind, tokenEndpoint }): Layer.Layer<AuthorizationServer, never, HttpClient.HttpClient> =>
+        Option.isSome(tokenEndpoint)
+          ? layerStatic({
+            tokenEndpoint: tokenEndpoint.value,
+            ...(Option.isSome(issuer) ? { issuer: issuer.value } : {}),
+            ...(options?.allowInsecure !== undefined ? { allowInsecure: options.allowInsecure } : {})
+          })
+          : layerDiscovery(Option.getOrElse(issuer, () => ""), { ...options, kind })
+    )
+  )
 
 /**
  * The metadata of the server in context.

@@ -45,12 +45,16 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as AuthorizationServer from "./AuthorizationServer.js"
 import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as InternalClientAuth from "./internal/clientAuth.js"
 import type { ConfigurationError, TokenRequestError } from "./OAuthError.js"
 import type { RetryPolicy } from "./RetryPolicy.js"
+import * as TokenCacheModule from "./TokenCache.js"
 import { TokenCache } from "./TokenCache.js"
+import * as TokenEndpointModule from "./TokenEndpoint.js"
 import { TokenEndpoint } from "./TokenEndpoint.js"
 import { GrantTypes } from "./TokenSet.js"
 import type { TokenSet } from "./TokenSet.js"
@@ -260,3 +264,36 @@ export const layerConfig = (
   options: Config.Config.Wrap<Options> = config
 ): Layer.Layer<ClientCredentials, ConfigError.ConfigError, TokenEndpoint | TokenCache> =>
   Layer.effect(ClientCredentials, Effect.flatMap(Config.unwrap(options), make))
+
+/**
+ * Client credentials in one layer, everything from the environment – `ClientAuth.config` (`OAUTH_CLIENT_ID`,
+ * `OAUTH_CLIENT_SECRET`, …), `OAUTH_SCOPE`, `OAUTH_RESOURCE`, and where the server is (`AuthorizationServer.layerConfig`:
+ * `OAUTH_ISSUER` with OpenID discovery, or `OAUTH_TOKEN_ENDPOINT`) – over the memory cache and the token endpoint
+ * with their defaults. It needs only an `HttpClient`. For anything else (a Redis cache, options of the token endpoint,
+ * several clients), compose the layers yourself: `layerConfig()` and the layers it is made of.
+ *
+ * @example
+ * ```ts
+ * import { ClientCredentials } from "@effect-oauth/client"
+ * import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+ * import { Effect, Layer } from "effect"
+ *
+ * // OAUTH_ISSUER=https://login.example OAUTH_CLIENT_ID=orders OAUTH_CLIENT_SECRET=… OAUTH_SCOPE=api:read
+ * const token = Effect.flatMap(ClientCredentials.ClientCredentials, (cc) => cc.acquire())
+ * token.pipe(
+ *   Effect.provide(ClientCredentials.layerFromConfig().pipe(Layer.provide(NodeHttpClient.layerUndici))),
+ *   NodeRuntime.runMain
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromConfig = (
+  options?: { readonly capacity?: number | undefined }
+): Layer.Layer<ClientCredentials, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  layerConfig().pipe(
+    Layer.provide(TokenCacheModule.layerMemory({ capacity: options?.capacity })),
+    Layer.provide(TokenEndpointModule.layer()),
+    Layer.provide(AuthorizationServer.layerConfig())
+  )

@@ -6,6 +6,8 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 
@@ -165,3 +167,70 @@ export const encodeJson = Schema.encodeSync(Schema.parseJson(TokenSet))
  * @category serialization
  */
 export const decodeJson = Schema.decodeUnknown(Schema.parseJson(TokenSet))
+
+/**
+ * The fields of {@link make}: only `accessToken` is required.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  readonly accessToken: string | Redacted.Redacted<string>
+  /** seconds from `issuedAt` (default 3,600) */
+  readonly expiresIn?: number | undefined
+  /** default `"Bearer"` */
+  readonly tokenType?: string | undefined
+  readonly scope?: ReadonlyArray<string> | undefined
+  readonly refreshToken?: string | Redacted.Redacted<string> | undefined
+  readonly idToken?: string | Redacted.Redacted<string> | undefined
+  readonly issuedTokenType?: string | undefined
+  readonly extra?: Readonly<Record<string, unknown>> | undefined
+  /** epoch ms (default: the Effect `Clock`'s now) */
+  readonly issuedAt?: number | undefined
+  /** provenance: the grant (default `client_credentials`), the client (default `test-client`), the endpoint */
+  readonly grant?: string | undefined
+  readonly clientId?: string | undefined
+  readonly tokenEndpoint?: string | undefined
+}
+
+const redacted = (value: string | Redacted.Redacted<string>): Redacted.Redacted<string> =>
+  Redacted.isRedacted(value) ? value : Redacted.make(value)
+
+/**
+ * A token set with defaults – for tests and fakes: issued now (the Effect `Clock`, so a `TestClock` moves it), living
+ * an hour, a `Bearer` token from `client_credentials`.
+ *
+ * @example
+ * ```ts
+ * import { TokenSet } from "@effect-oauth/client"
+ * import { Effect } from "effect"
+ *
+ * const token = TokenSet.make({ accessToken: "t1", expiresIn: 300, scope: ["api:read"] })
+ * // Effect<TokenSet>: issuedAt from the Clock, expiresAt 300 s later
+ * const program = Effect.map(token, (t) => `${t}`)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: MakeOptions): Effect.Effect<TokenSet> =>
+  Effect.map(
+    options.issuedAt === undefined ? Clock.currentTimeMillis : Effect.succeed(options.issuedAt),
+    (issuedAt) =>
+      new TokenSet({
+        accessToken: redacted(options.accessToken),
+        tokenType: options.tokenType ?? "Bearer",
+        issuedAt,
+        expiresAt: issuedAt + (options.expiresIn ?? 3600) * 1000,
+        ...(options.refreshToken !== undefined ? { refreshToken: redacted(options.refreshToken) } : {}),
+        ...(options.idToken !== undefined ? { idToken: redacted(options.idToken) } : {}),
+        ...(options.scope !== undefined ? { scope: [...options.scope] } : {}),
+        ...(options.issuedTokenType !== undefined ? { issuedTokenType: options.issuedTokenType } : {}),
+        extra: { ...options.extra },
+        provenance: new Provenance({
+          grant: options.grant ?? GrantTypes.clientCredentials,
+          clientId: options.clientId ?? "test-client",
+          tokenEndpoint: options.tokenEndpoint ?? "https://as.example/token"
+        })
+      })
+  )

@@ -87,3 +87,8 @@ export * as ManagedToken from "./ManagedToken.js"
  * @since 0.1.0
  */
 export * as Revocation from "./Revocation.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Testing from "./Testing.js"

@@ -157,6 +157,22 @@ const causeCode = (cause: unknown): string | undefined => {
 }
 
 /**
+ * The message of the innermost error along the `cause` chain (`bad port` under fetch's `fetch failed`), when it is
+ * short: what a transport says of itself, never the request.
+ */
+const innermostMessage = (cause: unknown): string | undefined => {
+  let current: unknown = cause
+  let message: string | undefined
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    message = current.message
+    current = current.cause
+  }
+  return message !== undefined && message.length > 0 && message.length <= 80 && !/[\u0000-\u001f]/.test(message)
+    ? message
+    : undefined
+}
+
+/**
  * A transport failure described without the request (its URL may carry parameters; its body carries secrets).
  *
  * @internal
@@ -169,8 +185,9 @@ export const classifyRequestError = (
       return { description: `the request could not be built (${error.reason})`, maybeSent: false }
     }
     const code = causeCode(error.cause)
+    const detail = code ?? innermostMessage(error.cause)
     return {
-      description: code ? `the request failed (${code})` : "the request failed",
+      description: detail !== undefined ? `the request failed (${detail})` : "the request failed",
       maybeSent: code === undefined || !notSentCodes.has(code)
     }
   }
