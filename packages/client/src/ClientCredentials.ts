@@ -50,6 +50,7 @@ import * as AuthorizationServer from "./AuthorizationServer.js"
 import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as InternalClientAuth from "./internal/clientAuth.js"
+import * as Memo from "./internal/memo.js"
 import type { ConfigurationError, TokenRequestError } from "./OAuthError.js"
 import type { RetryPolicy } from "./RetryPolicy.js"
 import * as TokenCacheModule from "./TokenCache.js"
@@ -163,9 +164,9 @@ export const make = (options: Options): Effect.Effect<ClientCredentials.Service,
         }, cache.hash)
       })
 
-    // the span covers the request to the token endpoint (a cache hit costs a few microseconds; a span, ten times
-    // more, so hits are not traced: the cache's metrics count them)
-    const request = Effect.fn("ClientCredentials.request")(function*(resolved: Resolved, cached: boolean) {
+    // the span covers the request to the token endpoint (a cache hit costs a few hundred nanoseconds; a span, ten
+    // times more, so hits are not traced: the cache's metrics count them)
+    const requestOf = Effect.fn("ClientCredentials.request")(function*(resolved: Resolved, cached: boolean) {
       const scope = resolved.scope.length > 0 ? resolved.scope : undefined
       yield* Effect.annotateCurrentSpan({
         "oauth.client_id": resolved.auth.clientId,
@@ -182,18 +183,78 @@ export const make = (options: Options): Effect.Effect<ClientCredentials.Service,
     })
 
     const sourceOf = (resolved: Resolved): TokenSource.TokenSource<TokenRequestError> =>
-      TokenSource.cached(cache, keyOf(resolved))(TokenSource.fromEffect(Effect.suspend(() => request(resolved, true))))
+      TokenSource.cached(cache, keyOf(resolved))(TokenSource.fromEffect(requestOf(resolved, true)))
 
-    const acquire = (options?: AcquireOptions): Effect.Effect<TokenSet, TokenRequestError> =>
-      Effect.suspend(() => {
-        const resolved = resolve(options)
-        return options?.allowCached === false ? request(resolved, false) : sourceOf(resolved).get
+    /**
+     * The cache key and the request of one request shape, kept by the shape's value (bounded): a hit costs a string
+     * built from the call's options and a map lookup, not a key (normalised scopes, JSON, a hash) built again. The
+     * shape is read when the effect runs, so an options object changed after the effect was built is honoured.
+     */
+    const shapes = Memo.make<{ readonly key: string; readonly get: Effect.Effect<TokenSet, TokenRequestError> }>(1024)
+    const unsafeFresh = cache.unsafeFresh
+
+    // injective, so two different shapes never share an entry: parts joined by control characters, or – when a part
+    // holds one of them (no real scope or resource does) – length-prefixed under another leading letter
+    const shapeOf = (request: AcquireOptions | undefined): string => {
+      const scope = request?.scope ?? options.scope
+      const resource = request?.resource ?? options.resource
+      const credentials = request?.credentials
+      let shape = scope === undefined ? "u" : "s"
+      if (scope !== undefined) {
+        for (const part of scope) {
+          if (/[\u0000-\u0002]/.test(part)) return prefixedShape(scope, resource, credentials)
+          shape += "\u0000" + part
+        }
+      }
+      if (resource !== undefined) {
+        for (const part of typeof resource === "string" ? [resource] : resource) {
+          if (/[\u0000-\u0002]/.test(part)) return prefixedShape(scope, resource, credentials)
+          shape += "\u0001" + part
+        }
+        if (typeof resource !== "string") shape += "\u0002"
+      }
+      return credentials === undefined ? shape : shape + "\u0002c" + InternalClientAuth.valueId(credentials)
+    }
+
+    /** the cache's effect for a shape not seen yet (or evicted from the memo): its key built once, then kept */
+    const firstOf = (shape: string, request: AcquireOptions | undefined) => {
+      const resolved = resolve(request)
+      return Effect.flatMap(keyOf(resolved), (key) => {
+        // an effect is a description: built once, run by every later call of this shape
+        const entry = { key, get: cache.getOrAcquire(key, requestOf(resolved, true)) }
+        shapes.set(shape, entry)
+        return entry.get
       })
+    }
+
+    const acquire = (request?: AcquireOptions): Effect.Effect<TokenSet, TokenRequestError> =>
+      request?.allowCached === false
+        ? Effect.suspend(() => requestOf(resolve(request), false))
+        : Effect.clockWith((clock) => {
+          // the hot path: the shape read now, its key from the memo, a fresh token straight from the cache
+          const shape = shapeOf(request)
+          const known = shapes.get(shape)
+          if (known === undefined) return firstOf(shape, request)
+          const fresh = unsafeFresh?.(known.key, clock.unsafeCurrentTimeMillis())
+          return fresh !== undefined ? Effect.succeed(fresh) : known.get
+        })
 
     const source = (options?: SourceOptions): TokenSource.TokenSource<TokenRequestError> => sourceOf(resolve(options))
 
     return ClientCredentials.of({ acquire, source })
   })
+
+/** the length-prefixed shape of a request whose parts hold the separators of the short form */
+const prefixedShape = (
+  scope: ReadonlyArray<string> | undefined,
+  resource: string | ReadonlyArray<string> | undefined,
+  credentials: ClientAuth.ClientAuth | undefined
+): string => {
+  const list = (values: ReadonlyArray<string>) => `${values.length}[${values.map((v) => `${v.length}:${v}`).join("")}]`
+  return `L${scope === undefined ? "-" : list(scope)}${
+    resource === undefined ? "-" : typeof resource === "string" ? `r${resource.length}:${resource}` : list(resource)
+  }${credentials === undefined ? "-" : `c${InternalClientAuth.valueId(credentials)}`}`
+}
 
 /**
  * @since 0.1.0

@@ -87,6 +87,12 @@ export declare namespace TokenCache {
       acquire: Effect.Effect<TokenSet, TokenRequestError>,
       options?: SetOptions
     ) => Effect.Effect<TokenSet, TokenRequestError>
+    /**
+     * Optional, for the hot path of the grants: the token of `key` if it is **fresh** at `now` (epoch ms, from the
+     * caller's `Clock`), counted as a hit – synchronously, starting nothing; `undefined` otherwise (then call
+     * `getOrAcquire`, which decides the rest). A cache without it is read through `getOrAcquire` only.
+     */
+    readonly unsafeFresh?: ((key: string, now: number) => TokenSet | undefined) | undefined
   }
 
   /**

@@ -74,19 +74,24 @@ export const cached = <EK = never>(
   key: string | Effect.Effect<string, EK>
 ) =>
 (self: TokenSource<TokenRequestError>): TokenSource<TokenRequestError | EK> => {
-  let known: string | undefined = typeof key === "string" ? key : undefined
-  const keyOf: Effect.Effect<string, EK> = typeof key === "string"
-    ? Effect.succeed(key)
-    : Effect.suspend(() =>
-      known !== undefined ? Effect.succeed(known) : Effect.tap(key, (computed) => {
-        known = computed
-      })
-    )
+  // once the key is known, `get` is the cache's own effect for it: built once, run by every call
+  let known: { readonly key: string; readonly get: Effect.Effect<TokenSet, TokenRequestError> } | undefined =
+    typeof key === "string" ? { key, get: cache.getOrAcquire(key, self.get) } : undefined
+  const first: Effect.Effect<TokenSet, TokenRequestError | EK> = typeof key === "string"
+    ? cache.getOrAcquire(key, self.get)
+    : Effect.flatMap(key, (computed) => {
+      known = { key: computed, get: cache.getOrAcquire(computed, self.get) }
+      return known.get
+    })
   return {
-    get: Effect.flatMap(keyOf, (k) => cache.getOrAcquire(k, self.get)),
+    get get() {
+      return known !== undefined ? known.get : first
+    },
     invalidate: (token) =>
       Effect.suspend(() =>
-        known === undefined ? self.invalidate(token) : Effect.zipRight(cache.invalidate(known, token), self.invalidate(token))
+        known === undefined
+          ? self.invalidate(token)
+          : Effect.zipRight(cache.invalidate(known.key, token), self.invalidate(token))
       )
   }
 }

@@ -130,6 +130,41 @@ describe("ClientCredentials", () => {
         expect(yield* count(requests)).toBe(3)
       })))
 
+  it.effect("the request is read when the effect runs: an effect reused after its options changed asks for the new shape", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        const options: { scope: Array<string> } = { scope: ["api:read"] }
+        const get = cc.acquire(options)
+        expect(accessTokenOf(yield* get)).toBe("t1")
+        options.scope = ["api:write"]
+        expect(accessTokenOf(yield* get)).toBe("t2")
+        options.scope.push("api:read")
+        expect(accessTokenOf(yield* get)).toBe("t3")
+        expect((yield* Ref.get(requests)).map((r) => r.params?.["scope"])).toEqual(["api:read", "api:write", "api:read api:write"])
+      })))
+
+  it.effect("shapes that only differ by where their parts split never share a cache entry", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        const shapes: ReadonlyArray<ClientCredentials.AcquireOptions> = [
+          { scope: ["a", "b"] },
+          { scope: ["a\u0000b"] },
+          { scope: ["a\u0001b"] },
+          { scope: ["a"], resource: "b" },
+          { scope: ["a"], resource: ["b", "c"] },
+          { scope: [], resource: ["a", "b"] },
+          { scope: ["a\u0000"], resource: ["b"] },
+          { resource: "https://x.example" }
+        ]
+        const tokens = []
+        for (const shape of shapes) tokens.push(accessTokenOf(yield* cc.acquire(shape)))
+        // each shape a request of its own (scopes a+b and a\u0000b are different scopes once normalised), then each
+        // served from the cache with its own token
+        expect(yield* count(requests)).toBe(shapes.length)
+        for (const [i, shape] of shapes.entries()) expect(accessTokenOf(yield* cc.acquire(shape))).toBe(tokens[i])
+        expect(yield* count(requests)).toBe(shapes.length)
+      })))
+
   it.effect("1,000 concurrent cold acquires make one request", () =>
     run({ auth, scope: ["api:read"] }, (cc, requests) =>
       Effect.gen(function*() {

@@ -11,6 +11,7 @@ import * as jose from "jose"
 import { types } from "node:util"
 import type { AssertionAudience, ClientAuth, PrivateKey } from "../ClientAuth.js"
 import { ConfigurationError } from "../OAuthError.js"
+import * as Memo from "./memo.js"
 
 /**
  * `application/x-www-form-urlencoded` serialisation of one string, as the WHATWG URL standard (and so
@@ -269,4 +270,35 @@ export const fingerprint = (auth: ClientAuth, hash: (value: string) => string): 
   }
   byAuth.set(auth, fp)
   return fp
+}
+
+/**
+ * A string that tells client authentications apart by value – the method, the client id, and the secret or key (by
+ * identity for a non-extractable `CryptoKey`) – for memo keys held in this process only (never printed, never stored).
+ *
+ * @internal
+ */
+export const valueId = (auth: ClientAuth): string => {
+  const parts = (...values: ReadonlyArray<string>) => values.map((value) => `${value.length}:${value}`).join("|")
+  switch (auth._tag) {
+    case "ClientSecretBasic":
+      return parts("b", auth.encoding, auth.clientId, Redacted.value(auth.clientSecret))
+    case "ClientSecretPost":
+      return parts("p", auth.clientId, Redacted.value(auth.clientSecret))
+    case "ClientSecretJwt":
+      return parts("j", auth.algorithm, auth.assertionAudience, auth.clientId, Redacted.value(auth.clientSecret))
+    case "PrivateKeyJwt": {
+      const key = Redacted.value(auth.privateKey)
+      return parts(
+        "k",
+        auth.algorithm,
+        auth.assertionAudience,
+        auth.keyId ?? "",
+        auth.clientId,
+        typeof key === "string" ? key : Memo.identity(key)
+      )
+    }
+    case "None":
+      return parts("n", auth.clientId)
+  }
 }

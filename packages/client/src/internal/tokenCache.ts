@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
+import type * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -44,6 +45,8 @@ export const metrics = {
     incremental: true
   })
 }
+
+const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
 
 /**
  * A cached token with its freshness marks.
@@ -116,14 +119,24 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenCache.Se
     // a Map iterates in insertion order: re-inserting on every use keeps the least recently used first
     const entries = new Map<string, Entry>()
 
+    // the most recently used key: a hit on it needs no re-insertion (the common case of one hot key)
+    let newest: string | undefined
     const touch = (key: string, entry: Entry): void => {
+      if (key === newest) return
       entries.delete(key)
       entries.set(key, entry)
+      newest = key
+    }
+    const forget = (key: string): void => {
+      entries.delete(key)
+      if (key === newest) newest = undefined
     }
 
     /** stores and evicts; returns how many entries were evicted */
     const store = (key: string, entry: Entry): number => {
-      touch(key, entry)
+      entries.delete(key)
+      entries.set(key, entry)
+      newest = key
       let evicted = 0
       while (entries.size > capacity) {
         const oldest = entries.keys().next()
@@ -172,7 +185,7 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenCache.Se
             touch(key, entry)
             return Effect.as(Metric.increment(metrics.hits), Option.some(entry.token))
           }
-          if (entry !== undefined) entries.delete(key)
+          if (entry !== undefined) forget(key)
           return Effect.as(Metric.increment(metrics.misses), Option.none())
         }))
 
@@ -183,42 +196,51 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenCache.Se
       Effect.sync(() => {
         const entry = entries.get(key)
         if (entry !== undefined && (token === undefined || sameAccessToken(entry.token, token))) {
-          entries.delete(key)
+          forget(key)
         }
       })
 
     const onJoin = { onJoin: Metric.increment(metrics.joined), onStart: Metric.increment(metrics.misses) }
 
+    // the hit path is one read of the clock and one synchronous step: no span (the counter counts hits), the counter
+    // updated in place
     const getOrAcquire = (
       key: string,
       acquire: Effect.Effect<TokenSet, TokenRequestError>,
       options?: TokenCache.SetOptions
     ): Effect.Effect<TokenSet, TokenRequestError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.suspend(() => {
-          const entry = entries.get(key)
-          if (entry !== undefined && now < entry.usableUntil) {
-            touch(key, entry)
-            if (now < entry.refreshAt || flights.running(key)) return Effect.as(Metric.increment(metrics.hits), entry.token)
-            // usable but not fresh, and nobody refreshing: serve it at once, refresh once in the background
-            return Effect.as(
-              Effect.all([
-                Metric.increment(metrics.hits),
-                Effect.flatMap(
-                  flights.start(key, acquisition(key, acquire, options?.notAfter, true)),
-                  (started) => started ? Metric.increment(metrics.backgroundRefreshes) : Effect.void
-                )
-              ], { discard: true }),
-              entry.token
-            )
-          }
-          if (entry !== undefined) entries.delete(key) // expired: never handed out again
-          return flights.run(key, acquisition(key, acquire, options?.notAfter, false), onJoin)
-        }))
+      Effect.clockWith((clock) => {
+        // decided in one synchronous step: no other fiber can start an acquisition of this key in between
+        const now = clock.unsafeCurrentTimeMillis()
+        const entry = entries.get(key)
+        if (entry !== undefined && now < entry.usableUntil) {
+          touch(key, entry)
+          metrics.hits.unsafeUpdate(1, noTags)
+          if (now < entry.refreshAt || flights.running(key)) return Effect.succeed(entry.token)
+          // usable but not fresh, and nobody refreshing: serve it at once, refresh once in the background
+          return Effect.as(
+            Effect.flatMap(
+              flights.start(key, acquisition(key, acquire, options?.notAfter, true)),
+              (started) => started ? Metric.increment(metrics.backgroundRefreshes) : Effect.void
+            ),
+            entry.token
+          )
+        }
+        if (entry !== undefined) forget(key) // expired: never handed out again
+        return flights.run(key, acquisition(key, acquire, options?.notAfter, false), onJoin)
+      })
+
+    const unsafeFresh = (key: string, now: number): TokenSet | undefined => {
+      const entry = entries.get(key)
+      if (entry === undefined || now >= entry.refreshAt || now >= entry.usableUntil) return undefined
+      touch(key, entry)
+      metrics.hits.unsafeUpdate(1, noTags)
+      return entry.token
+    }
 
     const hash = options?.hash ?? processHash
 
-    return { hash, get, set, invalidate, getOrAcquire } satisfies TokenCache.Service
+    return { hash, get, set, invalidate, getOrAcquire, unsafeFresh } satisfies TokenCache.Service
   })
 
 /** @internal */
@@ -349,5 +371,13 @@ export const makeShared = (
     ): Effect.Effect<TokenSet, TokenRequestError> =>
       local.getOrAcquire(key, distributed(key, acquire, setOptions?.notAfter), setOptions)
 
-    return { hash: store.hash, get, set, invalidate, getOrAcquire } satisfies TokenCache.Service
+    // the memory level decides what is fresh here: a fresh token there is served without a round trip
+    return {
+      hash: store.hash,
+      get,
+      set,
+      invalidate,
+      getOrAcquire,
+      unsafeFresh: local.unsafeFresh
+    } satisfies TokenCache.Service
   })
