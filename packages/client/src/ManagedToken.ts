@@ -233,11 +233,20 @@ export const make = (
 
     const publish = (event: Event) => PubSub.publish(pubsub, event)
 
-    const phaseOf = (sessionId: string, tokenSet: TokenSet, now: number): Freshness.Phase => {
-      if (sameToken(rejected.get(sessionId), tokenSet.accessToken)) return "Expired"
+    // the refresh point of a token set, computed once (a session keeps its token set for many calls)
+    const refreshPoints = new WeakMap<TokenSet, { readonly sessionId: string; readonly refreshAt: number }>()
+    const refreshAtOf = (sessionId: string, tokenSet: TokenSet): number => {
+      const known = refreshPoints.get(tokenSet)
+      if (known !== undefined && known.sessionId === sessionId) return known.refreshAt
       // the jitter is drawn from the session and the token's times: stable for one token set, spread over sessions
       const refreshAt = Freshness.refreshPoint(tokenSet, freshness, jitterFraction(sessionId, tokenSet))
-      return Freshness.phase(tokenSet, now, refreshAt, freshness)
+      refreshPoints.set(tokenSet, { sessionId, refreshAt })
+      return refreshAt
+    }
+
+    const phaseOf = (sessionId: string, tokenSet: TokenSet, now: number): Freshness.Phase => {
+      if (rejected.size > 0 && sameToken(rejected.get(sessionId), tokenSet.accessToken)) return "Expired"
+      return Freshness.phase(tokenSet, now, refreshAtOf(sessionId, tokenSet), freshness)
     }
 
     const end = (sessionId: string, reason: "InvalidGrant" | "NoRefreshToken") =>
@@ -317,7 +326,7 @@ export const make = (
     const refreshShared = (sessionId: string): Effect.Effect<TokenSet, ManagedTokenError> =>
       flights.run(sessionId, refreshNow(sessionId))
 
-    const get = Effect.fn("ManagedToken.get")(function*(sessionId: string) {
+    const getTraced = Effect.fn("ManagedToken.get")(function*(sessionId: string) {
       const current = yield* loadStored(sessionId)
       const now = yield* Clock.currentTimeMillis
       const phase = phaseOf(sessionId, current, now)
@@ -339,6 +348,17 @@ export const make = (
           return yield* refreshShared(sessionId)
       }
     })
+
+    // a fresh token set from a store that reads synchronously (memory) is handed out at once, untraced (as a cache
+    // hit); everything else – a remote store, a token due for refresh – goes through the traced path
+    const unsafeGet = store.unsafeGet
+    const get = (sessionId: string): Effect.Effect<TokenSet, ManagedTokenError> =>
+      unsafeGet === undefined ? getTraced(sessionId) : Effect.clockWith((clock) => {
+        const current = unsafeGet(sessionId)
+        return current !== undefined && phaseOf(sessionId, current, clock.unsafeCurrentTimeMillis()) === "Fresh"
+          ? Effect.succeed(current)
+          : getTraced(sessionId)
+      })
 
     const start = Effect.fn("ManagedToken.start")(function*(sessionId: string, tokenSet: TokenSet) {
       yield* flights.settled(sessionId)

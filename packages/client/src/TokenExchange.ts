@@ -15,15 +15,16 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as ClientAuth from "./ClientAuth.js"
+import * as InternalClientAuth from "./internal/clientAuth.js"
+import * as Memo from "./internal/memo.js"
 import * as internal from "./internal/tokenExchange.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { ConfigurationError, SystemIdentityTokenError } from "./OAuthError.js"
@@ -181,6 +182,36 @@ export const cacheKey = (
 
 const invalidOptions = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
 
+/** a list as a memo part: length-prefixed items (injective) */
+const listPart = (values: string | ReadonlyArray<string> | undefined): string => {
+  if (values === undefined) return "-"
+  if (typeof values === "string") return `s${values.length}:${values}`
+  let out = `l${values.length}`
+  for (const value of values) out += `|${value.length}:${value}`
+  return out
+}
+
+const textPart = (value: string | undefined): string => (value === undefined ? "-" : `${value.length}:${value}`)
+
+/**
+ * The shape of an exchange besides its subject token (which keys the outer memo): every part that changes the issued
+ * token or the decision to refuse, injective.
+ */
+const shapeOf = (request: Omit<ExchangeRequest, "allowCached">): string => {
+  const actor = request.actorToken
+  return [
+    textPart(request.subjectTokenType),
+    Redacted.isRedacted(request.subjectToken) ? "r" : Memo.identity(request.subjectToken),
+    actor === undefined ? "-" : Redacted.isRedacted(actor) ? textPart(Redacted.value(actor)) : Memo.identity(actor),
+    textPart(request.actorTokenType),
+    listPart(request.audience),
+    listPart(request.resource),
+    listPart(request.scope),
+    textPart(request.requestedTokenType),
+    request.credentials === undefined ? "-" : InternalClientAuth.valueId(request.credentials)
+  ].join("")
+}
+
 /**
  * Builds the service from the `TokenEndpoint` and the `TokenCache` in context. The token endpoint the requests go to
  * is part of every cache key: one cache can serve several servers.
@@ -201,54 +232,108 @@ export const make = (options: Options): Effect.Effect<TokenExchange.Service, nev
         (metadata) => cacheKey(request, { auth: options.auth, tokenEndpoint: metadata.tokenEndpoint, hash: cache.hash })
       )
 
-    const exchange = Effect.fn("TokenExchange.exchange")(function*(request: ExchangeRequest) {
+    /** what is refused before any request: an actor token without its type (or the reverse), a system identity */
+    const refusal = (request: Omit<ExchangeRequest, "allowCached">): ExchangeError | undefined => {
+      if (request.actorToken !== undefined && request.actorTokenType === undefined) {
+        return invalidOptions("an actor token needs its actor_token_type (RFC 8693 §2.1)")
+      }
+      if (request.actorToken === undefined && request.actorTokenType !== undefined) {
+        return invalidOptions("actor_token_type was given without an actor token (RFC 8693 §2.1)")
+      }
+      if (guard !== undefined) {
+        const mark = guard(request.subjectToken)
+        if (Option.isSome(mark)) return new SystemIdentityTokenError({ mark: mark.value })
+      }
+      return undefined
+    }
+
+    /** the request that leaves the cache, in its span (hits are not traced: the cache's metrics count them) */
+    const requestOf = Effect.fn("TokenExchange.exchange")(function*(
+      request: Omit<ExchangeRequest, "allowCached">,
+      cache: "use" | "bypass"
+    ) {
       const auth = request.credentials ?? options.auth
       const subjectTokenType = internal.subjectTokenType(request)
       yield* Effect.annotateCurrentSpan({
         "oauth.client_id": ClientAuth.clientId(auth),
         "oauth.subject_token_type": subjectTokenType,
+        "oauth.cache": cache,
         ...(request.actorTokenType !== undefined ? { "oauth.actor_token_type": request.actorTokenType } : {}),
         ...(request.requestedTokenType !== undefined ? { "oauth.requested_token_type": request.requestedTokenType } : {}),
         ...(request.audience !== undefined ? { "oauth.audience": internal.many(request.audience).join(" ") } : {}),
         ...(request.resource !== undefined ? { "oauth.resource": internal.many(request.resource).join(" ") } : {}),
         ...(request.scope !== undefined ? { "oauth.scope": request.scope.join(" ") } : {})
       })
-
-      if (request.actorToken !== undefined && request.actorTokenType === undefined) {
-        return yield* invalidOptions("an actor token needs its actor_token_type (RFC 8693 §2.1)")
-      }
-      if (request.actorToken === undefined && request.actorTokenType !== undefined) {
-        return yield* invalidOptions("actor_token_type was given without an actor token (RFC 8693 §2.1)")
-      }
-      if (guard !== undefined) {
-        const mark = guard(request.subjectToken)
-        if (Option.isSome(mark)) {
-          return yield* new SystemIdentityTokenError({ mark: mark.value })
-        }
-      }
-
-      const acquire = endpoint.request({
+      return yield* endpoint.request({
         grantType: GrantTypes.tokenExchange,
         params: internal.params(request, subjectTokenType),
         auth,
         requestedScope: request.scope !== undefined && request.scope.length > 0 ? request.scope : undefined,
         retry: options.retry
       })
-
-      if (!(request.allowCached ?? defaultAllowCached)) {
-        yield* Effect.annotateCurrentSpan("oauth.cache", "bypass")
-        return yield* acquire
-      }
-      const notAfter = internal.notAfter(request)
-      const now = yield* Clock.currentTimeMillis
-      if (notAfter !== undefined && notAfter <= now) {
-        // the subject (or actor) token has expired: nothing worth caching, let the server answer
-        yield* Effect.annotateCurrentSpan("oauth.cache", "bypass")
-        return yield* acquire
-      }
-      const key = yield* keyOf(request)
-      return yield* cache.getOrAcquire(key, acquire, notAfter === undefined ? undefined : { notAfter })
     })
+
+    /** one exchange shape, prepared once: refused, or its cache key, the subject's expiry and the cache's effect */
+    type Prepared =
+      | { readonly _tag: "Refused"; readonly error: ExchangeError }
+      | {
+        readonly _tag: "Cached"
+        readonly key: string
+        readonly notAfter: number | undefined
+        readonly get: Effect.Effect<TokenSet, ExchangeError>
+        readonly bypass: Effect.Effect<TokenSet, ExchangeError>
+      }
+
+    const prepare = (request: Omit<ExchangeRequest, "allowCached">): Effect.Effect<Prepared, ConfigurationError> => {
+      const refused = refusal(request)
+      if (refused !== undefined) return Effect.succeed({ _tag: "Refused", error: refused })
+      const notAfter = internal.notAfter(request)
+      return Effect.map(keyOf(request), (key): Prepared => ({
+        _tag: "Cached",
+        key,
+        notAfter,
+        get: cache.getOrAcquire(key, requestOf(request, "use"), notAfter === undefined ? undefined : { notAfter }),
+        bypass: requestOf(request, "bypass")
+      }))
+    }
+
+    /** the prepared shapes, by the subject token's value, then the rest of the request (both bounded) */
+    const prepared = Memo.make<Memo.Memo<Prepared>>(1024)
+    const unsafeFresh = cache.unsafeFresh
+
+    const run = (entry: Prepared, now: number): Effect.Effect<TokenSet, ExchangeError> => {
+      if (entry._tag === "Refused") return Effect.fail(entry.error)
+      // the subject (or actor) token has expired: nothing worth caching, let the server answer
+      if (entry.notAfter !== undefined && entry.notAfter <= now) return entry.bypass
+      const fresh = unsafeFresh?.(entry.key, now)
+      return fresh !== undefined ? Effect.succeed(fresh) : entry.get
+    }
+
+    const exchange = (request: ExchangeRequest): Effect.Effect<TokenSet, ExchangeError> =>
+      !(request.allowCached ?? defaultAllowCached)
+        ? Effect.suspend(() => {
+          const refused = refusal(request)
+          return refused !== undefined ? Effect.fail(refused) : requestOf(request, "bypass")
+        })
+        : Effect.clockWith((clock) => {
+          // the hot path: the request read now, prepared once per shape (the guard, the key, the subject's expiry)
+          const subject = request.subjectToken
+          const subjectKey = Redacted.isRedacted(subject) ? Redacted.value(subject) : undefined
+          const shape = shapeOf(request)
+          const known = subjectKey === undefined ? undefined : prepared.get(subjectKey)?.get(shape)
+          if (known !== undefined) return run(known, clock.unsafeCurrentTimeMillis())
+          return Effect.flatMap(prepare(request), (entry) => {
+            if (subjectKey !== undefined) {
+              let shapes = prepared.get(subjectKey)
+              if (shapes === undefined) {
+                shapes = Memo.make<Prepared>(64)
+                prepared.set(subjectKey, shapes)
+              }
+              shapes.set(shape, entry)
+            }
+            return run(entry, clock.unsafeCurrentTimeMillis())
+          })
+        })
 
     const source = (request: Omit<ExchangeRequest, "allowCached">): TokenSource<ExchangeError> => {
       return {

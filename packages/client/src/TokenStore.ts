@@ -64,6 +64,11 @@ export declare namespace TokenStore {
      * Fails with a `TokenStoreError` (operation `"lock"`) when the lock cannot be taken – the store is down, or
      * another holder kept it past its time limit.
      */
+    /**
+     * Optional, for the hot path of `ManagedToken.get`: the token set of a session read synchronously, when the store
+     * can (a store in memory); `undefined` for none. A remote store leaves it out.
+     */
+    readonly unsafeGet?: ((sessionId: string) => TokenSet | undefined) | undefined
     readonly withLock?: <A, E, R>(
       sessionId: string,
       effect: Effect.Effect<A, E, R>
@@ -82,7 +87,8 @@ export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.sync(() => {
   return TokenStore.of({
     get: (sessionId) => Effect.sync(() => Option.fromNullable(sessions.get(sessionId))),
     set: (sessionId, tokenSet) => Effect.sync(() => void sessions.set(sessionId, tokenSet)),
-    remove: (sessionId) => Effect.sync(() => void sessions.delete(sessionId))
+    remove: (sessionId) => Effect.sync(() => void sessions.delete(sessionId)),
+    unsafeGet: (sessionId) => sessions.get(sessionId)
   })
 })
 

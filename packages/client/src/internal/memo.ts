@@ -37,7 +37,7 @@ let nextCredentialId = 0
 export const identity = (value: object): string => {
   let id = credentialIds.get(value)
   if (id === undefined) {
-    id = `#${nextCredentialId++}`
+    id = `#${nextCredentialId++};`
     credentialIds.set(value, id)
   }
   return id
