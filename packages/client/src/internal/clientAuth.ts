@@ -134,15 +134,18 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
           const credentials = basicCredentials(auth.clientId, secret)
           const header = `Basic ${credentials}`
           // what a server may echo: the secret (in any encoding: the redaction step derives them), the credentials
-          // before base64 (form-urlencoded, and as the server decoded them) and after, and the whole header value
+          // before base64 (form-urlencoded, and as the server decoded them) and after (both: a server that decoded
+          // them may base64 them again), and the whole header value
+          const decoded = `${auth.clientId}:${secret}`
           return {
             headers: { authorization: header },
             params: {},
             secrets: [
               secret,
               `${formUrlEncode(auth.clientId)}:${formUrlEncode(secret)}`,
-              `${auth.clientId}:${secret}`,
+              decoded,
               credentials,
+              Encoding.encodeBase64(decoded),
               header
             ]
           }
