@@ -24,6 +24,8 @@ interface Case {
   readonly answer: (request: Received, response: Http.ServerResponse) => void
   /** one request, and what it must end in */
   readonly send: Effect.Effect<void, never, TokenEndpoint.TokenEndpoint | Revocation.Revocation>
+  /** the cap (default 1 MiB) */
+  readonly maxResponseBytes?: number
 }
 
 const tokenRequest = Effect.flatMap(TokenEndpoint.TokenEndpoint, (endpoint) =>
@@ -43,12 +45,13 @@ const cases: ReadonlyArray<Case> = [
     send: expectTransport("BodyTooLarge")
   },
   {
-    title: "a token response of 2 MiB without Content-Length (refused at the cap while it streams): BodyTooLarge",
+    title: "a token response of 256 KiB without Content-Length, a 64 KiB cap (refused while it streams): BodyTooLarge",
     answer: (_request, response) => {
       response.writeHead(200, { "content-type": "application/json" })
-      writeBody(response, 2 * MiB)
+      writeBody(response, 256 * 1024)
     },
-    send: expectTransport("BodyTooLarge")
+    send: expectTransport("BodyTooLarge"),
+    maxResponseBytes: 64 * 1024
   },
   {
     title: "a 307 with a 1 MiB body and its Content-Length (over the 64 KiB discardBody reads): Redirect",
@@ -85,7 +88,7 @@ describe.each(clients)("$name: 200 refused bodies, one after another", (client) 
         const server = yield* httpServer(c.answer)
         const services = yield* Layer.build(
           Layer.mergeAll(
-            TokenEndpoint.layer(),
+            TokenEndpoint.layer({ maxResponseBytes: c.maxResponseBytes }),
             Revocation.layer({ auth, retry: RetryPolicy.never })
           ).pipe(Layer.provide(serverLayer(server)), Layer.provide(client.layer))
         )
