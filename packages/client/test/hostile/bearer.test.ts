@@ -5,13 +5,16 @@
  * grows by less than 16 MiB, and the 401's socket is closed at the server.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Data, Effect, Layer } from "effect"
 import * as BearerClient from "../../src/BearerClient.js"
 import type { TokenSource } from "../../src/TokenSource.js"
 import { clients, httpServer, mib, peakGrowth, writeBody } from "../support/hostile.js"
 import { accessTokenOf, makeTokenSet } from "../support/tokens.js"
 
 const MiB = 1024 * 1024
+
+/** no replay within 10 s: the 401's body is being read */
+class StillReading extends Data.TaggedError("StillReading") {}
 
 /** a source whose first token is renewed once it is invalidated */
 const renewingSource = (): TokenSource<never> => {
@@ -49,9 +52,13 @@ describe.each(clients)("$name: a 401 with a huge body before the replay", (clien
         const platform = yield* Layer.build(client.layer)
         const api = yield* BearerClient.make(renewingSource(), { origins: [server.url] }).pipe(Effect.provide(platform))
         const { growthBytes, value: text } = yield* peakGrowth(
-          api.get(`${server.url}/orders`).pipe(Effect.flatMap((response) =>
-            response.status === 200 ? response.text : Effect.succeed(`HTTP ${response.status}`)
-          ))
+          api.get(`${server.url}/orders`).pipe(
+            Effect.flatMap((response) =>
+              response.status === 200 ? response.text : Effect.succeed(`HTTP ${response.status}`)
+            ),
+            // reading the whole 401 body would never end
+            Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new StillReading() })
+          )
         )
         yield* Effect.sleep("500 millis")
         const rejected = server.received[0]
