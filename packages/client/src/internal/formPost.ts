@@ -546,7 +546,9 @@ export const make = (
 
     return <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
       withResend(attempt(request)).pipe(
-        Effect.retry(Retry.schedule(request.retry)),
+        // a request the rate-limit gate refused was not sent: it fails at once (its `retryAfterMillis` says when the
+        // gate opens), never kept waiting for the gate by the retry schedule – its caller decides
+        Effect.retry({ schedule: Retry.schedule(request.retry), while: (failure) => !refusedByGate(failure.error) }),
         Effect.mapError((failure) => failure.error),
         Effect.timeoutFail({
           duration: options.deadline,
@@ -558,6 +560,9 @@ export const make = (
         })
       )
   })
+
+/** a `RateLimited` failure: refused by the gate before sending */
+const refusedByGate = (error: unknown): boolean => error instanceof TransportError && error.reason === "RateLimited"
 
 const timeoutError = (context: RequestContext, description: string): TransportError =>
   new TransportError({

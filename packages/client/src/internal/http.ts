@@ -12,6 +12,7 @@ import * as Duration from "effect/Duration"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 
@@ -53,10 +54,20 @@ export type ReadFailure =
  * Lets the connection of `response` go at once: the body is not read (or no further), and the platform client aborts
  * the request – fetch cancels the body, undici destroys it – instead of leaving the socket to a garbage collection.
  *
+ * The platform aborts when the response's `stream` ends, but only a stream that has started can end: `take(0)` never
+ * starts it (nothing is pulled), and an unstarted stream leaves the request to the platform's `FinalizationRegistry`,
+ * that is to the next garbage collection. So the stream is started in a fiber of its own – it registers the abort and
+ * waits for its first chunk – and that fiber is interrupted as soon as it has run (a chunk already there is dropped):
+ * no waiting for a server that sends headers and then nothing.
+ *
  * @internal
  */
 export const release = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
-  Effect.ignore(Stream.runDrain(Stream.take(response.stream, 0)))
+  Effect.flatMap(
+    Effect.fork(Stream.runDrain(Stream.take(response.stream, 1))),
+    // the forked fiber was scheduled first: it has started the stream when this one resumes
+    (reader) => Effect.zipRight(Effect.yieldNow(), Fiber.interrupt(reader))
+  ).pipe(Effect.asVoid)
 
 /**
  * Reads a response body as UTF-8 text, counting the bytes the reader actually sees – after any `Content-Encoding`
