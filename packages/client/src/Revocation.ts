@@ -54,6 +54,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Redacted from "effect/Redacted"
 import { AuthorizationServer } from "./AuthorizationServer.js"
 import * as ClientAuth from "./ClientAuth.js"
@@ -175,7 +176,7 @@ const select = (
  */
 export const make = (
   options: Options
-): Effect.Effect<Revocation.Service, never, AuthorizationServer | HttpClient.HttpClient> =>
+): Effect.Effect<Revocation.Service, never, AuthorizationServer | HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const server = yield* AuthorizationServer
     const post = yield* FormPost.make(FormPost.resolveOptions(options))
@@ -250,7 +251,7 @@ export const make = (
  * @category layers
  */
 export const layer = (options: Options): Layer.Layer<Revocation, never, AuthorizationServer | HttpClient.HttpClient> =>
-  Layer.effect(Revocation, make(options))
+  Layer.scoped(Revocation, make(options))
 
 /**
  * The service's options from the environment: the client authentication of `ClientAuth.config`
@@ -287,4 +288,4 @@ export const config: Config.Config<Options> = Config.map(ClientAuth.config, (aut
 export const layerConfig = (
   options: Config.Config.Wrap<Options> = config
 ): Layer.Layer<Revocation, ConfigError.ConfigError, AuthorizationServer | HttpClient.HttpClient> =>
-  Layer.effect(Revocation, Effect.flatMap(Config.unwrap(options), make))
+  Layer.scoped(Revocation, Effect.flatMap(Config.unwrap(options), make))

@@ -55,7 +55,9 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import type * as MetricLabel from "effect/MetricLabel"
+import * as MetricLabelModule from "effect/MetricLabel"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as AuthorizationServer from "./AuthorizationServer.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as FormPost from "./internal/formPost.js"
@@ -197,24 +199,22 @@ export const attemptsTotal: Metric.Metric.Counter<number> = Metric.counter("effe
   incremental: true
 })
 
-/** the counters tagged by grant and outcome, built once each (a bounded set: grants × outcomes) */
-const tagged = new Map<Metric.Metric.Counter<number>, Map<string, Metric.Metric.Counter<number>>>()
-const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
+/**
+ * The labels of each grant and outcome, built once (a bounded set: grants × outcomes). A counter updated with the same
+ * label array finds its registry entry by that array's identity; a new array per update (what `Metric.tagged` builds)
+ * would hash a new key each time.
+ */
+const labels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
 
-/** counts one, in place (no effect to run: a request's metrics cost a map lookup each) */
+/** counts one, in place (no effect to run) */
 const count = (metric: Metric.Metric.Counter<number>, grant: string, outcome: string): void => {
-  let byTags = tagged.get(metric)
-  if (byTags === undefined) {
-    byTags = new Map()
-    tagged.set(metric, byTags)
-  }
   const name = `${grant}\u0000${outcome}`
-  let counter = byTags.get(name)
-  if (counter === undefined) {
-    counter = metric.pipe(Metric.tagged("grant", grant), Metric.tagged("outcome", outcome))
-    byTags.set(name, counter)
+  let tags = labels.get(name)
+  if (tags === undefined) {
+    tags = [MetricLabelModule.make("grant", grant), MetricLabelModule.make("outcome", outcome)]
+    labels.set(name, tags)
   }
-  counter.unsafeUpdate(1, noTags)
+  metric.unsafeUpdate(1, tags)
 }
 
 /**
@@ -225,7 +225,11 @@ const count = (metric: Metric.Metric.Counter<number>, grant: string, outcome: st
  */
 export const make = (
   options?: Options
-): Effect.Effect<TokenEndpoint.Service, never, AuthorizationServer.AuthorizationServer | HttpClient.HttpClient> =>
+): Effect.Effect<
+  TokenEndpoint.Service,
+  never,
+  AuthorizationServer.AuthorizationServer | HttpClient.HttpClient | Scope.Scope
+> =>
   Effect.gen(function*() {
     const server = yield* AuthorizationServer.AuthorizationServer
     const post = yield* FormPost.make(FormPost.resolveOptions(options))
@@ -295,7 +299,7 @@ export const make = (
 export const layer = (
   options?: Options
 ): Layer.Layer<TokenEndpoint, never, AuthorizationServer.AuthorizationServer | HttpClient.HttpClient> =>
-  Layer.effect(TokenEndpoint, make(options))
+  Layer.scoped(TokenEndpoint, make(options))
 
 /**
  * The service with options from `Config`.
@@ -317,4 +321,4 @@ export const layer = (
 export const layerConfig = (
   options: Config.Config.Wrap<Options>
 ): Layer.Layer<TokenEndpoint, ConfigError.ConfigError, AuthorizationServer.AuthorizationServer | HttpClient.HttpClient> =>
-  Layer.effect(TokenEndpoint, Effect.flatMap(Config.unwrap(options), make))
+  Layer.scoped(TokenEndpoint, Effect.flatMap(Config.unwrap(options), make))

@@ -114,5 +114,5 @@ describe("Revocation against the test server", () => {
       const refresher = yield* RefreshToken.RefreshToken
       const refreshed = yield* refresher.refresh(signedIn.refreshToken!)
       assert.isDefined(refreshed.accessToken)
-    }).pipe(Effect.provide(live)))
+    }).pipe(Effect.scoped, Effect.provide(live)))
 })

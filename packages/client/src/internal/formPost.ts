@@ -17,6 +17,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Scope from "effect/Scope"
 import * as Random from "effect/Random"
 import type { ClientAuth } from "../ClientAuth.js"
 import * as ClientAuthModule from "../ClientAuth.js"
@@ -27,6 +28,7 @@ import * as InternalClientAuth from "./clientAuth.js"
 import * as Http from "./http.js"
 import * as Redaction from "./redaction.js"
 import * as Retry from "./retry.js"
+import * as Timer from "./timer.js"
 
 /**
  * Which endpoint a POST goes to, and what the errors of its answer are called.
@@ -392,10 +394,12 @@ export const make = (
 ): Effect.Effect<
   <A, E extends { readonly _tag: string }>(request: Post<A, E>) => Effect.Effect<A, E | PostError>,
   never,
-  HttpClient.HttpClient
+  HttpClient.HttpClient | Scope.Scope
 > =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
+    // one timer for the timeouts of every request of the service (see internal/timer)
+    const timer = yield* Timer.make
     const noRedirects = Http.withoutRedirects(yield* Effect.serviceOption(FetchHttpClient.RequestInit))
     const { hook, maxResponseBytes: maxBytes, timeout } = options
     const backoff = options.backoff
@@ -518,13 +522,11 @@ export const make = (
           ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
         })
       }).pipe(
-        Effect.timeoutFail({
-          duration: limit.timeout,
-          onTimeout: (): Retry.AttemptFailure<E | PostError> => ({
+        (effect) =>
+          timer.timeout(effect, limit.timeout, (): Retry.AttemptFailure<E | PostError> => ({
             error: timeoutError(context, limit.description),
             retryAfterMillis: undefined
-          })
-        }),
+          })),
         (effect) => {
           const count = request.countAttempt
           return count === undefined ? effect : Effect.tapBoth(effect, {
@@ -579,7 +581,7 @@ export const make = (
                 // when the gate opens), never kept waiting for the gate by the retry schedule – its caller decides
                 Effect.retry({ schedule: Retry.schedule(request.retry), while: (failure) => !refusedByGate(failure.error) }),
                 Effect.mapError((failure) => failure.error),
-                Effect.timeoutFail({ duration: Duration.millis(left), onTimeout: deadlineError })
+                (retries) => timer.timeout(retries, Duration.millis(left), deadlineError)
               )
             })
           })
