@@ -1,5 +1,5 @@
 /**
- * `pnpm bench`: runs every section, prints the markdown table and writes it to `packages/bench/RESULTS.md`.
+ * `pnpm bench`: runs every section, prints the markdown tables and writes them to `packages/bench/RESULTS.md`.
  * `BENCH_QUICK=1` runs the tiny configuration (prints only: a quick run never overwrites the committed results).
  */
 import { writeFileSync } from "node:fs"
