@@ -12,7 +12,7 @@ import * as os from "node:os"
 import { type CachedCounts, cachedSection } from "./Cached.js"
 import { type CoalescingResult, coalescingSection } from "./Coalescing.js"
 import { coldSection } from "./Cold.js"
-import { type Config, fullConfig, quickConfig } from "./Config.js"
+import { type Config, forProfiling, fullConfig, quickConfig } from "./Config.js"
 import { measureMemory, type MemoryResult } from "./Memory.js"
 import type * as Peers from "./Peers.js"
 import { fixed, times } from "./Rounds.js"
@@ -38,11 +38,13 @@ export interface RunOptions {
   readonly log?: ((line: string) => void) | undefined
   /** the sections to run (default: all) */
   readonly sections?: ReadonlyArray<SectionName> | undefined
+  /** the configuration for profile mode: plain timing loops, no forced full GC (see `Config.forProfiling`) */
+  readonly profiling?: boolean | undefined
   /** narrows the sections to some rows (profile mode); a section's baselines are always measured */
   readonly only?: ((id: string) => boolean) | undefined
   /**
-   * wraps each section's measurement (profile mode starts the CPU profiler here); the token endpoint is started and
-   * the environment recorded outside it
+   * wraps the measured part of each section – its rounds, not its set-up and warm-up (profile mode starts the CPU
+   * profiler here)
    */
   readonly around?: (<A>(name: SectionName, measure: () => Promise<A>) => Promise<A>) | undefined
 }
@@ -187,7 +189,8 @@ export const render = (
 
 export const run = async (options: RunOptions = {}): Promise<Results> => {
   const mode = options.quick === true ? "quick" : "full"
-  const config = mode === "quick" ? quickConfig : fullConfig
+  const chosen = mode === "quick" ? quickConfig : fullConfig
+  const config = options.profiling === true ? forProfiling(chosen) : chosen
   const log = options.log ?? (() => {})
   const wanted = options.sections ?? sectionNames
   const around = options.around ?? (<A>(_name: SectionName, measure: () => Promise<A>) => measure())
@@ -201,24 +204,31 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       clientId,
       clientSecret
     }
-    const ctx: SectionContext = { endpoint, server, config, log, only: options.only }
+    const ctx = (name: SectionName): SectionContext => ({
+      endpoint,
+      server,
+      config,
+      log,
+      only: options.only,
+      around: (measure) => around(name, measure)
+    })
     const sections: Array<Section> = []
     let cachedCounts: CachedCounts | undefined
     let coalescing: ReadonlyArray<CoalescingResult> = []
     let memory: MemoryResult | undefined
     if (wanted.includes("cached")) {
       log("1. cached acquire")
-      const cached = await around("cached", () => cachedSection(ctx))
+      const cached = await cachedSection(ctx("cached"))
       sections.push(cached.section)
       cachedCounts = cached.counts
     }
     if (wanted.includes("cold")) {
       log("2. cold acquire")
-      sections.push(await around("cold", () => coldSection(ctx)))
+      sections.push(await coldSection(ctx("cold")))
     }
     if (wanted.includes("coalescing")) {
       log("3. coalescing")
-      const result = await around("coalescing", () => coalescingSection(ctx))
+      const result = await coalescingSection(ctx("coalescing"))
       sections.push(result.section)
       coalescing = result.results
     }

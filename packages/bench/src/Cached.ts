@@ -131,11 +131,13 @@ export const cachedSection = async (ctx: SectionContext): Promise<{ section: Sec
         run: () => runtime.runPromise(managedGet)
       }
     ]
-    const measurements = await interleave(selected(subjects, ctx.only, ["cached.floor"]), {
-      rounds: config.rounds.cached,
-      budget: config.cachedBudget,
-      log
-    })
+    const measurements = await ctx.around(() =>
+      interleave(selected(subjects, ctx.only, ["cached.floor"]), {
+        rounds: config.rounds.cached,
+        budget: config.cachedBudget,
+        log
+      })
+    )
     const stats = await server.stats()
     if (stats.rejected > 0) throw new Error(`the token endpoint rejected ${stats.rejected} requests`)
     return {

@@ -106,7 +106,7 @@ export const coalescingSection = async (
   for (const subject of subjects) await subject.run()
 
   const counts = new Map<string, { runs: number; requests: number; distinctKeys: number }>()
-  const measurements = await interleave(subjects, {
+  const measurements = await ctx.around(() => interleave(subjects, {
     rounds: config.rounds.coalescing,
     budget: config.coalescingBudget,
     log,
@@ -121,7 +121,7 @@ export const coalescingSection = async (
         distinctKeys: Math.max(seen.distinctKeys, stats.keys)
       })
     }
-  })
+  }))
   const results = subjects.map((s): CoalescingResult => {
     const seen = counts.get(s.id) ?? { runs: 0, requests: 0, distinctKeys: 0 }
     return {

@@ -71,7 +71,9 @@ export const coldSection = async (ctx: SectionContext): Promise<Section> => {
       for (let i = 0; i < config.coldWarmup; i++) await subject.run()
     }
     await server.reset()
-    const measurements = await interleave(subjects, { rounds: config.rounds.cold, budget: config.coldBudget, log })
+    const measurements = await ctx.around(() =>
+      interleave(subjects, { rounds: config.rounds.cold, budget: config.coldBudget, log })
+    )
     const stats = await server.stats()
     if (stats.rejected > 0) throw new Error(`the token endpoint rejected ${stats.rejected} requests`)
     const against = (id: string, baseline: string | undefined) =>

@@ -46,6 +46,21 @@ export const fullConfig: Config = {
   memory: { tokens: 100_000, capacity: 10_000, inserted: 100_000 }
 }
 
+/**
+ * The same configuration for profile mode: plain loops without mitata (whose per-measurement set-up would show in the
+ * profile) and without forced full collections (they would fill it).
+ */
+export const forProfiling = (config: Config): Config => {
+  const plain = (budget: Budget): Budget => ({ ...budget, plain: true, gc: false })
+  return {
+    ...config,
+    cachedBudget: plain(config.cachedBudget),
+    coldBudget: plain(config.coldBudget),
+    coalescingBudget: plain(config.coalescingBudget),
+    uncoalescedBudget: plain(config.uncoalescedBudget)
+  }
+}
+
 export const quickConfig: Config = {
   rounds: { cached: 2, cold: 2, coalescing: 2 },
   batch: 100,

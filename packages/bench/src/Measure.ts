@@ -1,19 +1,24 @@
 /**
  * Timing through mitata's `measure`: warm-up, adaptive sample count, sorted samples with outliers trimmed; this module
  * only picks the budget and reads the median. A `plain` budget is for samples that take hundreds of milliseconds (the
- * coalescing runs): exactly `minSamples` calls, a full GC before each, no warm-up call (the section warms its subjects
- * once, before its rounds).
+ * coalescing runs) and for profile mode: timed calls one after the other (a full GC before each unless turned off), no
+ * warm-up call (the section warms its subjects once, before its rounds), no per-measurement set-up of mitata's own.
  */
 import { measure } from "mitata"
 import { gc } from "./Gc.js"
 
 export interface Budget {
-  /** the least samples taken (with `plain`: exactly this many) */
+  /** the least samples taken */
   readonly minSamples: number
-  /** keep sampling until this much time was measured (ms); ignored with `plain` */
+  /** keep sampling until this much time was measured (ms) */
   readonly minTimeMs: number
-  /** `minSamples` timed calls, a GC before each, without mitata's warm-up call */
+  /** timed calls in a plain loop (a GC before each unless `gc` is `false`), without mitata */
   readonly plain?: boolean | undefined
+  /**
+   * a full GC before each measurement (plain: before each call) so that one subject's garbage is not collected in
+   * another's time (default `true`; profile mode turns it off: forced collections would fill the profile)
+   */
+  readonly gc?: boolean | undefined
 }
 
 export interface Timing {
@@ -26,13 +31,16 @@ export interface Timing {
 
 const at = (sorted: ReadonlyArray<number>, q: number): number => sorted[Math.floor(q * (sorted.length - 1))] ?? Number.NaN
 
-const plainTime = async (f: () => unknown, samples: number): Promise<Timing> => {
+const plainTime = async (f: () => unknown, budget: Budget, collect: boolean): Promise<Timing> => {
   const times: Array<number> = []
-  for (let i = 0; i < samples; i++) {
-    gc()
+  let totalMs = 0
+  while (times.length < budget.minSamples || totalMs < budget.minTimeMs) {
+    if (collect) gc()
     const t0 = performance.now()
     await f()
-    times.push((performance.now() - t0) * 1e6)
+    const ms = performance.now() - t0
+    totalMs += ms
+    times.push(ms * 1e6)
   }
   times.sort((a, b) => a - b)
   // the median of an even count: the mean of the middle two
@@ -46,9 +54,10 @@ const plainTime = async (f: () => unknown, samples: number): Promise<Timing> => 
  * one call of `f`, and `f` decides what a batch is).
  */
 export const time = async (f: () => unknown, budget: Budget): Promise<Timing> => {
-  if (budget.plain === true) return plainTime(f, budget.minSamples)
+  const collect = budget.gc !== false
+  if (budget.plain === true) return plainTime(f, budget, collect)
   const stats = await measure(f, {
-    gc,
+    gc: collect ? gc : false,
     batch_threshold: 0,
     min_samples: budget.minSamples,
     min_cpu_time: budget.minTimeMs * 1e6

@@ -38,6 +38,8 @@ export interface SectionContext {
    * default: all
    */
   readonly only?: ((id: string) => boolean) | undefined
+  /** wraps the measured part of the section – its rounds, not its set-up (profile mode profiles only that) */
+  readonly around: <A>(measure: () => Promise<A>) => Promise<A>
 }
 
 export const clientId = "bench-client"

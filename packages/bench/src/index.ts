@@ -3,4 +3,5 @@
  */
 export { fullConfig, quickConfig, run } from "./Bench.js"
 export type { CachedCounts, CoalescingResult, Config, Results, RunOptions, Section } from "./Bench.js"
+export { profile } from "./Profile.js"
 export { targets } from "./Targets.js"

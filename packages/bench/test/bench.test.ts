@@ -1,11 +1,15 @@
 /**
  * `pnpm bench` still runs end to end: the quick configuration, every section and row, the targets computed from the
  * rows, every ratio with its spread, and the request counts that do not depend on timing. No time is asserted
- * (performance belongs to the bench itself).
+ * (performance belongs to the bench itself). Profile mode writes a readable `.cpuprofile`.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
 import { run } from "../src/Bench.js"
+import { profile } from "../src/Profile.js"
 import { targets } from "../src/Targets.js"
 
 /** `2.41× (2.30–2.55)`: a median ratio with its min–max over the rounds */
@@ -150,4 +154,31 @@ describe("bench (quick configuration)", () => {
       expect(memory?.mapBytes).toBeGreaterThan(5_000 * 800)
       expect(memory?.cacheBytes).toBeGreaterThan(5_000 * 800)
     }), { timeout: 180_000 })
+
+  it.live("profile mode: one row of a section under the CPU profiler, a .cpuprofile and its top functions", () =>
+    Effect.gen(function*() {
+      const directory = mkdtempSync(path.join(tmpdir(), "bench-profile-"))
+      try {
+        const result = yield* Effect.promise(() => profile({ target: "cached.exchange", quick: true, directory }))
+        expect(path.dirname(result.path)).toBe(directory)
+        expect(path.basename(result.path)).toMatch(/^cached\.exchange-\d{8}-\d{6}\.cpuprofile$/)
+        const written: unknown = JSON.parse(readFileSync(result.path, "utf8"))
+        expect(written).toMatchObject({ nodes: expect.any(Array), samples: expect.any(Array) })
+        expect(result.top.length).toBeGreaterThan(0)
+        expect(result.markdown).toContain("| self ms | self % | function | where |")
+        // only the row asked for, with its section's baseline
+        expect(result.markdown).toContain("| `TokenExchange.exchange({ subjectToken, audience })`")
+        expect(result.markdown).toContain("| floor: `Effect.sync(() => map.get(key))` |")
+        expect(result.markdown).not.toContain("| `ManagedToken.get(sessionId)`")
+        expect(result.markdown).not.toContain("### 2. Cold acquire")
+      } finally {
+        rmSync(directory, { recursive: true, force: true })
+      }
+    }), { timeout: 60_000 })
+
+  it.live("profile mode refuses an unknown section", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.tryPromise(() => profile({ target: "warm", quick: true })))
+      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory')
+    }))
 })
