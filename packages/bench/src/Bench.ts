@@ -69,7 +69,6 @@ export interface Environment {
   readonly platform: string
   readonly loadBefore: ReadonlyArray<number>
   readonly loadAfter: ReadonlyArray<number>
-  readonly mitata: string
   readonly openidClient: string
   /** the commit measured (with "+ changes" when the working tree differs from it), when run from a git checkout */
   readonly commit: string
@@ -167,12 +166,14 @@ export const render = (
     "",
     `- date: ${environment.date}`,
     `- machine: ${environment.cpu}, ${environment.cores} cores, ${environment.platform}`,
-    `- Node ${environment.node}, mitata ${environment.mitata}, openid-client ${environment.openidClient}; ` +
+    `- Node ${environment.node}, openid-client ${environment.openidClient}; ` +
     `commit ${environment.commit}`,
     `- load average (1/5/15 min) at start ${load(environment.loadBefore)}, at end ${load(environment.loadAfter)}`,
-    `- interleaved rounds: ${config.rounds.cached} cached, ${config.rounds.cold} cold, ` +
-    `${config.rounds.coalescing} coalescing; a figure is the median of the rounds' medians, a ratio the median of ` +
-    "the per-round ratios to a row measured in the same round, with its spread (min–max over the rounds)",
+    `- interleaved rounds × samples per row and round: cached ${config.cached.rounds} × ${config.cached.passes}, ` +
+    `cold ${config.cold.rounds} × ${config.cold.passes}, coalescing ${config.coalescing.rounds} × ` +
+    `${config.coalescing.passes}; the rows of a section take their samples in turns; a figure is the median of the ` +
+    "rounds' medians, a ratio the median of the per-round ratios to a row measured in the same round, with its " +
+    "spread (min–max over the rounds)",
     `- whole run: ${fixed(environment.durationSeconds, 0)} s`,
     "",
     "## Targets (issue 14)",
@@ -247,7 +248,6 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       platform: `${os.platform()} ${os.arch()}`,
       loadBefore,
       loadAfter: os.loadavg(),
-      mitata: versionOf("mitata"),
       openidClient: versionOf("openid-client"),
       commit: commitOf(),
       durationSeconds: (performance.now() - started) / 1e3

@@ -20,6 +20,8 @@ export interface CoalescingResult {
   readonly distinctKeys: number
   /** median of the rounds' median runs */
   readonly wallMs: number
+  /** the same in this process's CPU time (GC threads included) */
+  readonly cpuMs: number
 }
 
 /** the 100 scopes of the spread scenario: `api:read s0` … `api:read s99` */
@@ -36,7 +38,8 @@ export const coalescingSection = async (
 ): Promise<{ section: Section; results: ReadonlyArray<CoalescingResult> }> => {
   const { config, endpoint, server, log } = ctx
   const raw = Peers.rawFetch(endpoint)
-  const oidc = Peers.openidClient(endpoint, { maxInFlight: config.maxInFlight })
+  const plan = config.coalescing
+  const oidc = Peers.openidClient(endpoint, { maxInFlight: plan.maxInFlight })
   const scenarios: ReadonlyArray<{ readonly keys: number; readonly scopes: ReadonlyArray<string> }> = [
     { keys: 1, scopes: [scope] },
     { keys: 100, scopes: spreadScopes }
@@ -45,10 +48,12 @@ export const coalescingSection = async (
     "library": "library (`TokenCache.layerMemory`, fresh per run)",
     "promise-memo": "promise-memo `Map<key, Promise>` over `fetch` (fresh per run)",
     "effect-memo": "Effect floor: `Map<key, Effect.cached(fetch)>`, one fiber per acquire (fresh per run)",
-    "openid-client": `openid-client \`clientCredentialsGrant\`, \`Promise.all\`, ≤ ${count(config.maxInFlight)} in flight`
+    "openid-client": `openid-client \`clientCredentialsGrant\`, \`Promise.all\`, ≤ ${count(plan.maxInFlight)} in flight`
   }
   const all: ReadonlyArray<CoalescingSubject> = scenarios.flatMap(({ keys, scopes }): Array<CoalescingSubject> => {
-    const total = config.concurrent
+    const total = plan.concurrent
+    // the one-key scenario (a target) in every round, the 100-key one in some
+    const rounds = keys === 1 ? undefined : plan.spreadRounds
     return [
       {
         id: `coalescing.library.${keys}`,
@@ -56,6 +61,7 @@ export const coalescingSection = async (
         label: labels["library"],
         keys,
         acquires: total,
+        rounds,
         run: () => Library.coalesced(endpoint, "fetch", total, scopes)
       },
       {
@@ -64,6 +70,7 @@ export const coalescingSection = async (
         label: labels["promise-memo"],
         keys,
         acquires: total,
+        rounds,
         run: () => {
           const memo = Peers.promiseMemo(raw)
           return Promise.all(Array.from({ length: total }, (_, i) => memo(scopes[i % scopes.length]!)))
@@ -75,6 +82,7 @@ export const coalescingSection = async (
         label: labels["effect-memo"],
         keys,
         acquires: total,
+        rounds,
         run: () => {
           const memo = Peers.effectMemo(raw)
           return Effect.runPromise(
@@ -91,12 +99,11 @@ export const coalescingSection = async (
         subject: "openid-client",
         label: labels["openid-client"],
         keys,
-        acquires: config.concurrentUncoalesced,
-        budget: config.uncoalescedBudget,
-        rounds: config.uncoalescedRounds,
+        acquires: plan.concurrentUncoalesced,
+        rounds: plan.uncoalescedRounds,
         run: () =>
           Promise.all(
-            Array.from({ length: config.concurrentUncoalesced }, (_, i) => oidc(scopes[i % scopes.length]!))
+            Array.from({ length: plan.concurrentUncoalesced }, (_, i) => oidc(scopes[i % scopes.length]!))
           )
       }
     ]
@@ -107,16 +114,16 @@ export const coalescingSection = async (
 
   const counts = new Map<string, { runs: number; requests: number; distinctKeys: number }>()
   const measurements = await ctx.around(() => interleave(subjects, {
-    rounds: config.rounds.coalescing,
-    budget: config.coalescingBudget,
+    ...plan,
+    gc: config.gc,
     log,
     before: () => server.reset(),
-    after: async (id, _timing, calls) => {
+    after: async (id) => {
       const stats = await server.stats()
       if (stats.rejected > 0) throw new Error(`the token endpoint rejected ${stats.rejected} requests`)
       const seen = counts.get(id) ?? { runs: 0, requests: 0, distinctKeys: 0 }
       counts.set(id, {
-        runs: seen.runs + calls,
+        runs: seen.runs + 1,
         requests: seen.requests + stats.requests,
         distinctKeys: Math.max(seen.distinctKeys, stats.keys)
       })
@@ -130,7 +137,8 @@ export const coalescingSection = async (
       acquires: s.acquires,
       requests: seen.runs === 0 ? 0 : seen.requests / seen.runs,
       distinctKeys: seen.distinctKeys,
-      wallMs: figure(measurements, s.id) / 1e6
+      wallMs: figure(measurements, s.id) / 1e6,
+      cpuMs: figure(measurements, s.id, "cpu") / 1e6
     }
   })
   const rows = subjects.map((s, i) => {
@@ -148,6 +156,7 @@ export const coalescingSection = async (
         count(s.acquires),
         count(r.requests),
         fixed(r.wallMs, 1),
+        fixed(r.cpuMs, 1),
         against("promise-memo"),
         against("effect-memo")
       ]
@@ -158,19 +167,31 @@ export const coalescingSection = async (
       name: "coalescing",
       title: "3. Coalescing",
       note: "Concurrent cold acquisitions started at once; `requests` is what reached the endpoint per run (the " +
-        "child server counts, reset before each measurement); wall time is the median of the rounds' median runs " +
-        `(${config.coalescingBudget.minSamples} run(s) per subject and round, a full GC before each, every subject ` +
-        "warmed by one unmeasured run first); a ratio is the median of the per-round ratios to a row of the same " +
+        `child server counts, reset before each run); ${plan.rounds} rounds of ${plan.passes} run(s) per row, taken ` +
+        "in turns (one run of each row, then the next), every row warmed by one unmeasured run first; a time is " +
+        "the median of the rounds' medians; a ratio is the median of the per-round ratios to a row of the same " +
         "round (min–max over the rounds). The Effect floor is the baseline of the library row. openid-client has " +
         "no cache: every acquisition is a request; all are started together (`Promise.all`), and at most " +
-        `${count(config.maxInFlight)} requests are in flight at once (a semaphore in openid-client's \`customFetch\`, ` +
+        `${count(plan.maxInFlight)} requests are in flight at once (a semaphore in openid-client's \`customFetch\`, ` +
         "as a connection limit on the agent would be: undici's default global agent has none, and 10,000 " +
-        "simultaneous sockets ran out of file descriptors here); its runs take seconds, so it takes part in " +
-        `${config.uncoalescedRounds} of the ${config.rounds.coalescing} rounds (spread over them), one run each.` +
-        (config.concurrentUncoalesced !== config.concurrent
-          ? ` (This configuration runs ${count(config.concurrentUncoalesced)} openid-client acquisitions.)`
+        "simultaneous sockets ran out of file descriptors here). Not targets, so measured in fewer rounds (spread " +
+        `over them): the 100-key scenario in ${plan.spreadRounds}, openid-client (seconds per run) in ` +
+        `${plan.uncoalescedRounds}. A run is dominated by garbage collection (10,000 fibers), so every run starts ` +
+        "after a full GC: otherwise its cost depends on what the previous run left on the heap. CPU ms is this " +
+        "process's user + system time (GC threads included), for reference; the ratios are of wall time." +
+        (plan.concurrentUncoalesced !== plan.concurrent
+          ? ` (This configuration runs ${count(plan.concurrentUncoalesced)} openid-client acquisitions.)`
           : ""),
-      columns: ["subject", "keys", "acquires", "requests", "wall ms (median)", "vs promise-memo", "vs Effect floor"],
+      columns: [
+        "subject",
+        "keys",
+        "acquires",
+        "requests",
+        "wall ms (median)",
+        "CPU ms (median)",
+        "vs promise-memo",
+        "vs Effect floor"
+      ],
       rows,
       measurements
     },

@@ -68,12 +68,10 @@ export const coldSection = async (ctx: SectionContext): Promise<Section> => {
     const chosen = new Set(selected(all, ctx.only, ["cold.fetch"]).flatMap((s) => [s.id, s.platform, s.streamed]))
     const subjects = all.filter((s) => chosen.has(s.id))
     for (const subject of subjects) {
-      for (let i = 0; i < config.coldWarmup; i++) await subject.run()
+      for (let i = 0; i < config.cold.warmup; i++) await subject.run()
     }
     await server.reset()
-    const measurements = await ctx.around(() =>
-      interleave(subjects, { rounds: config.rounds.cold, budget: config.coldBudget, log })
-    )
+    const measurements = await ctx.around(() => interleave(subjects, { ...config.cold, gc: config.gc, log }))
     const stats = await server.stats()
     if (stats.rejected > 0) throw new Error(`the token endpoint rejected ${stats.rejected} requests`)
     const against = (id: string, baseline: string | undefined) =>
@@ -84,7 +82,8 @@ export const coldSection = async (ctx: SectionContext): Promise<Section> => {
       note: "One client-credentials request per sample (`allowCached: false` for the library) to a `node:http` " +
         "token endpoint in a child process answering fixed JSON with an 800-byte access token; same " +
         "`client_secret_basic` header and form for every subject (the endpoint rejects anything else). " +
-        "µs/request is the median of the rounds' medians; a ratio is the median of the per-round ratios to a row " +
+        `${config.cold.rounds} rounds of ${config.cold.passes} requests per row, taken in turns (one request of each ` +
+        "row, then again); µs/request is the median of the rounds' medians; a ratio is the median of the per-round ratios to a row " +
         "of the same round (min–max over the rounds). For each platform client: the same POST through `HttpClient` " +
         "alone (body read with `response.json`), then the streamed reference (the same POST, the body read the way " +
         "the library reads it: `response.stream`, bytes counted against a 1 MiB cap, UTF-8 decoded once, " +

@@ -78,7 +78,7 @@ export const selfTimes = (profile: Profiler.Profile): { totalMs: number; idleMs:
     const us = Math.max(0, deltas[i + 1] ?? 0)
     if (node === undefined) continue
     totalUs += us
-    // no name and no source: generated code (mitata's sample loop, `new Function`), with what V8 inlined into it
+    // no name and no source: generated code (`new Function`, `eval`), with what V8 inlined into it
     const functionName = node.callFrame.functionName !== ""
       ? node.callFrame.functionName
       : node.callFrame.url === ""

@@ -9,15 +9,13 @@
  * - The order of the subjects rotates by one each round, so that no subject always runs first after the section's
  *   set-up, or always right after the same neighbour.
  */
-import { time, type Budget, type Timing } from "./Measure.js"
+import { gc } from "./Gc.js"
 
 export interface Subject {
   readonly id: string
   readonly label: string
   /** one sample: a call, or a batch of calls the subject loops over itself */
   readonly run: () => unknown
-  /** this subject's sample budget per round (default: the section's) */
-  readonly budget?: Budget | undefined
   /**
    * measured in this many of the rounds only, spread evenly over them (default: every round) – for a subject whose
    * sample takes seconds and whose ratio is not a target
@@ -25,11 +23,30 @@ export interface Subject {
   readonly rounds?: number | undefined
 }
 
+export interface Plan {
+  readonly rounds: number
+  /** samples of every subject per round, taken in passes: one sample of each subject, then the next pass */
+  readonly passes: number
+  /**
+   * also record each sample's CPU time (this process's user + system time, `process.cpuUsage()`, GC threads
+   * included) next to its wall time, for samples long enough for it to mean something
+   */
+  readonly cpu?: boolean | undefined
+  /**
+   * a full GC before every sample (default: before every round only): for samples dominated by garbage collection,
+   * whose cost otherwise depends on what the previous sample left on the heap
+   */
+  readonly gcEachSample?: boolean | undefined
+}
+
 export interface Interleaved {
   readonly rounds: number
+  readonly passes: number
   readonly subjects: ReadonlyArray<Pick<Subject, "id" | "label">>
-  /** per subject id, its median sample (ns) in each round; `undefined` for a round it was not measured in */
+  /** per subject id, its median sample (wall time, ns) in each round; `undefined` for a round it was not in */
   readonly p50: ReadonlyMap<string, ReadonlyArray<number | undefined>>
+  /** the same in CPU time, when the plan asked for it */
+  readonly cpuP50: ReadonlyMap<string, ReadonlyArray<number | undefined>> | undefined
 }
 
 /** A ratio over the rounds: the median of the per-round ratios and their least and greatest. */
@@ -55,55 +72,81 @@ export const spreadOf = (values: ReadonlyArray<number>): Spread => ({
   rounds: values.length
 })
 
-/** whether subject `rounds` (of `total`) includes round `round`: `rounds` rounds spread evenly, the first included */
+/** whether a subject measured in `rounds` of `total` rounds is measured in round `round` (spread evenly, from 0) */
 const measuredIn = (round: number, rounds: number, total: number): boolean =>
   rounds >= total || Math.floor((round * rounds) / total) !== Math.floor(((round - 1) * rounds) / total)
 
-export interface InterleaveOptions {
-  readonly rounds: number
-  readonly budget: Budget
+export interface InterleaveOptions extends Plan {
   readonly log: (line: string) => void
-  /** runs before a subject's measurement in a round (the coalescing section resets the server's counts here) */
+  /** a full GC before each round (default `true`; profile mode turns it off: forced collections fill a profile) */
+  readonly gc?: boolean | undefined
+  /** runs before each sample, untimed (the coalescing section resets the server's counts here) */
   readonly before?: ((id: string) => Promise<void>) | undefined
-  /** runs after it, with its timing and the number of samples (calls of `run`) it took */
-  readonly after?: ((id: string, timing: Timing, calls: number) => Promise<void>) | undefined
+  /** runs after each sample, untimed */
+  readonly after?: ((id: string) => Promise<void>) | undefined
 }
 
+/**
+ * Times every subject `passes` times per round, one sample of each in turn (the order rotating by one each pass), so
+ * that samples of different subjects are never more than one pass apart; a round's figure for a subject is the median
+ * of its samples in that round.
+ */
 export const interleave = async (
   subjects: ReadonlyArray<Subject>,
   options: InterleaveOptions
 ): Promise<Interleaved> => {
+  const withCpu = options.cpu === true
+  const collect = options.gc !== false
   const p50 = new Map<string, Array<number | undefined>>(subjects.map((s) => [s.id, []]))
+  const cpuP50 = new Map<string, Array<number | undefined>>(subjects.map((s) => [s.id, []]))
+  let turn = 0
   for (let round = 0; round < options.rounds; round++) {
-    for (let k = 0; k < subjects.length; k++) {
-      const subject = subjects[(k + round) % subjects.length]!
-      const row = p50.get(subject.id)!
-      if (!measuredIn(round, subject.rounds ?? options.rounds, options.rounds)) {
-        row[round] = undefined
-        continue
+    const active = subjects.filter((s) => measuredIn(round, s.rounds ?? options.rounds, options.rounds))
+    const samples = new Map<string, Array<number>>(active.map((s) => [s.id, []]))
+    const cpus = new Map<string, Array<number>>(active.map((s) => [s.id, []]))
+    if (collect && options.gcEachSample !== true) gc()
+    for (let pass = 0; pass < options.passes; pass++) {
+      for (let k = 0; k < active.length; k++) {
+        const subject = active[(k + turn) % active.length]!
+        await options.before?.(subject.id)
+        if (collect && options.gcEachSample === true) gc()
+        const cpu0 = withCpu ? process.cpuUsage() : undefined
+        const t0 = performance.now()
+        await subject.run()
+        const t1 = performance.now()
+        const cpu = cpu0 === undefined ? undefined : process.cpuUsage(cpu0)
+        await options.after?.(subject.id)
+        samples.get(subject.id)!.push((t1 - t0) * 1e6)
+        if (cpu !== undefined) cpus.get(subject.id)!.push((cpu.user + cpu.system) * 1e3)
       }
-      await options.before?.(subject.id)
-      let calls = 0
-      const timing = await time(() => {
-        calls++
-        return subject.run()
-      }, subject.budget ?? options.budget)
-      await options.after?.(subject.id, timing, calls)
-      row[round] = timing.p50
-      options.log(
-        `  round ${round + 1}/${options.rounds} ${subject.id}: ${(timing.p50 / 1e3).toFixed(1)} µs/sample ` +
-          `(${timing.samples} samples)`
-      )
+      turn++
     }
+    for (const subject of subjects) {
+      const taken = samples.get(subject.id)
+      const cpu = cpus.get(subject.id)
+      p50.get(subject.id)!.push(taken === undefined ? undefined : median(taken))
+      cpuP50.get(subject.id)!.push(cpu === undefined || cpu.length === 0 ? undefined : median(cpu))
+    }
+    options.log(
+      `  round ${round + 1}/${options.rounds}: ` +
+        active.map((s) => `${s.id} ${fixed(median(samples.get(s.id) ?? []) / 1e3, 1)} µs`).join(", ")
+    )
   }
-  return { rounds: options.rounds, subjects: subjects.map(({ id, label }) => ({ id, label })), p50 }
+  return {
+    rounds: options.rounds,
+    passes: options.passes,
+    subjects: subjects.map(({ id, label }) => ({ id, label })),
+    p50,
+    cpuP50: withCpu ? cpuP50 : undefined
+  }
 }
 
 const measured = (values: ReadonlyArray<number | undefined>): Array<number> =>
   values.filter((v): v is number => v !== undefined)
 
-/** the median of a subject's per-round medians, ns per sample */
-export const figure = (results: Interleaved, id: string): number => median(measured(results.p50.get(id) ?? []))
+/** the median of a subject's per-round medians, ns per sample (wall time, or CPU time when recorded) */
+export const figure = (results: Interleaved, id: string, clock?: "cpu"): number =>
+  median(measured((clock === "cpu" ? results.cpuP50 : results.p50)?.get(id) ?? []))
 
 /** `subject / baseline` per round (rounds that measured both), with its spread; `undefined` when none did */
 export const ratio = (results: Interleaved, id: string, baselineId: string): Spread | undefined => {

@@ -34,7 +34,9 @@ const profileTarget = (args: ReadonlyArray<string>): string | undefined => {
 }
 
 const quick = process.env["BENCH_QUICK"] === "1"
-const log = (line: string) => console.error(line)
+const started = performance.now()
+/** progress on stderr, with the seconds since the start */
+const log = (line: string) => console.error(`[${((performance.now() - started) / 1e3).toFixed(0).padStart(3)} s] ${line}`)
 const target = profileTarget(process.argv.slice(2))
 if (target !== undefined) {
   const result = await profile({ target, quick, log })
