@@ -54,6 +54,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import type * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as AuthorizationServer from "./AuthorizationServer.js"
 import * as ClientAuth from "./ClientAuth.js"
@@ -196,8 +197,25 @@ export const attemptsTotal: Metric.Metric.Counter<number> = Metric.counter("effe
   incremental: true
 })
 
-const count = (metric: Metric.Metric.Counter<number>, grant: string, outcome: string) =>
-  Metric.update(metric.pipe(Metric.tagged("grant", grant), Metric.tagged("outcome", outcome)), 1)
+/** the counters tagged by grant and outcome, built once each (a bounded set: grants × outcomes) */
+const tagged = new Map<Metric.Metric.Counter<number>, Map<string, Metric.Metric.Counter<number>>>()
+const noTags: ReadonlyArray<MetricLabel.MetricLabel> = []
+
+/** counts one, in place (no effect to run: a request's metrics cost a map lookup each) */
+const count = (metric: Metric.Metric.Counter<number>, grant: string, outcome: string): void => {
+  let byTags = tagged.get(metric)
+  if (byTags === undefined) {
+    byTags = new Map()
+    tagged.set(metric, byTags)
+  }
+  const name = `${grant}\u0000${outcome}`
+  let counter = byTags.get(name)
+  if (counter === undefined) {
+    counter = metric.pipe(Metric.tagged("grant", grant), Metric.tagged("outcome", outcome))
+    byTags.set(name, counter)
+  }
+  counter.unsafeUpdate(1, noTags)
+}
 
 /**
  * Builds the service from the `AuthorizationServer` and the `HttpClient` in context.
@@ -229,7 +247,7 @@ export const make = (
           form: [["grant_type", grant], ...FormPost.pairs(request.params).filter(([name]) => name !== "grant_type")],
           auth: request.auth,
           retry: policyFor(request),
-          countAttempt: (outcome) => count(attemptsTotal, grant, outcome),
+          countAttempt: (outcome) => Effect.sync(() => count(attemptsTotal, grant, outcome)),
           decode: (success) =>
             TokenResponse.decodeSuccess(success.body, {
               grant,
@@ -250,7 +268,7 @@ export const make = (
         onFailure: (cause) =>
           Option.match(Cause.failureOption(cause), { onNone: () => "interrupted_or_defect", onSome: FormPost.outcomeOf })
       })
-      yield* count(requestsTotal, grant, outcome)
+      count(requestsTotal, grant, outcome)
       yield* Effect.annotateCurrentSpan("oauth.outcome", outcome)
       return yield* exit
     })

@@ -142,11 +142,13 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
           const credentials = Encoding.encodeBase64(joined)
           const header = `Basic ${credentials}`
           // what a server may echo: the secret (in any encoding: the redaction step derives them), the credentials
-          // before base64 (as sent, and as the server decoded them) and after, and the whole header value
+          // before base64 (as sent, and as the server decoded them) and after (both: a server that decoded them may
+          // base64 them again), and the whole header value
+          const decoded = `${auth.clientId}:${secret}`
           return {
             headers: { authorization: header },
             params: {},
-            secrets: [secret, joined, `${auth.clientId}:${secret}`, credentials, header]
+            secrets: [secret, joined, decoded, credentials, Encoding.encodeBase64(decoded), header]
           }
         },
         // encodeURIComponent refuses a lone surrogate: such a string has no UTF-8 form

@@ -96,7 +96,7 @@ export interface Success {
   /** `Clock` time at which the request was sent, epoch ms: a token's life starts no earlier */
   readonly sentAt: number
   /** the secret values the request sent, for the redaction of what the decoder builds from the body */
-  readonly secrets: ReadonlyArray<string>
+  readonly secrets: Redaction.Sent
   /** the request carried a `DPoP` proof (RFC 9449): only then is a `DPoP` token type understood */
   readonly dpopProof: boolean
   /** where the request went and who sent it, for the errors the decoder builds */
@@ -288,9 +288,10 @@ export const endpointError = (
   context: RequestContext,
   status: number,
   body: ErrorBody,
-  secrets: ReadonlyArray<string>
-): TokenEndpointError =>
-  new TokenEndpointError({
+  sent: Redaction.Sent
+): TokenEndpointError => {
+  const secrets = sent.values()
+  return new TokenEndpointError({
     ...errorFields(context),
     status,
     error: Redaction.fromServer(body.error, secrets),
@@ -299,6 +300,7 @@ export const endpointError = (
       : {}),
     ...(body.errorUri !== undefined ? { errorUri: Redaction.fromServer(body.errorUri, secrets) } : {})
   })
+}
 
 /** the error codes of RFC 6749, 7009, 8628, 8693 and 9449: a bounded set of metric tags */
 const knownErrorCodes: ReadonlySet<string> = new Set([
@@ -344,10 +346,10 @@ const formBody = (
   return out
 }
 
-const describeStatus = (response: HttpClientResponse.HttpClientResponse, secrets: ReadonlyArray<string>): string => {
+const describeStatus = (response: HttpClientResponse.HttpClientResponse, sent: Redaction.Sent): string => {
   const type = response.headers["content-type"]?.split(";")[0]?.trim()
   return `HTTP ${response.status} without an OAuth error body${
-    type ? ` (${Redaction.fromServer(type, secrets).slice(0, 60)})` : ""
+    type ? ` (${Redaction.fromServer(type, sent.values()).slice(0, 60)})` : ""
   }`
 }
 
@@ -418,7 +420,8 @@ export const make = (
       })
 
     const attempt = <A, E extends { readonly _tag: string }>(
-      request: Post<A, E>
+      request: Post<A, E>,
+      limit: { readonly timeout: Duration.Duration; readonly description: string }
     ): Effect.Effect<A, Retry.AttemptFailure<E | PostError>> => {
       const { target } = request
       const gateKey = `${target.url} ${request.auth.clientId}`
@@ -448,7 +451,7 @@ export const make = (
         )
         const form = formBody(request.form, applied.params)
         // what a server might echo back in an error: the secret-bearing form values and the authentication's secrets
-        const secrets = Redaction.sentSecrets(form, applied.secrets)
+        const secrets = Redaction.sent(form, applied.secrets)
         let httpRequest = HttpClientRequest.post(target.url).pipe(
           HttpClientRequest.acceptJson,
           HttpClientRequest.setHeaders(applied.headers),
@@ -516,9 +519,9 @@ export const make = (
         })
       }).pipe(
         Effect.timeoutFail({
-          duration: timeout,
+          duration: limit.timeout,
           onTimeout: (): Retry.AttemptFailure<E | PostError> => ({
-            error: timeoutError(context, `no complete answer within ${Duration.format(timeout)}`),
+            error: timeoutError(context, limit.description),
             retryAfterMillis: undefined
           })
         }),
@@ -544,20 +547,47 @@ export const make = (
       )
     }
 
+    const deadlineMillis = Duration.toMillis(options.deadline)
+    const deadlineDescription = `no answer within the deadline of ${Duration.format(options.deadline)} (retries included)`
+    const attemptDescription = `no complete answer within ${Duration.format(timeout)}`
+    // a request that succeeds at once – the common case – pays for one timeout (the attempt's, or the deadline when
+    // that is shorter) and no retry machinery; the schedule and the deadline's timer start only after a failure
+    const first = deadlineMillis < Duration.toMillis(timeout)
+      ? { timeout: options.deadline, description: deadlineDescription }
+      : { timeout, description: attemptDescription }
+    const later = { timeout, description: attemptDescription }
+
     return <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
-      withResend(attempt(request)).pipe(
-        Effect.retry(Retry.schedule(request.retry)),
-        Effect.mapError((failure) => failure.error),
-        Effect.timeoutFail({
-          duration: options.deadline,
-          onTimeout: () =>
-            timeoutError(
-              contextOf(request.target, request.auth),
-              `no answer within the deadline of ${Duration.format(options.deadline)} (retries included)`
-            )
-        })
-      )
+      Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
+        withResend(attempt(request, first)).pipe(
+          Effect.catchAll((failure) => {
+            const context = contextOf(request.target, request.auth)
+            const deadlineError = () => timeoutError(context, deadlineDescription)
+            if (request.retry._tag === "Never" || refusedByGate(failure.error)) return Effect.fail(failure.error)
+            // the retries, as if the schedule had seen the first failure itself: the first run replays it (no request)
+            let replayed = false
+            const again = Effect.suspend(() => {
+              if (replayed) return withResend(attempt(request, later))
+              replayed = true
+              return Effect.fail(failure)
+            })
+            return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const left = deadlineMillis - (now - startedAt)
+              if (left <= 0) return Effect.fail(deadlineError())
+              return again.pipe(
+                // a request the rate-limit gate refused was not sent: it fails at once (its `retryAfterMillis` says
+                // when the gate opens), never kept waiting for the gate by the retry schedule – its caller decides
+                Effect.retry({ schedule: Retry.schedule(request.retry), while: (failure) => !refusedByGate(failure.error) }),
+                Effect.mapError((failure) => failure.error),
+                Effect.timeoutFail({ duration: Duration.millis(left), onTimeout: deadlineError })
+              )
+            })
+          })
+        ))
   })
+
+/** a `RateLimited` failure: refused by the gate before sending */
+const refusedByGate = (error: unknown): boolean => error instanceof TransportError && error.reason === "RateLimited"
 
 const timeoutError = (context: RequestContext, description: string): TransportError =>
   new TransportError({

@@ -12,6 +12,7 @@ import * as Duration from "effect/Duration"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 
@@ -24,14 +25,19 @@ import * as Stream from "effect/Stream"
  *
  * @internal
  */
-export const withoutRedirects = (captured: Option.Option<globalThis.RequestInit>) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (current) =>
-    Effect.provideService(effect, FetchHttpClient.RequestInit, {
-      ...Option.getOrUndefined(captured),
-      ...Option.getOrUndefined(current),
-      redirect: "manual"
-    }))
+export const withoutRedirects = (captured: Option.Option<globalThis.RequestInit>) => {
+  // the common case – no other RequestInit where the request runs – merged once, not per request
+  const manual: globalThis.RequestInit = { ...Option.getOrUndefined(captured), redirect: "manual" }
+  return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (current) =>
+      Effect.provideService(
+        effect,
+        FetchHttpClient.RequestInit,
+        Option.isNone(current) || current.value === manual
+          ? manual
+          : { ...Option.getOrUndefined(captured), ...current.value, redirect: "manual" }
+      ))
+}
 
 /**
  * `true` for a status that is a redirect (3xx) or a browser's opaque redirect (0).
@@ -53,17 +59,28 @@ export type ReadFailure =
  * Lets the connection of `response` go at once: the body is not read (or no further), and the platform client aborts
  * the request – fetch cancels the body, undici destroys it – instead of leaving the socket to a garbage collection.
  *
+ * The platform aborts when the response's `stream` ends, but only a stream that has started can end: `take(0)` never
+ * starts it (nothing is pulled), and an unstarted stream leaves the request to the platform's `FinalizationRegistry`,
+ * that is to the next garbage collection. So the stream is started in a fiber of its own – it registers the abort and
+ * waits for its first chunk – and that fiber is interrupted as soon as it has run (a chunk already there is dropped):
+ * no waiting for a server that sends headers and then nothing.
+ *
  * @internal
  */
 export const release = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
-  Effect.ignore(Stream.runDrain(Stream.take(response.stream, 0)))
+  Effect.flatMap(
+    Effect.fork(Stream.runDrain(Stream.take(response.stream, 1))),
+    // the forked fiber was scheduled first: it has started the stream when this one resumes
+    (reader) => Effect.zipRight(Effect.yieldNow(), Fiber.interrupt(reader))
+  ).pipe(Effect.asVoid)
 
 /**
  * Reads a response body as UTF-8 text, counting the bytes the reader actually sees – after any `Content-Encoding`
  * the transport decodes (fetch inflates gzip and brotli; undici does not) – and failing as soon as more than
  * `maxBytes` arrived: a decompression bomb is never inflated past the cap, and its connection is released when the
- * read stops. A `Content-Length` over the cap fails before anything is read. A response without a body (a 204, a
- * HEAD) reads as `""`. Invalid UTF-8 becomes U+FFFD.
+ * read stops. A `Content-Length` over the cap fails before anything is read; one within it with no content coding is
+ * read in one go (the bytes read are then exactly the bytes declared). A response without a body (a 204, a HEAD)
+ * reads as `""`. Invalid UTF-8 becomes U+FFFD.
  *
  * @internal
  */
@@ -74,6 +91,21 @@ export const readBodyCapped = (
   const declared = response.headers["content-length"]
   if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
     return Effect.zipRight(release(response), Effect.fail<ReadFailure>({ _tag: "TooLarge", limit: maxBytes }))
+  }
+  const encoding = response.headers["content-encoding"]
+  if (declared !== undefined && /^\d+$/.test(declared) && (encoding === undefined || /^\s*identity\s*$/i.test(encoding))) {
+    // no content coding: the bytes read are the bytes on the wire, and the HTTP layer reads exactly the declared
+    // length (within the cap, checked above) – one read, no stream machinery; the count is still checked in bytes
+    return Effect.mapError(
+      response.arrayBuffer,
+      (error): ReadFailure => ({ _tag: "Failed", description: describeResponseError(error) })
+    ).pipe(
+      Effect.flatMap((buffer) =>
+        buffer.byteLength > maxBytes
+          ? Effect.fail<ReadFailure>({ _tag: "TooLarge", limit: maxBytes })
+          : Effect.succeed(decoder.decode(buffer))
+      )
+    )
   }
   return Effect.suspend(() => {
     const chunks: Array<Uint8Array> = []

@@ -68,6 +68,26 @@ export const sentSecrets = (
 }
 
 /**
+ * What a request sent, for the redaction of what comes back: its secret values in every encoding, computed on first
+ * use – only an answer that becomes an error needs them, so a successful request never pays for the encodings.
+ *
+ * @internal
+ */
+export interface Sent {
+  readonly values: () => ReadonlyArray<string>
+}
+
+/**
+ * The {@link Sent} of a request's form pairs and the authentication's secrets (see {@link sentSecrets}).
+ *
+ * @internal
+ */
+export const sent = (pairs: Iterable<readonly [string, string]>, more: Iterable<string> = []): Sent => {
+  let values: ReadonlyArray<string> | undefined
+  return { values: () => (values ??= sentSecrets(pairs, more)) }
+}
+
+/**
  * `text` with every occurrence of one of `secrets` (what the request sent) replaced by `<redacted>`.
  *
  * @internal

@@ -73,7 +73,7 @@ export interface DecodeContext {
   /** the lifetime given to a token with neither `expires_in` nor a JWT `exp` */
   readonly defaultLifetimeMillis: number
   /** the secret values the request sent, redacted from whatever the body makes into an error */
-  readonly sentSecrets: ReadonlyArray<string>
+  readonly sentSecrets: Redaction.Sent
   /** the request carried a DPoP proof: a `DPoP` token type is understood (RFC 9449 §5) */
   readonly dpopProof: boolean
   /** where the request went and who sent it, for the errors */
@@ -146,7 +146,7 @@ export const decodeSuccess = (
         authMethod: context.request.authMethod,
         status: context.status,
         description,
-        excerpt: Redaction.excerpt(body, context.sentSecrets)
+        excerpt: Redaction.excerpt(body, context.sentSecrets.values())
       })
     )
   const json = FormPost.parseObject(body)
@@ -157,12 +157,59 @@ export const decodeSuccess = (
       FormPost.endpointError(context.request, context.status, errorBody, context.sentSecrets)
     )
   }
-  const decoded = decodeResponse(json)
-  if (Either.isLeft(decoded)) return invalid(describeIssues(decoded.left))
-  const response = decoded.right
+  // the common answer is checked by hand (what `TokenResponse` accepts, no more); anything else – a string
+  // expires_in, an absent member given as null, a wrong type – goes through the schema, which decides and describes
+  const response = plainResponse(json)
+  if (response === undefined) {
+    const decoded = decodeResponse(json)
+    if (Either.isLeft(decoded)) return invalid(describeIssues(decoded.left))
+    return decodeChecked(decoded.right, json, context, invalid)
+  }
+  return decodeChecked(response, json, context, invalid)
+}
+
+type Response = typeof TokenResponse.Type
+
+const optionalPlain = (value: unknown): boolean => value === undefined || typeof value === "string"
+
+/**
+ * `json` as a `Response` when it is the plain shape every server sends – non-empty `access_token` and `token_type`,
+ * `expires_in` a number in range or absent, the optional strings strings or absent – exactly what `TokenResponse`
+ * accepts for such a shape; `undefined` for any other (the schema then decides).
+ */
+const plainResponse = (json: Record<string, unknown>): Response | undefined => {
+  const { access_token, expires_in, id_token, issued_token_type, refresh_token, scope, token_type } = json
+  if (typeof access_token !== "string" || access_token.length === 0) return undefined
+  if (typeof token_type !== "string" || token_type.length === 0) return undefined
+  if (
+    expires_in !== undefined &&
+    (typeof expires_in !== "number" || !Number.isFinite(expires_in) || expires_in < 0 || expires_in > maxLifetimeSeconds)
+  ) return undefined
+  if (
+    !optionalPlain(refresh_token) || !optionalPlain(id_token) || !optionalPlain(scope) ||
+    !optionalPlain(issued_token_type)
+  ) return undefined
+  return {
+    access_token,
+    token_type,
+    ...(expires_in !== undefined ? { expires_in } : {}),
+    ...(typeof refresh_token === "string" ? { refresh_token } : {}),
+    ...(typeof id_token === "string" ? { id_token } : {}),
+    ...(typeof scope === "string" ? { scope } : {}),
+    ...(typeof issued_token_type === "string" ? { issued_token_type } : {})
+  }
+}
+
+/** the checks of a decoded response that need the request: the token type, the token's characters */
+const decodeChecked = (
+  response: Response,
+  json: Record<string, unknown>,
+  context: DecodeContext,
+  invalid: (description: string) => Either.Either<never, InvalidTokenResponse>
+): Either.Either<TokenSet, TokenEndpointError | InvalidTokenResponse> => {
   if (!understood(response.token_type, context)) {
     return invalid(
-      `token_type ${JSON.stringify(Redaction.fromServer(response.token_type, context.sentSecrets).slice(0, 40))} ` +
+      `token_type ${JSON.stringify(Redaction.fromServer(response.token_type, context.sentSecrets.values()).slice(0, 40))} ` +
         `is not one this client can use (Bearer${context.dpopProof ? ", DPoP" : ""}${
           context.grant === GrantTypes.tokenExchange ? ", N_A" : ""
         })`
@@ -197,7 +244,8 @@ export const decodeSuccess = (
         grant: context.grant,
         ...(context.clientId !== undefined ? { clientId: context.clientId } : {}),
         tokenEndpoint: context.tokenEndpoint
-      })
-    })
+      }, true)
+      // every field comes from the response decoded above: validating the classes again would decode it twice
+    }, true)
   )
 }
