@@ -143,7 +143,10 @@ const commitOf = (): string => {
     const git = (args: ReadonlyArray<string>) =>
       execFileSync("git", args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
     const head = git(["rev-parse", "--short", "HEAD"])
-    return git(["status", "--porcelain", "--untracked-files=no"]) === "" ? head : `${head} + changes`
+    // porcelain paths are relative to the repository root; the results file a previous run rewrote is no change
+    const changed = git(["status", "--porcelain", "--untracked-files=no"]).split("\n")
+      .filter((line) => line !== "" && !line.endsWith(" packages/bench/RESULTS.md"))
+    return changed.length === 0 ? head : `${head} + changes`
   } catch {
     return "unknown (not a git checkout)"
   }

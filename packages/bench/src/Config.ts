@@ -34,8 +34,8 @@ export interface Config {
 }
 
 export const fullConfig: Config = {
-  cached: { rounds: 20, passes: 100, batch: 1_000, warmup: 100 },
-  cold: { rounds: 20, passes: 50, warmup: 300 },
+  cached: { rounds: 30, passes: 100, batch: 1_000, warmup: 100 },
+  cold: { rounds: 30, passes: 60, warmup: 300 },
   coalescing: {
     rounds: 30,
     passes: 1,
