@@ -13,6 +13,9 @@ import { profile } from "./Profile.js"
 
 const usage = "usage: node dist/main.js [--profile <section>[.<row>]]   (sections: cached, cold, coalescing, memory)"
 
+/** a command line this script does not understand: printed without a stack */
+class UsageError extends Error {}
+
 const profileTarget = (args: ReadonlyArray<string>): string | undefined => {
   let target = process.env["BENCH_PROFILE"] === "" ? undefined : process.env["BENCH_PROFILE"]
   for (let i = 0; i < args.length; i++) {
@@ -21,13 +24,13 @@ const profileTarget = (args: ReadonlyArray<string>): string | undefined => {
     if (arg === "--") continue
     if (arg === "--profile") {
       const next = args[i + 1]
-      if (next === undefined || next.startsWith("-")) throw new Error(`--profile needs a section\n${usage}`)
+      if (next === undefined || next.startsWith("-")) throw new UsageError(`--profile needs a section\n${usage}`)
       target = next
       i++
     } else if (arg.startsWith("--profile=")) {
       target = arg.slice("--profile=".length)
     } else {
-      throw new Error(`unknown argument ${arg}\n${usage}`)
+      throw new UsageError(`unknown argument ${arg}\n${usage}`)
     }
   }
   return target
@@ -37,9 +40,23 @@ const quick = process.env["BENCH_QUICK"] === "1"
 const started = performance.now()
 /** progress on stderr, with the seconds since the start */
 const log = (line: string) => console.error(`[${((performance.now() - started) / 1e3).toFixed(0).padStart(3)} s] ${line}`)
-const target = profileTarget(process.argv.slice(2))
+let target: string | undefined
+try {
+  target = profileTarget(process.argv.slice(2))
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error
+  console.error(error.message)
+  process.exit(2)
+}
 if (target !== undefined) {
-  const result = await profile({ target, quick, log })
+  const result = await profile({ target, quick, log }).catch((error: unknown) => {
+    // a target that names no section or row: say so, without a stack
+    if (error instanceof Error && error.message.startsWith("--profile:")) {
+      console.error(`${error.message}\n${usage}`)
+      process.exit(2)
+    }
+    throw error
+  })
   console.log(result.markdown)
   console.error(`profile written to ${result.path}`)
 } else {
