@@ -1,7 +1,7 @@
 /**
  * A real `gc()` without asking for `node --expose-gc`: the flag is turned on at run time and the function taken from a
- * fresh V8 context. Works from `node dist/main.js` and inside a vitest worker alike. (Without a real `gc`, mitata's
- * fallback allocates a 1 GiB array to provoke a collection, which this machine should not have to pay for.)
+ * fresh V8 context. Works from `node dist/main.js` and inside a vitest worker alike. The rounds collect before each
+ * round (the coalescing rows before each run) and the memory section reads settled heaps.
  */
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"

@@ -4,9 +4,13 @@
  *
  * The child is plain `node:http`: `POST /token` answers a fixed JSON body
  * `{"access_token":"<800 bytes>","token_type":"Bearer","expires_in":3600}` after checking that the request carries the
- * expected `client_secret_basic` header, a form content type and `grant_type=client_credentials` (anything else gets a
- * 401 and is counted as rejected, so a peer that sends a different request is caught, not silently measured). It counts
- * requests and the distinct `scope` values it saw; the parent reads and resets the counts over the IPC channel.
+ * expected `client_secret_basic` header, a form content type and `grant_type=client_credentials`; or, to a token
+ * exchange (`grant_type=urn:ietf:params:oauth:grant-type:token-exchange`, RFC 8693) with the same credentials, a
+ * `subject_token` and its `subject_token_type`, the same body with `issued_token_type` (access token). Anything else –
+ * another grant (a `refresh_token` too), other credentials, no form – gets a 401 and is counted as rejected, so a peer
+ * that sends a different request is caught, not silently measured. It counts accepted requests, the distinct `scope`
+ * values it saw and every request by its `grant_type` (accepted or not: a refresh that should never happen shows up
+ * here); the parent reads and resets the counts over the IPC channel.
  *
  * The child's source is a string run with `node -e`, so the same code starts from the built `dist/` and from the
  * TypeScript sources under vitest.
@@ -21,6 +25,12 @@ export interface TokenServerStats {
   readonly rejected: number
   /** distinct `scope` values among the accepted requests */
   readonly keys: number
+  /** requests with `grant_type=client_credentials`, accepted or not */
+  readonly clientCredentials: number
+  /** requests with the token-exchange grant (RFC 8693), accepted or not */
+  readonly tokenExchange: number
+  /** requests with `grant_type=refresh_token` (always rejected: no subject here ever needs one) */
+  readonly refreshToken: number
 }
 
 export interface TokenServer {
@@ -62,13 +72,28 @@ const authenticated = (header) => {
     return false
   }
 }
+const tokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
 // 600 random bytes in base64url: an 800-byte access token, fixed for the life of the server
 const accessToken = crypto.randomBytes(600).toString("base64url")
 const body = Buffer.from(JSON.stringify({ access_token: accessToken, token_type: "Bearer", expires_in: 3600 }))
+const exchangedBody = Buffer.from(JSON.stringify({
+  access_token: accessToken,
+  issued_token_type: "urn:ietf:params:oauth:token-type:access_token",
+  token_type: "Bearer",
+  expires_in: 3600
+}))
 const rejectedBody = Buffer.from(JSON.stringify({ error: "invalid_client" }))
 let requests = 0
 let rejected = 0
 let scopes = new Set()
+let grants = { client_credentials: 0, token_exchange: 0, refresh_token: 0 }
+// the answer to a well-formed request of a grant this server knows, or undefined
+const answerOf = (form) => {
+  const grant = form.get("grant_type")
+  if (grant === "client_credentials") return body
+  if (grant === tokenExchangeGrant && form.get("subject_token") && form.get("subject_token_type")) return exchangedBody
+  return undefined
+}
 const server = http.createServer((req, res) => {
   if (req.method !== "POST" || req.url !== "/token") {
     res.writeHead(404, { "content-length": 0 })
@@ -80,10 +105,15 @@ const server = http.createServer((req, res) => {
   req.on("end", () => {
     const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"))
     const contentType = String(req.headers["content-type"] || "").split(";")[0].trim().toLowerCase()
+    const grant = form.get("grant_type")
+    if (grant === "client_credentials") grants.client_credentials++
+    else if (grant === tokenExchangeGrant) grants.token_exchange++
+    else if (grant === "refresh_token") grants.refresh_token++
+    const answer = answerOf(form)
     if (
       !authenticated(req.headers.authorization) ||
       contentType !== "application/x-www-form-urlencoded" ||
-      form.get("grant_type") !== "client_credentials"
+      answer === undefined
     ) {
       rejected++
       res.writeHead(401, { "content-type": "application/json", "content-length": rejectedBody.length })
@@ -95,9 +125,9 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, {
       "content-type": "application/json",
       "cache-control": "no-store",
-      "content-length": body.length
+      "content-length": answer.length
     })
-    res.end(body)
+    res.end(answer)
   })
 })
 server.keepAliveTimeout = 65000
@@ -108,11 +138,21 @@ server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => {
 })
 process.on("message", (message) => {
   if (message.type === "stats") {
-    process.send({ type: "stats", id: message.id, requests, rejected, keys: scopes.size })
+    process.send({
+      type: "stats",
+      id: message.id,
+      requests,
+      rejected,
+      keys: scopes.size,
+      clientCredentials: grants.client_credentials,
+      tokenExchange: grants.token_exchange,
+      refreshToken: grants.refresh_token
+    })
   } else if (message.type === "reset") {
     requests = 0
     rejected = 0
     scopes = new Set()
+    grants = { client_credentials: 0, token_exchange: 0, refresh_token: 0 }
     process.send({ type: "reset", id: message.id })
   }
 })
@@ -126,6 +166,9 @@ interface Reply {
   readonly requests?: number
   readonly rejected?: number
   readonly keys?: number
+  readonly clientCredentials?: number
+  readonly tokenExchange?: number
+  readonly refreshToken?: number
 }
 
 const numberOrUndefined = (value: unknown): number | undefined => (typeof value === "number" ? value : undefined)
@@ -142,8 +185,12 @@ const toReply = (raw: unknown): Reply | undefined => {
     requests?: number
     rejected?: number
     keys?: number
+    clientCredentials?: number
+    tokenExchange?: number
+    refreshToken?: number
   } = { type: raw.type }
-  for (const name of ["id", "port", "requests", "rejected", "keys"] as const) {
+  const names = ["id", "port", "requests", "rejected", "keys", "clientCredentials", "tokenExchange", "refreshToken"] as const
+  for (const name of names) {
     const value = field(name)
     if (value !== undefined) reply[name] = value
   }
@@ -192,7 +239,14 @@ export const start = (options: TokenServerOptions): Promise<TokenServer> =>
           tokenEndpoint: `${issuer}/token`,
           pid,
           stats: () =>
-            ask("stats").then((r) => ({ requests: r.requests ?? 0, rejected: r.rejected ?? 0, keys: r.keys ?? 0 })),
+            ask("stats").then((r) => ({
+              requests: r.requests ?? 0,
+              rejected: r.rejected ?? 0,
+              keys: r.keys ?? 0,
+              clientCredentials: r.clientCredentials ?? 0,
+              tokenExchange: r.tokenExchange ?? 0,
+              refreshToken: r.refreshToken ?? 0
+            })),
           reset: () => ask("reset").then(() => undefined),
           stop: () =>
             new Promise<void>((resolveStop) => {

@@ -1,10 +1,19 @@
 /**
- * `pnpm bench` still runs end to end: the quick configuration, every section and row, and the request counts that do
- * not depend on timing. No time is asserted (performance belongs to the bench itself).
+ * `pnpm bench` still runs end to end: the quick configuration, every section and row, the targets computed from the
+ * rows, every ratio with its spread, and the request counts that do not depend on timing. No time is asserted
+ * (performance belongs to the bench itself). Profile mode writes a readable `.cpuprofile`.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
 import { run } from "../src/Bench.js"
+import { profile } from "../src/Profile.js"
+import { targets } from "../src/Targets.js"
+
+/** `2.41× (2.30–2.55)`: a median ratio with its min–max over the rounds */
+const withSpread = /^\d[\d,]*\.\d\d× \(\d[\d,]*\.\d\d–\d[\d,]*\.\d\d\)$/
 
 describe("bench (quick configuration)", () => {
   it.live("runs every section, prints every row, and counts what reached the token endpoint", () =>
@@ -23,12 +32,16 @@ describe("bench (quick configuration)", () => {
         "cached.cache",
         "cached.acquire",
         "cached.source",
+        "cached.exchange",
+        "cached.managed",
         "cold.fetch",
+        "cold.platform-fetch",
+        "cold.streamed-fetch",
         "cold.library-fetch",
+        "cold.platform-undici",
+        "cold.streamed-undici",
         "cold.library-undici",
         "cold.openid-client",
-        "cold.platform-fetch",
-        "cold.platform-undici",
         "coalescing.library.1",
         "coalescing.promise-memo.1",
         "coalescing.effect-memo.1",
@@ -42,23 +55,29 @@ describe("bench (quick configuration)", () => {
         "memory.bounded"
       ])
 
-      // the printed table: a header per section and a line per row
+      // the printed tables: the targets first, a header per section and a line per row
       const md = results.markdown
+      expect(md.indexOf("## Targets (issue 14)")).toBeGreaterThan(0)
+      expect(md.indexOf("## Targets (issue 14)")).toBeLessThan(md.indexOf("### 1. Cached acquire"))
       for (
         const heading of ["### 1. Cached acquire", "### 2. Cold acquire", "### 3. Coalescing", "### 4. Memory"]
       ) expect(md).toContain(heading)
       for (
         const row of [
-          "| floor: `Effect.sync(() => map.get(key))` |",
-          "| `TokenCache.getOrAcquire(key)`, key computed once |",
-          "| `ClientCredentials.acquire({ scope })` |",
-          "| `ClientCredentials.source({ scope }).get` |",
-          "| hand-written `fetch` POST (baseline) |",
-          "| library, `FetchHttpClient.layer` |",
-          "| library, `NodeHttpClient.layerUndici` |",
-          "| openid-client `clientCredentialsGrant` |",
-          "| for reference: the same POST through `HttpClient` alone, `FetchHttpClient.layer` |",
-          "| for reference: the same POST through `HttpClient` alone, `NodeHttpClient.layerUndici` |",
+          "| floor: `Effect.sync(() => map.get(key))` | ",
+          "| `TokenCache.getOrAcquire(key)`, key computed once | ",
+          "| `ClientCredentials.acquire({ scope })`, fresh options and scope array per call | ",
+          "| `ClientCredentials.source({ scope }).get`, source built once | ",
+          "| `TokenExchange.exchange({ subjectToken, audience })`, same 1 KB JWT, fresh `Redacted.make` per call | ",
+          "| `ManagedToken.get(sessionId)`, fresh session, `TokenStore.layerMemory()` | ",
+          "| hand-written `fetch` POST (baseline) | ",
+          "| `HttpClient` alone, `FetchHttpClient.layer`, `response.json` | ",
+          "| streamed reference: `HttpClient` alone, `FetchHttpClient.layer`, capped streamed read | ",
+          "| library, `FetchHttpClient.layer` | ",
+          "| `HttpClient` alone, `NodeHttpClient.layerUndici`, `response.json` | ",
+          "| streamed reference: `HttpClient` alone, `NodeHttpClient.layerUndici`, capped streamed read | ",
+          "| library, `NodeHttpClient.layerUndici` | ",
+          "| openid-client `clientCredentialsGrant` | ",
           "| library (`TokenCache.layerMemory`, fresh per run) | 1 | 10,000 | 1 |",
           "| library (`TokenCache.layerMemory`, fresh per run) | 100 | 10,000 | 100 |",
           "| promise-memo `Map<key, Promise>` over `fetch` (fresh per run) | 1 | 10,000 | 1 |",
@@ -67,14 +86,55 @@ describe("bench (quick configuration)", () => {
           "| Effect floor: `Map<key, Effect.cached(fetch)>`, one fiber per acquire (fresh per run) | 100 | 10,000 | 100 |",
           "| openid-client `clientCredentialsGrant`, `Promise.all`, ≤ 100 in flight | 1 | 500 | 500 |",
           "| openid-client `clientCredentialsGrant`, `Promise.all`, ≤ 100 in flight | 100 | 500 | 500 |",
-          "| `Map<string, TokenSet>` (baseline) |",
-          "| `TokenCache.layerMemory` |",
+          "| `Map<string, TokenSet>` (baseline) | ",
+          "| `TokenCache.layerMemory` | ",
           "| capacity 1,000, 5,000 inserted: "
         ]
       ) expect(md).toContain(row)
       expect(md).toContain(`Node ${process.version}`)
       expect(md).toMatch(/- machine: .+, \d+ cores, /)
       expect(md).toMatch(/- date: \d{4}-\d\d-\d\dT/)
+      expect(md).toMatch(/- load average \(1\/5\/15 min\) at start [\d.]+ \/ [\d.]+ \/ [\d.]+, at end /)
+      expect(md).toMatch(/commit (\w+|unknown)/)
+
+      // every ratio of a timed section against another row carries its spread; a baseline reads 1.00×
+      const cell = (id: string, column: number) =>
+        results.sections.flatMap((s) => s.rows).find((row) => row.id === id)?.cells[column]
+      expect(cell("cached.floor", 2)).toBe("1.00×")
+      for (const id of ["cached.cache", "cached.acquire", "cached.source", "cached.exchange", "cached.managed"]) {
+        expect(cell(id, 2)).toMatch(withSpread)
+      }
+      expect(cell("cold.fetch", 2)).toBe("1.00×")
+      for (const client of ["fetch", "undici"]) {
+        // vs raw fetch, vs HttpClient alone, vs the streamed reference: each against a row of the same client
+        expect(cell(`cold.library-${client}`, 2)).toMatch(withSpread)
+        expect(cell(`cold.library-${client}`, 3)).toMatch(withSpread)
+        expect(cell(`cold.library-${client}`, 4)).toMatch(withSpread)
+        expect(cell(`cold.streamed-${client}`, 3)).toMatch(withSpread)
+        expect(cell(`cold.streamed-${client}`, 4)).toBe("–")
+        expect(cell(`cold.platform-${client}`, 3)).toBe("–")
+      }
+      // coalescing: vs promise-memo (column 6) and vs the Effect floor (column 7), the library's baseline
+      expect(cell("coalescing.library.1", 6)).toMatch(withSpread)
+      expect(cell("coalescing.library.1", 7)).toMatch(withSpread)
+      expect(cell("coalescing.library.100", 7)).toMatch(withSpread)
+      expect(cell("coalescing.effect-memo.1", 7)).toBe("1.00×")
+
+      // the targets: every one of the issue's, computed from the rows (never typed), each with its spread
+      expect(results.targets.map((t) => [t.subject, t.baseline, t.limit])).toEqual(
+        targets.map((t) => [t.subject, t.baseline, t.limit])
+      )
+      expect(results.targets).toHaveLength(10)
+      for (const target of results.targets) {
+        expect(target.ratio).toBeDefined()
+        expect(target.met).toBe(target.ratio !== undefined && target.ratio.median <= target.limit)
+        const line = md.split("\n").find((l) => l.includes(`\`${target.subject}\` / \`${target.baseline}\``))
+        expect(line).toMatch(/\| \d[\d,]*\.\d\d× \(\d[\d,]*\.\d\d–\d[\d,]*\.\d\d\) \| [✓✗] \|$/)
+      }
+
+      // the cached rows' endpoint traffic: one exchange (the warm-up: every timed exchange was a cache hit), no
+      // refresh of the fresh session, one client-credentials request (the warm-up)
+      expect(results.cachedCounts).toEqual({ clientCredentialsRequests: 1, exchangeRequests: 1, refreshRequests: 0 })
 
       // coalescing: one request per key however many callers; none without a cache
       const coalesced = (subject: string, keys: number) =>
@@ -89,10 +149,38 @@ describe("bench (quick configuration)", () => {
       expect(coalesced("openid-client", 100)).toMatchObject({ acquires: 500, requests: 500, distinctKeys: 100 })
 
       // memory: the bound holds
-      expect(results.memory).toMatchObject({ tokens: 5_000, capacity: 1_000, inserted: 5_000 })
-      expect(results.memory.liveAfterInserts).toBeGreaterThan(0)
-      expect(results.memory.liveAfterInserts).toBeLessThanOrEqual(1_000)
-      expect(results.memory.mapBytes).toBeGreaterThan(5_000 * 800)
-      expect(results.memory.cacheBytes).toBeGreaterThan(5_000 * 800)
+      const memory = results.memory
+      expect(memory).toMatchObject({ tokens: 5_000, capacity: 1_000, inserted: 5_000 })
+      expect(memory?.liveAfterInserts).toBeGreaterThan(0)
+      expect(memory?.liveAfterInserts).toBeLessThanOrEqual(1_000)
+      expect(memory?.mapBytes).toBeGreaterThan(5_000 * 800)
+      expect(memory?.cacheBytes).toBeGreaterThan(5_000 * 800)
     }), { timeout: 180_000 })
+
+  it.live("profile mode: one row of a section under the CPU profiler, a .cpuprofile and its top functions", () =>
+    Effect.gen(function*() {
+      const directory = mkdtempSync(path.join(tmpdir(), "bench-profile-"))
+      try {
+        const result = yield* Effect.promise(() => profile({ target: "cached.exchange", quick: true, directory }))
+        expect(path.dirname(result.path)).toBe(directory)
+        expect(path.basename(result.path)).toMatch(/^cached\.exchange-\d{8}-\d{6}\.cpuprofile$/)
+        const written: unknown = JSON.parse(readFileSync(result.path, "utf8"))
+        expect(written).toMatchObject({ nodes: expect.any(Array), samples: expect.any(Array) })
+        expect(result.top.length).toBeGreaterThan(0)
+        expect(result.markdown).toContain("| self ms | self % | function | where |")
+        // only the row asked for, with its section's baseline
+        expect(result.markdown).toContain("| `TokenExchange.exchange({ subjectToken, audience })`")
+        expect(result.markdown).toContain("| floor: `Effect.sync(() => map.get(key))` |")
+        expect(result.markdown).not.toContain("| `ManagedToken.get(sessionId)`")
+        expect(result.markdown).not.toContain("### 2. Cold acquire")
+      } finally {
+        rmSync(directory, { recursive: true, force: true })
+      }
+    }), { timeout: 60_000 })
+
+  it.live("profile mode refuses an unknown section", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.tryPromise(() => profile({ target: "warm", quick: true })))
+      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory')
+    }))
 })

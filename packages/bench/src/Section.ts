@@ -1,0 +1,57 @@
+/**
+ * What every section shares: its result (a table, and the interleaved measurements its ratios come from) and what it
+ * is run with.
+ */
+import type { Config } from "./Config.js"
+import type * as Peers from "./Peers.js"
+import type { Interleaved } from "./Rounds.js"
+import type * as TokenServer from "./TokenServer.js"
+
+export const sectionNames = ["cached", "cold", "coalescing", "memory"] as const
+export type SectionName = (typeof sectionNames)[number]
+
+export const isSectionName = (name: string): name is SectionName => sectionNames.some((s) => s === name)
+
+/** One row of a result table: `cells` in the order of the section's columns. */
+export interface Row {
+  readonly id: string
+  readonly cells: ReadonlyArray<string>
+}
+
+export interface Section {
+  readonly name: SectionName
+  readonly title: string
+  readonly note: string
+  readonly columns: ReadonlyArray<string>
+  readonly rows: ReadonlyArray<Row>
+  /** the per-round medians its ratios were taken from (the timed sections) */
+  readonly measurements?: Interleaved | undefined
+}
+
+export interface SectionContext {
+  readonly endpoint: Peers.Endpoint
+  readonly server: TokenServer.TokenServer
+  readonly config: Config
+  readonly log: (line: string) => void
+  /**
+   * the subjects to measure (profile mode can narrow a section to one row; a section's baseline is always measured);
+   * default: all
+   */
+  readonly only?: ((id: string) => boolean) | undefined
+  /** wraps the measured part of the section – its rounds, not its set-up (profile mode profiles only that) */
+  readonly around: <A>(measure: () => Promise<A>) => Promise<A>
+}
+
+export const clientId = "bench-client"
+export const clientSecret = "bench-secret"
+export const scope = "api:read"
+
+export const count = (value: number): string => value.toLocaleString("en-US")
+
+/** the rows to measure: the baseline (first) always, the others when `only` allows */
+export const selected = <S extends { readonly id: string }>(
+  subjects: ReadonlyArray<S>,
+  only: ((id: string) => boolean) | undefined,
+  baselines: ReadonlyArray<string>
+): ReadonlyArray<S> =>
+  only === undefined ? subjects : subjects.filter((s) => baselines.includes(s.id) || only(s.id))
