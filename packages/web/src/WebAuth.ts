@@ -580,7 +580,8 @@ export const make = (
       const now = yield* Clock.currentTimeMillis
       const sealed = yield* sealer.seal("pending", {
         s: pending.right.state,
-        p: AuthorizationCode.encodePending(pending.right),
+        // what the callback needs; the URL (the browser is on its way there) is left out to keep the cookie small
+        p: AuthorizationCode.encodePending(new AuthorizationCode.PendingAuthorization({ ...pending.right, url: "" })),
         r: returnTo.right,
         exp: now + pendingMillis
       })
