@@ -11,7 +11,7 @@
  *    refused; a callback from another browser is refused; a tampered cookie is no session; `returnTo` on another
  *    origin is refused.
  *
- * Without /usr/bin/chromium the file is skipped with one line (vitest.system.ts); with CI set, the run fails.
+ * Without chromium on the PATH the file is skipped with one line (vitest.system.ts); with CI set, the run fails.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as TestServer from "@effect-oauth/test-server"
