@@ -562,7 +562,7 @@ export const make = (
 
     // ---- routes ----------------------------------------------------------------------------------------------
 
-    const login = Effect.gen(function*() {
+    const login = Effect.fn("WebAuth.login")(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const given = requestUrl(request).searchParams.getAll("returnTo")
       const returnTo = given.length === 0 ? Either.right(afterLogin) : given.length > 1
@@ -589,9 +589,9 @@ export const make = (
         setCookie(pendingCookieName(pending.right.state), sealed, pendingMillis / 1000),
         noStore
       )
-    }).pipe(Effect.withSpan("WebAuth.login"))
+    })
 
-    const callback = Effect.gen(function*() {
+    const callback = Effect.fn("WebAuth.callback")(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const callbackUrl = requestUrl(request)
       const states = callbackUrl.searchParams.getAll("state")
@@ -658,9 +658,9 @@ export const make = (
           HttpServerResponse.redirect(payload.value.r, { status: 302 })
         )
       )
-    }).pipe(Effect.withSpan("WebAuth.callback"))
+    })
 
-    const logout = Effect.gen(function*() {
+    const logout = Effect.fn("WebAuth.logout")(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const check = csrfCheck(request)
       if (Either.isLeft(check)) return yield* refused(request, check.left)
@@ -686,9 +686,9 @@ export const make = (
         ? HttpServerResponse.redirect(location, { status: 303 })
         : json(200, { location })
       return noStore(clearCookie(sessionCookieName)(response))
-    }).pipe(Effect.withSpan("WebAuth.logout"))
+    })
 
-    const session = Effect.gen(function*() {
+    const session = Effect.fn("WebAuth.session")(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const resolved = yield* resolve(request)
       switch (resolved._tag) {
@@ -699,9 +699,9 @@ export const make = (
         case "Active":
           return noStore(withRenewal(resolved.renewed)(json(200, resolved.session.claims)))
       }
-    }).pipe(Effect.withSpan("WebAuth.session"))
+    })
 
-    return WebAuth.of({ login, callback, logout, session, middleware })
+    return WebAuth.of({ login: login(), callback: callback(), logout: logout(), session: session(), middleware })
   })
 
 /**
