@@ -77,7 +77,7 @@ const page = (user: string) =>
 <meta charset="utf-8">
 <title>effect-oauth web demo</title>
 <style>
-  body { font-family: sans-serif; margin: 2rem auto; max-width: 40rem; color: #222; }
+  body { font-family: sans-serif; margin: 2rem auto; max-width: 40rem; padding: 1.5rem; color: #222; }
   h1 { font-weight: 400; } code, pre { background: #f4f4f4; padding: 0.1rem 0.3rem; }
   pre { padding: 0.8rem; white-space: pre-wrap; } button { font-size: 1rem; padding: 0.4rem 1rem; }
 </style>
