@@ -16,7 +16,9 @@ export const shared: ViteUserConfig = {
       { find: /^@effect-oauth\/redis$/, replacement: path.join(root, "packages/redis/src/index.ts") },
       { find: /^@effect-oauth\/redis\/(.*)$/, replacement: path.join(root, "packages/redis/src/$1.ts") },
       { find: /^@effect-oauth\/test-server$/, replacement: path.join(root, "packages/test-server/src/index.ts") },
-      { find: /^@effect-oauth\/test-server\/(.*)$/, replacement: path.join(root, "packages/test-server/src/$1.ts") }
+      { find: /^@effect-oauth\/test-server\/(.*)$/, replacement: path.join(root, "packages/test-server/src/$1.ts") },
+      { find: /^@effect-oauth\/web$/, replacement: path.join(root, "packages/web/src/index.ts") },
+      { find: /^@effect-oauth\/web\/(.*)$/, replacement: path.join(root, "packages/web/src/$1.ts") }
     ]
   },
   test: {

@@ -1,5 +1,5 @@
 /**
- * Tests that need a program of the system (redis-server; later a browser). A project's `globalSetup` looks for the
+ * Tests that need a program of the system (redis-server; chromium for the browser test). A project's `globalSetup` looks for the
  * program on `PATH` once, before any test file loads, and provides what it found (`inject(command)` in a test file:
  * its path, or `null`):
  * - found: the tests run;
@@ -13,12 +13,14 @@ import * as Path from "node:path"
 import type { TestProject } from "vitest/node"
 
 /** the programs tests may need; each is a key of vitest's `ProvidedContext` */
-export type SystemCommand = "redis-server"
+export type SystemCommand = "redis-server" | "chromium"
 
 declare module "vitest" {
   export interface ProvidedContext {
     /** the path of `redis-server`, or `null` when it is not installed (its tests are then skipped) */
     "redis-server": string | null
+    /** the path of Debian's `chromium`, or `null` when it is not installed (the browser tests are then skipped) */
+    chromium: string | null
   }
 }
 

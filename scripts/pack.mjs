@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 /** the packages a user installs; the example and the bench are private */
-const packages = ["client", "redis", "test-server"]
+const packages = ["client", "redis", "test-server", "web"]
 
 const args = process.argv.slice(2)
 const outIndex = args.indexOf("--out")

@@ -1,11 +1,11 @@
 /**
- * The packages as a user gets them: `scripts/pack.mjs` (`pnpm pack:packages`) packs client, redis and test-server;
- * a scratch project in a fresh temporary folder, outside the workspace, `npm install`s the three tarballs and the
+ * The packages as a user gets them: `scripts/pack.mjs` (`pnpm pack:packages`) packs client, redis, test-server and
+ * web; a scratch project in a fresh temporary folder, outside the workspace, `npm install`s the four tarballs and the
  * peers (effect, @effect/platform, @effect/platform-node, typescript, @types/node – the lockfile's versions, from the
  * npm registry), type-checks a small program with `lib: ["ES2022"]` (no DOM) and `skipLibCheck: false` under
  * `NodeNext` and under `Bundler`, and runs it: it starts the packed test server and acquires a client-credentials
- * token through the packed client, printing the `TokenSet`. Then the exports map (internal modules are not
- * exported) and the source maps (a stack trace opens a shipped `src/*.ts`).
+ * token through the packed client, printing the `TokenSet`, and loads the packed web package. Then the exports map
+ * (internal modules are not exported) and the source maps (a stack trace opens a shipped `src/*.ts`).
  *
  * Nothing is reused between runs: new tarballs, a new folder, a new install (npm's own download cache aside).
  */
@@ -57,6 +57,7 @@ const program = `
 import { AuthorizationServer, ClientAuth, ClientCredentials, TokenCache, TokenEndpoint } from "@effect-oauth/client"
 import * as RedisTokenCache from "@effect-oauth/redis/RedisTokenCache"
 import * as TestServer from "@effect-oauth/test-server"
+import { CurrentSession, WebAuth } from "@effect-oauth/web"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Effect, Layer, Redacted } from "effect"
 
@@ -79,6 +80,7 @@ try {
   console.log(String(tokens))
   console.log(\`a token in what it printed: \${String(tokens).includes(Redacted.value(tokens.accessToken))}\`)
   console.log(\`redis: \${typeof RedisTokenCache.layer}\`)
+  console.log(\`web: \${WebAuth.paths.callback} \${typeof WebAuth.layerConfig} \${typeof CurrentSession.CurrentSession}\`)
 } finally {
   await server.stop()
 }
@@ -92,7 +94,8 @@ import { Effect, Either } from "effect"
 const results = {}
 for (const specifier of [
   "@effect-oauth/client/TokenEndpoint", "@effect-oauth/client/internal/http", "@effect-oauth/client/internal/http.js",
-  "@effect-oauth/redis/RedisTokenStore", "@effect-oauth/redis/internal/connection"
+  "@effect-oauth/redis/RedisTokenStore", "@effect-oauth/redis/internal/connection",
+  "@effect-oauth/web/WebAuth", "@effect-oauth/web/internal/seal"
 ]) {
   try {
     results[specifier] = { ok: true, exports: Object.keys(await import(specifier)) }
@@ -128,7 +131,8 @@ describe("the packed packages in a scratch project (npm)", () => {
       assert.deepStrictEqual(tarballs.map((file) => Path.basename(file).replace(/-\d+\.\d+\.\d+.*$/, "")), [
         "effect-oauth-client",
         "effect-oauth-redis",
-        "effect-oauth-test-server"
+        "effect-oauth-test-server",
+        "effect-oauth-web"
       ])
 
       const project = Path.join(temp, "project")
@@ -144,7 +148,7 @@ describe("the packed packages in a scratch project (npm)", () => {
       await run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...tarballs, ...peers], project)
 
       const installed = (name: string) => Path.join(project, "node_modules", "@effect-oauth", name)
-      for (const name of ["client", "redis", "test-server"]) {
+      for (const name of ["client", "redis", "test-server", "web"]) {
         const manifest = Fs.readFileSync(Path.join(installed(name), "package.json"), "utf8")
         assert.notInclude(manifest, "workspace:", `${name}: pnpm pack rewrote the workspace ranges`)
         assert.isTrue(Fs.existsSync(Path.join(installed(name), "src", "index.ts")), `${name} ships its sources`)
@@ -188,15 +192,21 @@ describe("the packed packages in a scratch project (npm)", () => {
         output[0] ?? "",
         /^TokenSet\(Bearer, grant=client_credentials, scope=api:read, expiresAt=\d{4}-\d\d-\d\dT[\d:.]+Z\)$/
       )
-      assert.deepStrictEqual(output.slice(1), ["a token in what it printed: false", "redis: function"])
+      assert.deepStrictEqual(output.slice(1), [
+        "a token in what it printed: false",
+        "redis: function",
+        "web: /callback function function"
+      ])
 
       const [json = "", ...stack] = (await run(process.execPath, ["--enable-source-maps", "probe.mjs"], project, 60_000)).split("\n")
       const probed: unknown = JSON.parse(json)
       assert.deepInclude(probed, {
         "@effect-oauth/client/internal/http": { ok: false, code: "ERR_PACKAGE_PATH_NOT_EXPORTED" },
         "@effect-oauth/client/internal/http.js": { ok: false, code: "ERR_PACKAGE_PATH_NOT_EXPORTED" },
-        "@effect-oauth/redis/internal/connection": { ok: false, code: "ERR_PACKAGE_PATH_NOT_EXPORTED" }
+        "@effect-oauth/redis/internal/connection": { ok: false, code: "ERR_PACKAGE_PATH_NOT_EXPORTED" },
+        "@effect-oauth/web/internal/seal": { ok: false, code: "ERR_PACKAGE_PATH_NOT_EXPORTED" }
       })
+      assert.match(json, /"@effect-oauth\/web\/WebAuth":\{"ok":true,"exports":\[[^\]]*"layerConfig"/)
       assert.match(json, /"@effect-oauth\/client\/TokenEndpoint":\{"ok":true,"exports":\[[^\]]*"TokenEndpoint"/)
       assert.match(json, /"@effect-oauth\/redis\/RedisTokenStore":\{"ok":true,"exports":\[[^\]]*"layer"/)
       // the stack trace of an error made in the package opens its TypeScript source, at the line that made it

@@ -85,7 +85,7 @@ describe("README code blocks", () => {
           noUnusedLocals: false,
           noUnusedParameters: false,
           paths: Object.fromEntries(
-            ["client", "redis", "test-server"].flatMap((pkg) => [
+            ["client", "redis", "test-server", "web"].flatMap((pkg) => [
               [`@effect-oauth/${pkg}`, [`${source(pkg)}/index.ts`]],
               [`@effect-oauth/${pkg}/*`, [`${source(pkg)}/*.ts`]]
             ])

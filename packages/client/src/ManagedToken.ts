@@ -186,9 +186,11 @@ export declare namespace ManagedToken {
     /**
      * ends a session: removed from the store, `Ended` published. Waits for a refresh of it that is in flight (on other
      * instances too, when the store has a lock). With the `revocation` option (`layerWithRevocation`), the session's
-     * refresh token is then revoked at the server (a failure is logged; the session is gone either way).
+     * refresh token is then revoked at the server (a failure is logged; the session is gone either way). Returns the
+     * token set the store held (`None` for an unknown session): its ID token is the `id_token_hint` of an OpenID
+     * Connect end-session redirect, and a caller that revokes by itself revokes its refresh token.
      */
-    readonly remove: (sessionId: string) => Effect.Effect<void, TokenStoreError>
+    readonly remove: (sessionId: string) => Effect.Effect<Option.Option<TokenSet>, TokenStoreError>
     /**
      * The session as a `TokenSource`, for `BearerClient`. Its `invalidate(token)` marks that access token as rejected
      * (when it is still the session's current one): the next `get` refreshes instead of handing it out again.
@@ -383,6 +385,7 @@ export const make = (
           )
         )
       }
+      return removed
     })
 
     const source = (sessionId: string): TokenSource<ManagedTokenError> => ({

@@ -354,10 +354,13 @@ describe("ManagedToken", () => {
       yield* tokens.start("s2", tokenSet("B0", "S0", 0))
       yield* tokens.start("s2", tokenSet("B1", "S1", 0))
       expect(accessTokenOf(yield* tokens.get("s2"))).toBe("B1")
-      yield* tokens.remove("s1")
+      const removed = yield* tokens.remove("s1")
+      // the removed set comes back (for an end-session id_token_hint); an unknown session gives None
+      expect(Option.map(removed, accessTokenOf)).toEqual(Option.some("A0"))
+      expect(yield* tokens.remove("never-started")).toEqual(Option.none())
       expect(yield* Effect.flip(tokens.get("s1"))).toMatchObject({ _tag: "ReauthenticationRequired", reason: "NoSession" })
       expect(accessTokenOf(yield* tokens.get("s2"))).toBe("B1")
-      expect(yield* eventTags(events)).toEqual(["Ended:Removed"])
+      expect(yield* eventTags(events)).toEqual(["Ended:Removed", "Ended:Removed"])
     }).pipe(withService(server))
   })
 

@@ -6,3 +6,4 @@
 export * as Api from "./api.js"
 export * as Output from "./Output.js"
 export * as Program from "./program.js"
+export * as Web from "./web.js"

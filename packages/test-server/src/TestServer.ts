@@ -24,6 +24,7 @@ import type { JWK } from "jose"
 import * as http from "node:http"
 import * as Counters from "./internal/counters.js"
 import * as Fixtures from "./internal/fixtures.js"
+import * as Grants from "./internal/grants.js"
 import * as Headless from "./internal/headless.js"
 import * as Keys from "./internal/keys.js"
 import * as Notices from "./internal/notices.js"
@@ -55,6 +56,18 @@ export interface StartOptions {
    * refused request) is always printed with `console.error`.
    */
   readonly logger?: ((message: string) => void) | undefined
+  /**
+   * The redirect URIs of the `web` client, matched exactly by the server (default: `http://127.0.0.1:1/callback`, where
+   * nothing listens – enough for the headless {@link signIn}). An application under test registers its own callback,
+   * e.g. `["http://127.0.0.1:8080/callback"]`; `clients.web.redirectUri` is the first.
+   */
+  readonly webRedirectUris?: ReadonlyArray<string> | undefined
+  /**
+   * The `post_logout_redirect_uris` of the `web` client (OpenID Connect RP-Initiated Logout): where the server may send
+   * the browser after signing the user out at its `end_session_endpoint` (default: none – the server then shows its
+   * own "signed out" page).
+   */
+  readonly webPostLogoutRedirectUris?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -128,6 +141,11 @@ export interface TestServerInfo {
   readonly authorizationEndpoint: string
   /** `<issuer>/jwks`: the public key that signs ID tokens and JWT access tokens */
   readonly jwksUri: string
+  /**
+   * `<issuer>/session/end`: OpenID Connect RP-Initiated Logout. It asks the user to confirm (a form with "Yes, sign me
+   * out"), then redirects to the `post_logout_redirect_uri` when it is one of `webPostLogoutRedirectUris`.
+   */
+  readonly endSessionEndpoint: string
   /** The resource server whose access tokens are JWTs: `aud` = this, scopes `api:read api:write`. */
   readonly resource: "https://api.example"
   readonly clients: {
@@ -140,9 +158,14 @@ export interface TestServerInfo {
     /**
      * `web-app`: `client_secret_basic` only; grants `authorization_code` (PKCE S256 required) and `refresh_token`
      * (always issued, rotated unless `rotateRefreshToken: false`); scopes `openid offline_access api:read api:write`.
-     * Its redirect URI is `http://127.0.0.1:1/callback`, where nothing listens.
+     * Its redirect URI is the first of the `webRedirectUris` option – by default `http://127.0.0.1:1/callback`, where
+     * nothing listens; its post-logout redirect URIs are `webPostLogoutRedirectUris`.
      */
-    readonly web: RegisteredClient & { readonly redirectUri: string }
+    readonly web: RegisteredClient & {
+      readonly redirectUri: string
+      readonly redirectUris: ReadonlyArray<string>
+      readonly postLogoutRedirectUris: ReadonlyArray<string>
+    }
     /**
      * `svc-exchanger`: `client_secret_basic` only; grants token exchange (RFC 8693) and `client_credentials`; scopes
      * `api:read api:write`
@@ -161,6 +184,13 @@ export interface TestServerInfo {
   readonly tokenRequests: () => ReadonlyArray<TokenRequestRecord>
   /** Sets every counter back to 0 and empties the token-request log. */
   readonly resetCounts: () => void
+  /**
+   * Revokes every grant `accountId` consented to, with its refresh tokens, access tokens and codes – as an
+   * administrator would. The next refresh of any of them is 400 `invalid_grant`; JWT access tokens already issued stay
+   * valid for their resource server until they expire (they are not looked up). Resolves with the number of grants
+   * revoked.
+   */
+  readonly revokeGrants: (accountId: string) => Promise<number>
   /**
    * Headless sign-in: drives the login and consent pages for `authorizationUrl` (built by the client under test) as
    * `accountId` (default `"alice"`) and resolves with the URL the server then redirects to – the client's
@@ -226,6 +256,10 @@ const listen = (server: http.Server): Promise<number> =>
 export const start = async (options: StartOptions = {}): Promise<TestServerInfo> => {
   const accessTokenTtl = options.accessTokenTtl ?? 300
   const refreshTokenTtl = options.refreshTokenTtl ?? 86_400
+  const webRedirectUris = options.webRedirectUris === undefined || options.webRedirectUris.length === 0
+    ? [Fixtures.redirectUri]
+    : [...options.webRedirectUris]
+  const webPostLogoutRedirectUris = [...(options.webPostLogoutRedirectUris ?? [])]
 
   // node:http first: the issuer must name the port
   let handler: http.RequestListener = (_req, res) => {
@@ -257,10 +291,13 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
         rotateRefreshToken: options.rotateRefreshToken ?? true,
         signingKey: signing.privateJwk,
         clientPublicKey: clientKey.publicJwk,
-        extraTokenClaims: exchange.extraTokenClaims
+        extraTokenClaims: exchange.extraTokenClaims,
+        webRedirectUris,
+        webPostLogoutRedirectUris
       }))
     exchange.register(provider, oidc.errors)
     const counters = Counters.install(provider)
+    const grants = Grants.install(provider)
     // an internal error of the server (not a refused request) is a bug here: make it visible
     provider.on("server_error", (ctx, error) => {
       console.error(`@effect-oauth/test-server: server_error on ${ctx.method} ${ctx.path}:`, error)
@@ -272,6 +309,7 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
       tokenEndpoint: `${issuer}/token`,
       authorizationEndpoint: `${issuer}/auth`,
       jwksUri: `${issuer}/jwks`,
+      endSessionEndpoint: `${issuer}/session/end`,
       resource: Fixtures.resource,
       clients: {
         basic: { clientId: Fixtures.clientIds.basic, clientSecret: Fixtures.clientSecrets.basic },
@@ -285,13 +323,16 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
         web: {
           clientId: Fixtures.clientIds.web,
           clientSecret: Fixtures.clientSecrets.web,
-          redirectUri: Fixtures.redirectUri
+          redirectUri: webRedirectUris[0] ?? Fixtures.redirectUri,
+          redirectUris: webRedirectUris,
+          postLogoutRedirectUris: webPostLogoutRedirectUris
         },
         exchanger: { clientId: Fixtures.clientIds.exchanger, clientSecret: Fixtures.clientSecrets.exchanger }
       },
       requestCount: counters.get,
       tokenRequests: counters.tokenRequests,
       resetCounts: counters.reset,
+      revokeGrants: grants.revoke,
       signIn: (authorizationUrl, signInOptions) =>
         Headless.signIn({ issuer, authorizationUrl, accountId: signInOptions?.accountId ?? "alice" }),
       stop

@@ -88,7 +88,9 @@ describe("TestServer", () => {
       expect(doc["token_endpoint"]).toBe(server.tokenEndpoint)
       expect(doc["authorization_endpoint"]).toBe(server.authorizationEndpoint)
       expect(doc["jwks_uri"]).toBe(server.jwksUri)
+      expect(doc["end_session_endpoint"]).toBe(server.endSessionEndpoint)
     }
+    expect(server.endSessionEndpoint).toBe(`${server.issuer}/session/end`)
   })
 
   describe("client credentials", () => {
@@ -494,6 +496,83 @@ describe("TestServer", () => {
       }, { authorization: basic(server.clients.basic.clientId, server.clients.basic.clientSecret) })
       expect(res).toEqual(invalidRequest("requested grant type is not allowed for this client"))
     })
+  })
+
+  it("revokeGrants: the account's refresh tokens are dead at their next use; other accounts keep theirs", async () => {
+    // accounts no other test signs in
+    const carol = await signInAndExchange("revoked-erin")
+    const dave = await signInAndExchange("kept-frank")
+    expect(await server.revokeGrants("revoked-erin")).toBe(1)
+    expect(await server.revokeGrants("revoked-erin")).toBe(0)
+    expect(await server.revokeGrants("nobody")).toBe(0)
+    const refresh = (tokens: Json) =>
+      post("/token", { grant_type: "refresh_token", refresh_token: String(tokens["refresh_token"]) }, webAuth())
+    expect(await refresh(carol)).toEqual({
+      status: 400,
+      body: { error: "invalid_grant", error_description: "grant request is invalid" }
+    })
+    expect((await refresh(dave)).status).toBe(200)
+  })
+
+  it("webRedirectUris and webPostLogoutRedirectUris: the application's own callback, and RP-initiated logout back to it", async () => {
+    const app = "http://127.0.0.1:2"
+    const other = await TestServer.start({
+      webRedirectUris: [`${app}/callback`, `${app}/other-callback`],
+      webPostLogoutRedirectUris: [`${app}/signed-out`]
+    })
+    try {
+      expect(other.clients.web.redirectUri).toBe(`${app}/callback`)
+      expect(other.clients.web.redirectUris).toEqual([`${app}/callback`, `${app}/other-callback`])
+      expect(other.clients.web.postLogoutRedirectUris).toEqual([`${app}/signed-out`])
+      const { url, verifier } = authorizationUrl({ redirect_uri: `${app}/other-callback` })
+      const callback = new URL(await other.signIn(url.replace(server.issuer, other.issuer)))
+      expect(callback.origin + callback.pathname).toBe(`${app}/other-callback`)
+      // the default redirect URI is no longer registered
+      const unregistered = authorizationUrl({ redirect_uri: "http://127.0.0.1:1/callback" }).url.replace(server.issuer, other.issuer)
+      await expect(other.signIn(unregistered)).rejects.toThrow("invalid_redirect_uri")
+      const tokens = await fetch(other.tokenEndpoint, {
+        method: "POST",
+        headers: { authorization: basic(other.clients.web.clientId, other.clients.web.clientSecret) },
+        body: new URLSearchParams({
+          grant_type: "authorization_code",
+          code: callback.searchParams.get("code") ?? "",
+          redirect_uri: `${app}/other-callback`,
+          code_verifier: verifier
+        })
+      }).then((res) => res.json() as Promise<Json>)
+      const idToken = String(tokens["id_token"])
+      expect(Jose.decodeJwt(idToken).sub).toBe("alice")
+
+      // an unregistered post_logout_redirect_uri: the error page
+      const refused = await fetch(
+        `${other.endSessionEndpoint}?${new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: `${app}/elsewhere` })}`
+      )
+      expect(refused.status).toBe(400)
+      expect(await refused.text()).toContain("post_logout_redirect_uri not registered")
+
+      // the registered one: a form to post (a confirmation page when the browser has a session at the server, an
+      // auto-submitted form when it has none, as here), then the redirect back to the application
+      const jar: Array<string> = []
+      const page = await fetch(
+        `${other.endSessionEndpoint}?${new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: `${app}/signed-out`, state: "bye-1" })}`
+      )
+      jar.push(...page.headers.getSetCookie().map((line) => line.split(";", 1)[0] ?? ""))
+      const html = await page.text()
+      expect(page.status).toBe(200)
+      const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1] ?? ""
+      expect(action).toBe(`${other.issuer}/session/end/confirm`)
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1] ?? ""
+      const confirmed = await fetch(action, {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie: jar.join("; ") },
+        body: new URLSearchParams({ xsrf, logout: "yes" })
+      })
+      expect(confirmed.status).toBe(303)
+      expect(confirmed.headers.get("location")).toBe(`${app}/signed-out?state=bye-1`)
+    } finally {
+      await other.stop()
+    }
   })
 
   it("rotateRefreshToken: false keeps the refresh token", async () => {

@@ -37,8 +37,8 @@ export const clientSecrets = {
 } as const
 
 /**
- * The web client's redirect URI: loopback, port 1, where nothing listens (a connection is refused at once). The
- * headless sign-in never requests it; it returns the redirect's URL.
+ * The web client's redirect URI when the `webRedirectUris` option names none: loopback, port 1, where nothing listens
+ * (a connection is refused at once). The headless sign-in never requests it; it returns the redirect's URL.
  *
  * @internal
  */

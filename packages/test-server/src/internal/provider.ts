@@ -21,6 +21,10 @@ export interface ProviderOptions {
   readonly clientPublicKey: JWK
   /** extra claims of an access token (the token exchange grant's `act`) */
   readonly extraTokenClaims: NonNullable<Configuration["extraTokenClaims"]>
+  /** the web client's registered redirect URIs */
+  readonly webRedirectUris: ReadonlyArray<string>
+  /** the web client's registered post-logout redirect URIs (OpenID Connect RP-Initiated Logout) */
+  readonly webPostLogoutRedirectUris: ReadonlyArray<string>
 }
 
 const secondsPerDay = 24 * 60 * 60
@@ -40,7 +44,7 @@ const clientCredentialsOnly = {
   scope: Fixtures.resourceScope
 } as const
 
-const clients = (clientPublicKey: JWK): Array<ClientMetadata> => [
+const clients = (options: ProviderOptions): Array<ClientMetadata> => [
   {
     client_id: Fixtures.clientIds.basic,
     client_secret: Fixtures.clientSecrets.basic,
@@ -59,7 +63,7 @@ const clients = (clientPublicKey: JWK): Array<ClientMetadata> => [
     client_id: Fixtures.clientIds.privateKeyJwt,
     token_endpoint_auth_method: "private_key_jwt",
     token_endpoint_auth_signing_alg: "RS256",
-    jwks: { keys: [clientPublicKey] },
+    jwks: { keys: [options.clientPublicKey] },
     grant_types: ["client_credentials"],
     ...clientCredentialsOnly
   },
@@ -69,7 +73,8 @@ const clients = (clientPublicKey: JWK): Array<ClientMetadata> => [
     token_endpoint_auth_method: "client_secret_basic",
     grant_types: ["authorization_code", "refresh_token"],
     response_types: ["code"],
-    redirect_uris: [Fixtures.redirectUri],
+    redirect_uris: [...options.webRedirectUris],
+    post_logout_redirect_uris: [...options.webPostLogoutRedirectUris],
     scope: `openid offline_access ${Fixtures.resourceScope}`
   },
   {
@@ -100,6 +105,24 @@ const makeStrict = (oidc: OidcModule, provider: Provider): void => {
 const escapeHtml = (value: string): string => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 /**
+ * The RP-Initiated Logout confirmation page: oidc-provider's `form` (it carries the CSRF token and posts to the
+ * confirm endpoint) with a "yes" and a "no" button, without the default page's notice and web-font import (a test
+ * browser reaches nothing but loopback).
+ */
+const logoutSource = (ctx: KoaContextWithOIDC, form: string): void => {
+  ctx.type = "html"
+  ctx.body = `<!DOCTYPE html><title>Sign out?</title><h1>Sign out of the test server?</h1>${form}` +
+    `<button type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>` +
+    `<button type="submit" form="op.logoutForm">No, stay signed in</button>`
+}
+
+/** the page after a logout that named no post_logout_redirect_uri */
+const postLogoutSuccessSource = (ctx: KoaContextWithOIDC): void => {
+  ctx.type = "html"
+  ctx.body = `<!DOCTYPE html><title>Signed out</title><h1 id="signed-out">Signed out of the test server</h1>`
+}
+
+/**
  * An error page without oidc-provider's "you SHOULD change renderError" notice: the error object as JSON in
  * `<pre id="error">`, which the headless sign-in reports.
  */
@@ -119,7 +142,7 @@ const renderError = (ctx: KoaContextWithOIDC, out: ErrorOut): void => {
 export const make = (oidc: OidcModule, options: ProviderOptions): Provider => {
   const { default: OidcProvider, errors } = oidc
   const provider = new OidcProvider(options.issuer, {
-    clients: clients(options.clientPublicKey),
+    clients: clients(options),
     jwks: { keys: [options.signingKey] },
     cookies: { keys: [crypto.randomBytes(32).toString("base64url")] },
     scopes: ["openid", "offline_access", "api:read", "api:write"],
@@ -127,6 +150,7 @@ export const make = (oidc: OidcModule, options: ProviderOptions): Provider => {
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       revocation: {
         enabled: true,
         // oidc-provider's default policy, given here because the default prints a "you SHOULD change it" notice on

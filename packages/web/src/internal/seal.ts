@@ -1,0 +1,147 @@
+/**
+ * The cookie secrets and everything derived from them – each fact once:
+ *
+ * - **the secrets**, decoded and checked once: base64url, 32 bytes or more, the newest first. The newest seals every
+ *   cookie; every one opens.
+ * - **keys per purpose**, derived with HKDF-SHA-256 (no salt, 32 bytes) from each secret: one seals session cookies,
+ *   one seals pending sign-ins, one hashes session ids for the `TokenStore`. A value sealed for one purpose does not
+ *   open for another.
+ * - **sealing**: a JWE (`dir`, `A256GCM`, through `jose`) whose protected header names the secret (`kid`: a
+ *   fingerprint, never the secret) – encrypted and authenticated, so the browser can neither read nor alter it.
+ * - **the keyed hash** of a session id: HMAC-SHA-256 under the key derived from the secret that was newest when the
+ *   session began (the session cookie names that secret), so the store key of a session stays where it is when a
+ *   new secret is put in front.
+ *
+ * @internal
+ */
+import * as CacheKey from "@effect-oauth/client/CacheKey"
+import { ConfigurationError } from "@effect-oauth/client/OAuthError"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Jose from "jose"
+import { hkdfSync, randomBytes } from "node:crypto"
+
+/** what a sealed value is for: each has its own key */
+export type Purpose = "session" | "pending"
+
+/** one secret's derived keys */
+interface DerivedKeys {
+  /** the fingerprint the `kid` header carries */
+  readonly id: string
+  readonly session: Uint8Array
+  readonly pending: Uint8Array
+  /** HMAC-SHA-256 (base64url) of a session id, the `TokenStore` key of the session */
+  readonly hashSessionId: (sessionId: string) => string
+}
+
+/** @internal */
+export interface Sealer {
+  /** the fingerprint of the newest secret: a session begun now hashes its id under it */
+  readonly newestId: string
+  /** `payload` as JSON, sealed with the newest secret's key for `purpose` */
+  readonly seal: (purpose: Purpose, payload: unknown) => Effect.Effect<string>
+  /** the JSON a value sealed for `purpose` holds, and the fingerprint of the secret that opened it; `None` otherwise */
+  readonly open: (
+    purpose: Purpose,
+    value: string
+  ) => Effect.Effect<Option.Option<{ readonly payload: unknown; readonly secretId: string }>>
+  /** the store key of a session: the keyed hash of its id under the secret `secretId` names, if that is still known */
+  readonly storeKey: (secretId: string, sessionId: string) => Option.Option<string>
+}
+
+const info = (label: string) => `effect-oauth/web ${label} v1`
+
+const derive = (secret: Uint8Array, label: string, length = 32): Uint8Array =>
+  new Uint8Array(hkdfSync("sha256", secret, new Uint8Array(0), info(label), length))
+
+const deriveKeys = (secret: Uint8Array): DerivedKeys => ({
+  id: Jose.base64url.encode(derive(secret, "key id", 6)),
+  session: derive(secret, "session cookie"),
+  pending: derive(secret, "pending sign-in cookie"),
+  hashSessionId: CacheKey.hmacSha256(derive(secret, "session id hash"))
+})
+
+const invalid = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
+
+/**
+ * Decodes the secrets (newest first) once: a `ConfigurationError` names the one at fault by its position, never by
+ * its value.
+ *
+ * @internal
+ */
+export const make = (
+  secrets: Redacted.Redacted<string> | ReadonlyArray<Redacted.Redacted<string>>
+): Effect.Effect<Sealer, ConfigurationError> =>
+  Effect.gen(function*() {
+    const given = Redacted.isRedacted(secrets) ? [secrets] : secrets
+    if (given.length === 0) return yield* invalid("cookieSecrets lists no secret")
+    const keys: Array<DerivedKeys> = []
+    for (const [i, secret] of given.entries()) {
+      const name = `cookieSecrets[${i}]`
+      const bytes = yield* Effect.try({
+        try: () => Jose.base64url.decode(Redacted.value(secret).trim()),
+        catch: () => invalid(`${name} is not base64url`)
+      })
+      if (bytes.length < 32) {
+        return yield* invalid(`${name} must be 32 random bytes or more (base64url); it has ${bytes.length}`)
+      }
+      keys.push(deriveKeys(bytes))
+    }
+    const newest = keys[0]
+    if (newest === undefined) return yield* invalid("cookieSecrets lists no secret")
+    const byId = new Map(keys.map((k) => [k.id, k] as const))
+    if (byId.size !== keys.length) return yield* invalid("cookieSecrets lists a secret twice")
+
+    const seal: Sealer["seal"] = (purpose, payload) =>
+      Effect.promise(() =>
+        new Jose.CompactEncrypt(new TextEncoder().encode(JSON.stringify(payload)))
+          .setProtectedHeader({ alg: "dir", enc: "A256GCM", kid: newest.id })
+          .encrypt(newest[purpose])
+      )
+
+    const open: Sealer["open"] = (purpose, value) =>
+      Effect.promise(async () => {
+        let kid: unknown
+        try {
+          kid = Jose.decodeProtectedHeader(value).kid
+        } catch {
+          return Option.none()
+        }
+        const key = typeof kid === "string" ? byId.get(kid) : undefined
+        if (key === undefined) return Option.none()
+        try {
+          const { plaintext } = await Jose.compactDecrypt(value, key[purpose], {
+            keyManagementAlgorithms: ["dir"],
+            contentEncryptionAlgorithms: ["A256GCM"]
+          })
+          const payload: unknown = JSON.parse(new TextDecoder().decode(plaintext))
+          return Option.some({ payload, secretId: key.id })
+        } catch {
+          return Option.none()
+        }
+      })
+
+    return {
+      newestId: newest.id,
+      seal,
+      open,
+      storeKey: (secretId, sessionId) =>
+        Option.map(Option.fromNullable(byId.get(secretId)), (key) => `web-session:${key.hashSessionId(sessionId)}`)
+    }
+  })
+
+/**
+ * A new session id: 32 random bytes, base64url. Never derived from anything, never reused: every sign-in gets one.
+ *
+ * @internal
+ */
+export const newSessionId = (): string => randomBytes(32).toString("base64url")
+
+/**
+ * A short fingerprint of `state` for the pending sign-in cookie's name (SHA-256, 16 base64url characters): several
+ * tabs signing in at once each have their own cookie, and the callback finds the one its `state` names.
+ *
+ * @internal
+ */
+export const stateFingerprint = (state: string): string => CacheKey.sha256(state).slice(0, 16)
