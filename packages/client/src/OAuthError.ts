@@ -9,12 +9,12 @@ import * as Schema from "effect/Schema"
 
 /**
  * Which request to the authorization server failed: `"token"` (a grant at the token endpoint; the error's `grant`
- * names it), `"revocation"` (RFC 7009), and, as they come, the server's other endpoints.
+ * names it), `"revocation"` (RFC 7009), `"introspection"` (RFC 7662), and, as they come, the server's other endpoints.
  *
  * @since 0.1.0
  * @category models
  */
-export const Operation = Schema.Literal("token", "revocation")
+export const Operation = Schema.Literal("token", "revocation", "introspection")
 
 /**
  * @since 0.1.0
@@ -148,6 +148,26 @@ export class InvalidTokenResponse extends Schema.TaggedError<InvalidTokenRespons
 }) {
   override get message(): string {
     return `${requestName({ ...this, operation: "token" })}: invalid token response (HTTP ${this.status}): ${this.description}`
+  }
+}
+
+/**
+ * A 2xx answer of the introspection endpoint that is not an RFC 7662 §2.2 response: not a JSON object, no boolean
+ * `active`, or a member of the wrong JSON type (`exp` that is not a number, `scope` that is not a string). The
+ * description names the member, never a value.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidIntrospectionResponse extends Schema.TaggedError<InvalidIntrospectionResponse>(
+  "@effect-oauth/client/InvalidIntrospectionResponse"
+)("InvalidIntrospectionResponse", {
+  ...where,
+  status: Schema.Number,
+  description: Schema.String
+}) {
+  override get message(): string {
+    return `${requestName({ ...this, operation: "introspection" })}: invalid introspection response (HTTP ${this.status}): ${this.description}`
   }
 }
 

@@ -91,4 +91,9 @@ export * as Revocation from "./Revocation.js"
 /**
  * @since 0.1.0
  */
+export * as Introspection from "./Introspection.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Testing from "./Testing.js"

@@ -68,6 +68,12 @@ export interface StartOptions {
    * own "signed out" page).
    */
   readonly webPostLogoutRedirectUris?: ReadonlyArray<string> | undefined
+  /**
+   * The format of the access tokens the server's grants issue for `https://api.example`: `"jwt"` (RFC 9068, the
+   * default) or `"opaque"` – 43 random characters an API can only read by introspection (RFC 7662, at
+   * `introspectionEndpoint`, as the `resourceServer` client). The token exchange grant issues JWTs either way.
+   */
+  readonly accessTokenFormat?: "jwt" | "opaque" | undefined
 }
 
 /**
@@ -142,6 +148,12 @@ export interface TestServerInfo {
   /** `<issuer>/jwks`: the public key that signs ID tokens and JWT access tokens */
   readonly jwksUri: string
   /**
+   * `<issuer>/token/introspection` (RFC 7662): the `resourceServer` client may introspect every token, any other
+   * client only its own (for another's token the answer is `{ active: false }`). A JWT is refused with 400
+   * `unsupported_token_type` (oidc-provider does not store them): introspect opaque and refresh tokens.
+   */
+  readonly introspectionEndpoint: string
+  /**
    * `<issuer>/session/end`: OpenID Connect RP-Initiated Logout. It asks the user to confirm (a form with "Yes, sign me
    * out"), then redirects to the `post_logout_redirect_uri` when it is one of `webPostLogoutRedirectUris`.
    */
@@ -171,11 +183,16 @@ export interface TestServerInfo {
      * `api:read api:write`
      */
     readonly exchanger: RegisteredClient
+    /**
+     * `api-rs`: `client_secret_basic` only; no grant – the protected API's own client, which introspects the tokens it
+     * receives (any token of any client)
+     */
+    readonly resourceServer: RegisteredClient
   }
   /**
    * Requests received since the start (or the last {@link TestServerInfo.resetCounts}) under `key`: `"all"`; by
    * endpoint `"token"`, `"authorization"`, `"resume"`, `"interaction"`, `"jwks"`, `"discovery"`, `"userinfo"`,
-   * `"revocation"`, `"other"` (no endpoint); and token requests by grant: `"token:client_credentials"`,
+   * `"revocation"`, `"introspection"`, `"other"` (no endpoint); and token requests by grant: `"token:client_credentials"`,
    * `"token:authorization_code"`, `"token:refresh_token"`, `"token:urn:ietf:params:oauth:grant-type:token-exchange"`,
    * `"token:?"` (no `grant_type`). A request is counted before its response is sent. Unknown keys count 0.
    */
@@ -293,7 +310,8 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
         clientPublicKey: clientKey.publicJwk,
         extraTokenClaims: exchange.extraTokenClaims,
         webRedirectUris,
-        webPostLogoutRedirectUris
+        webPostLogoutRedirectUris,
+        accessTokenFormat: options.accessTokenFormat ?? "jwt"
       }))
     exchange.register(provider, oidc.errors)
     const counters = Counters.install(provider)
@@ -309,6 +327,7 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
       tokenEndpoint: `${issuer}/token`,
       authorizationEndpoint: `${issuer}/auth`,
       jwksUri: `${issuer}/jwks`,
+      introspectionEndpoint: `${issuer}/token/introspection`,
       endSessionEndpoint: `${issuer}/session/end`,
       resource: Fixtures.resource,
       clients: {
@@ -327,7 +346,11 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
           redirectUris: webRedirectUris,
           postLogoutRedirectUris: webPostLogoutRedirectUris
         },
-        exchanger: { clientId: Fixtures.clientIds.exchanger, clientSecret: Fixtures.clientSecrets.exchanger }
+        exchanger: { clientId: Fixtures.clientIds.exchanger, clientSecret: Fixtures.clientSecrets.exchanger },
+        resourceServer: {
+          clientId: Fixtures.clientIds.resourceServer,
+          clientSecret: Fixtures.clientSecrets.resourceServer
+        }
       },
       requestCount: counters.get,
       tokenRequests: counters.tokenRequests,

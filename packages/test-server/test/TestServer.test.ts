@@ -346,6 +346,54 @@ describe("TestServer", () => {
     })
   })
 
+  describe("introspection (RFC 7662)", () => {
+    const asApi = () => ({
+      authorization: basic(server.clients.resourceServer.clientId, server.clients.resourceServer.clientSecret)
+    })
+
+    it("the API's client introspects an opaque token of any client; another client only its own; a JWT is unsupported_token_type", async () => {
+      expect(server.introspectionEndpoint).toBe(`${server.issuer}/token/introspection`)
+      const doc = await fetch(`${server.issuer}/.well-known/openid-configuration`).then((res) => res.json() as Promise<Json>)
+      expect(doc["introspection_endpoint"]).toBe(server.introspectionEndpoint)
+      const opaque = await TestServer.start({ accessTokenFormat: "opaque" })
+      try {
+        const issued = await fetch(opaque.tokenEndpoint, {
+          method: "POST",
+          headers: { authorization: basic(opaque.clients.basic.clientId, opaque.clients.basic.clientSecret) },
+          body: new URLSearchParams({ grant_type: "client_credentials", resource: opaque.resource, scope: "api:read" })
+        }).then((res) => res.json() as Promise<Json>)
+        const token = String(issued["access_token"])
+        expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+        const introspect = (authorization: string) =>
+          fetch(opaque.introspectionEndpoint, {
+            method: "POST",
+            headers: { authorization },
+            body: new URLSearchParams({ token })
+          }).then((res) => res.json() as Promise<Json>)
+        const answer = await introspect(basic(opaque.clients.resourceServer.clientId, opaque.clients.resourceServer.clientSecret))
+        expect(answer).toMatchObject({
+          active: true,
+          client_id: "svc-basic",
+          scope: "api:read",
+          aud: "https://api.example",
+          iss: opaque.issuer,
+          token_type: "Bearer"
+        })
+        expect(await introspect(basic(opaque.clients.exchanger.clientId, opaque.clients.exchanger.clientSecret))).toEqual({
+          active: false
+        })
+        expect(opaque.requestCount("introspection")).toBe(2)
+      } finally {
+        await opaque.stop()
+      }
+      // the default server's JWT access tokens are not stored: oidc-provider refuses to introspect them
+      const jwt = String((await clientCredentials(server.clients.basic)).body["access_token"])
+      const res = await post("/token/introspection", { token: jwt }, asApi())
+      expect(res.status).toBe(400)
+      expect(res.body["error"]).toBe("unsupported_token_type")
+    })
+  })
+
   describe("token exchange", () => {
     const exchanger = () => basic(server.clients.exchanger.clientId, server.clients.exchanger.clientSecret)
     const accessTokenType = "urn:ietf:params:oauth:token-type:access_token"

@@ -23,7 +23,8 @@ export const clientIds = {
   post: "svc-post",
   privateKeyJwt: "svc-pkjwt",
   web: "web-app",
-  exchanger: "svc-exchanger"
+  exchanger: "svc-exchanger",
+  resourceServer: "api-rs"
 } as const
 
 const secret = (name: string): string => `${name}-s3cr:t%+ &=~!*'()`
@@ -33,7 +34,8 @@ export const clientSecrets = {
   basic: secret("basic"),
   post: secret("post"),
   web: secret("web"),
-  exchanger: secret("exchanger")
+  exchanger: secret("exchanger"),
+  resourceServer: secret("api-rs")
 } as const
 
 /**

@@ -25,18 +25,26 @@ export interface ProviderOptions {
   readonly webRedirectUris: ReadonlyArray<string>
   /** the web client's registered post-logout redirect URIs (OpenID Connect RP-Initiated Logout) */
   readonly webPostLogoutRedirectUris: ReadonlyArray<string>
+  /** the format of the resource's access tokens from the server's own grants */
+  readonly accessTokenFormat: "jwt" | "opaque"
 }
 
 const secondsPerDay = 24 * 60 * 60
 
-/** The one resource server: JWT access tokens (RS256, `typ` at+jwt) for `https://api.example`. @internal */
-export const resourceServerInfo = (accessTokenTtl: number): ResourceServer => ({
-  scope: Fixtures.resourceScope,
-  audience: Fixtures.resource,
-  accessTokenFormat: "jwt",
-  accessTokenTTL: accessTokenTtl,
-  jwt: { sign: { alg: "RS256" } }
-})
+/**
+ * The one resource server, `https://api.example`: JWT access tokens (RS256, `typ` at+jwt) – or opaque ones, which
+ * its API reads by introspection. @internal
+ */
+export const resourceServerInfo = (accessTokenTtl: number, format: "jwt" | "opaque" = "jwt"): ResourceServer =>
+  format === "jwt"
+    ? {
+      scope: Fixtures.resourceScope,
+      audience: Fixtures.resource,
+      accessTokenFormat: "jwt",
+      accessTokenTTL: accessTokenTtl,
+      jwt: { sign: { alg: "RS256" } }
+    }
+    : { scope: Fixtures.resourceScope, audience: Fixtures.resource, accessTokenFormat: "opaque", accessTokenTTL: accessTokenTtl }
 
 const clientCredentialsOnly = {
   response_types: [],
@@ -83,6 +91,15 @@ const clients = (options: ProviderOptions): Array<ClientMetadata> => [
     token_endpoint_auth_method: "client_secret_basic",
     grant_types: [Fixtures.tokenExchangeGrant, "client_credentials"],
     ...clientCredentialsOnly
+  },
+  {
+    // the protected API's own client: it asks for no token, it only introspects the ones it receives
+    client_id: Fixtures.clientIds.resourceServer,
+    client_secret: Fixtures.clientSecrets.resourceServer,
+    token_endpoint_auth_method: "client_secret_basic",
+    grant_types: [],
+    response_types: [],
+    redirect_uris: []
   }
 ]
 
@@ -161,10 +178,17 @@ export const make = (oidc: OidcModule, options: ProviderOptions): Provider => {
           throw new errors.InvalidRequest("client is not authorized to revoke the presented token")
         }
       },
+      introspection: {
+        enabled: true,
+        // given here because the default prints a "you SHOULD change it" notice: the resource server's client may
+        // introspect every token (it is the API the tokens are for), any other client only its own
+        allowedPolicy: (_ctx, client, token) =>
+          client.clientId === Fixtures.clientIds.resourceServer || token.clientId === client.clientId
+      },
       resourceIndicators: {
         enabled: true,
         getResourceServerInfo: (_ctx, indicator) => {
-          if (indicator === Fixtures.resource) return resourceServerInfo(options.accessTokenTtl)
+          if (indicator === Fixtures.resource) return resourceServerInfo(options.accessTokenTtl, options.accessTokenFormat)
           throw new errors.InvalidTarget(`unknown resource (this server knows only ${Fixtures.resource})`)
         }
       }
