@@ -96,4 +96,9 @@ export * as Introspection from "./Introspection.js"
 /**
  * @since 0.1.0
  */
+export * as ReplayCache from "./ReplayCache.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Testing from "./Testing.js"
