@@ -24,7 +24,6 @@ import * as TokenCache from "@effect-oauth/client/TokenCache"
 import * as TokenEndpoint from "@effect-oauth/client/TokenEndpoint"
 import * as TokenExchange from "@effect-oauth/client/TokenExchange"
 import { GrantTypes, type TokenSet } from "@effect-oauth/client/TokenSet"
-import * as TokenSource from "@effect-oauth/client/TokenSource"
 import * as TokenStore from "@effect-oauth/client/TokenStore"
 import * as TestServer from "@effect-oauth/test-server"
 import * as Clock from "effect/Clock"
@@ -35,6 +34,7 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Api from "./api.js"
 import * as Output from "./Output.js"
+import * as Reports from "./reports.js"
 
 /**
  * The access-token lifetime the demo's authorization server grants, in seconds: short, so that step 4 sees a user's
@@ -106,7 +106,8 @@ export const steps = Effect.gen(function*() {
 
   yield* line("effect-oauth demo")
   yield* detail(`authorization server  ${server.issuer}  (oidc-provider, access tokens live ${accessTokenTtlSeconds} s)`)
-  yield* detail(`protected API         ${api.origin}  (audience ${api.audience}, verifies JWTs against the JWKS)`)
+  yield* detail(`orders API            ${api.origin}  (audience ${api.audience}, ApiAuth: JWTs against the JWKS)`)
+  yield* detail(`reports API           ${(yield* Reports.ReportsApi).origin}  (calls the orders API on the caller's behalf)`)
 
   // 1 -----------------------------------------------------------------------------------------------------------
   yield* step(1, "Client credentials: a token, then a cache hit  [ClientCredentials, TokenCache]")
@@ -191,20 +192,27 @@ export const steps = Effect.gen(function*() {
   }
 
   // 5 -----------------------------------------------------------------------------------------------------------
-  yield* step(5, "Token exchange: the API called on alice's behalf  [TokenExchange, BearerClient]")
-  const exchange = yield* TokenExchange.TokenExchange
-  const userToken = yield* managed.get(sessionId)
-  const onBehalf = yield* exchange.exchange({ subjectToken: userToken, resource: server.resource, scope: ["api:read"] })
-  yield* detail(`exchange(alice's access token, scope api:read) by client ${server.clients.exchanger.clientId}`)
-  yield* detail(`-> ${onBehalf}`)
-  yield* detail(`issued_token_type ${onBehalf.issuedTokenType ?? "-"}`)
-  yield* detail(yield* describeClaims(onBehalf))
-  const onBehalfApi = yield* BearerClient.make(TokenSource.succeed(onBehalf), { origins: [api.origin] })
-  const userOrders = yield* getOrders(onBehalfApi, api.origin)
-  yield* detail(`GET /orders -> 200, the API saw ${describeCaller(userOrders.caller)}`)
+  yield* step(5, "An API that calls another as the user: verify, exchange, call  [ApiAuth, TokenExchange, BearerClient]")
+  const reports = yield* Reports.ReportsApi
+  const exchangesBefore = yield* counter(`token:${GrantTypes.tokenExchange}`)
+  const asAlice = yield* BearerClient.make(managed.source(sessionId), { origins: [reports.origin] })
+  const report = yield* asAlice.get(`${reports.origin}/report`).pipe(
+    Effect.flatMap(HttpClientResponse.filterStatusOk),
+    Effect.flatMap(HttpClientResponse.schemaBodyJson(Reports.ReportResponse)),
+    Effect.scoped
+  )
+  const exchangesAfter = yield* counter(`token:${GrantTypes.tokenExchange}`)
+  yield* detail(`GET ${reports.origin}/report with alice's access token -> 200`)
+  yield* detail(`the reports API verified it (ApiAuth.middleware): ${describeCaller(report.caller)}`)
+  yield* detail(
+    `exchanged it as client ${server.clients.exchanger.clientId} (token-exchange requests at the server: ` +
+      `${exchangesBefore} -> ${exchangesAfter}) and called the orders API through BearerClient`
+  )
+  yield* detail(`the orders API saw ${describeCaller(report.ordersApiSaw)}: alice, on behalf of the reports API`)
 
   // 6 -----------------------------------------------------------------------------------------------------------
   yield* step(6, "The system-identity guard refuses a client-credentials token  [TokenExchange, SystemIdentity]")
+  const exchange = yield* TokenExchange.TokenExchange
   const exchangeBefore = yield* counter(`token:${GrantTypes.tokenExchange}`)
   const refused = yield* Effect.flip(exchange.exchange({ subjectToken: machine, resource: server.resource }))
   yield* detail(`exchange(the token from step 1) -> ${refused._tag}: ${refused.message}`)
@@ -248,6 +256,7 @@ export const layer = Layer.unwrapEffect(
     )
   })
 ).pipe(
+  Layer.provideMerge(Reports.layerTestServer),
   Layer.provideMerge(Api.layerTestServer),
   Layer.provideMerge(TestServer.layer({ accessTokenTtl: accessTokenTtlSeconds }))
 )

@@ -1,17 +1,19 @@
 /**
- * The demo's protected API on its own: tokens signed here with a key whose JWKS a small loopback server publishes.
+ * The demo's protected API on its own: tokens signed here with a key whose JWKS a small loopback server publishes; the
+ * API trusts it through a static `AuthorizationServer` (issuer and `jwks_uri`). The refusals are `ApiAuth`'s.
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { AuthorizationServer } from "@effect-oauth/client"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Jose from "jose"
 import * as Http from "node:http"
+import { randomUUID } from "node:crypto"
 import * as Api from "../src/api.js"
 
-const issuer = "http://issuer.test"
 const audience = "https://api.example"
 
-/** a JWKS endpoint on loopback and a signer for its key */
+/** a JWKS endpoint on loopback (its origin is the issuer) and a signer for its key */
 const jwksServer = Effect.acquireRelease(
   Effect.promise(async () => {
     const { privateKey, publicKey } = await Jose.generateKeyPair("RS256")
@@ -23,15 +25,16 @@ const jwksServer = Effect.acquireRelease(
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
     const address = server.address()
     const port = typeof address === "object" && address !== null ? address.port : 0
+    const issuer = `http://127.0.0.1:${port}`
     const sign = (claims: Jose.JWTPayload, options?: { readonly aud?: string; readonly exp?: number }) =>
-      new Jose.SignJWT(claims)
+      new Jose.SignJWT({ client_id: "web", jti: randomUUID(), ...claims })
         .setProtectedHeader({ alg: "RS256", kid: "k1", typ: "at+jwt" })
         .setIssuer(issuer)
         .setAudience(options?.aud ?? audience)
         .setIssuedAt()
         .setExpirationTime(options?.exp ?? Math.floor(Date.now() / 1000) + 300)
         .sign(privateKey)
-    return { server, jwksUri: `http://127.0.0.1:${port}/jwks`, sign }
+    return { server, issuer, jwksUri: `${issuer}/jwks`, sign }
   }),
   ({ server }) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
 )
@@ -50,11 +53,18 @@ const call = (method: "GET" | "POST", url: string, token?: string) =>
   }).pipe(Effect.scoped)
 
 const withApi = <A, E>(
-  f: (api: Api.ProtectedApiInfo, sign: (claims: Jose.JWTPayload, options?: { aud?: string; exp?: number }) => Promise<string>) => Effect.Effect<A, E, HttpClient.HttpClient>
+  f: (
+    api: Api.ProtectedApiInfo,
+    sign: (claims: Jose.JWTPayload, options?: { aud?: string; exp?: number }) => Promise<string>
+  ) => Effect.Effect<A, E, HttpClient.HttpClient>
 ) =>
   Effect.gen(function*() {
     const keys = yield* jwksServer
-    const api = yield* Api.make({ issuer, jwksUri: keys.jwksUri, audience })
+    const api = yield* Api.make({ audience }).pipe(
+      Effect.provide(
+        AuthorizationServer.layerStatic({ issuer: keys.issuer, tokenEndpoint: `${keys.issuer}/token`, jwksUri: keys.jwksUri })
+      )
+    )
     return yield* f(api, keys.sign)
   }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
 
@@ -72,16 +82,16 @@ describe("protected API", () => {
       })
     ))
 
-  it.live("refuses a request without a token with 401 and a bare Bearer challenge", () =>
+  it.live("refuses a request without a token with 401 and a bare challenge per scheme", () =>
     withApi((api) =>
       Effect.gen(function*() {
         const response = yield* call("GET", `${api.origin}/orders`)
         expect(response.status).toBe(401)
-        expect(response.wwwAuthenticate).toBe(`Bearer realm="api"`)
+        expect(response.wwwAuthenticate).toBe(`Bearer realm="api", DPoP realm="api", algs="ES256 EdDSA"`)
       })
     ))
 
-  it.live("refuses a token for another audience, an expired one and a forged one with 401 invalid_token", () =>
+  it.live("refuses a token for another audience, an expired one, a forged one and a non-JWT with 401 invalid_token", () =>
     withApi((api, sign) =>
       Effect.gen(function*() {
         const otherAudience = yield* Effect.promise(() => sign(alice, { aud: "https://other.example" }))
@@ -89,10 +99,18 @@ describe("protected API", () => {
         const valid = yield* Effect.promise(() => sign(alice))
         const [header, payload] = valid.split(".")
         const forged = `${header}.${payload}.${"A".repeat(342)}`
-        for (const token of [otherAudience, expired, forged, "not-a-jwt"]) {
+        const expected: ReadonlyArray<readonly [string, string]> = [
+          [otherAudience, "the access token is not for this API"],
+          [expired, "the access token has expired"],
+          [forged, "the access token's signature does not verify"],
+          ["not-a-jwt", "the access token is not a JWT"]
+        ]
+        for (const [token, description] of expected) {
           const response = yield* call("GET", `${api.origin}/orders`, token)
           expect(response.status).toBe(401)
-          expect(response.wwwAuthenticate).toMatch(/^Bearer realm="api", error="invalid_token"/)
+          expect(response.wwwAuthenticate).toBe(
+            `Bearer realm="api", error="invalid_token", error_description="${description}"`
+          )
         }
         expect(api.requestCount("401")).toBe(4)
       })
@@ -104,11 +122,21 @@ describe("protected API", () => {
         const readOnly = yield* Effect.promise(() => sign(alice))
         const refused = yield* call("POST", `${api.origin}/orders`, readOnly)
         expect(refused.status).toBe(403)
-        expect(refused.wwwAuthenticate).toBe(`Bearer realm="api", error="insufficient_scope", scope="api:write"`)
+        expect(refused.wwwAuthenticate).toBe(
+          `Bearer realm="api", error="insufficient_scope", error_description="the access token lacks a scope this route requires", scope="api:write"`
+        )
         const writer = yield* Effect.promise(() => sign({ ...alice, scope: "api:read api:write" }))
         const created = yield* call("POST", `${api.origin}/orders`, writer)
         expect(created.status).toBe(201)
         expect(created.body).toMatchObject({ caller: { sub: "alice" }, created: { id: "A-1003" } })
+      })
+    ))
+
+  it.live("an unknown route is 404", () =>
+    withApi((api) =>
+      Effect.gen(function*() {
+        expect((yield* call("GET", `${api.origin}/nothing`)).status).toBe(404)
+        expect(api.requestCount("404")).toBe(1)
       })
     ))
 })
