@@ -145,22 +145,15 @@ export interface CacheOptions {
 }
 
 /**
+ * How the resource server authenticates at the introspection endpoint (`auth`: its own client), the retry policy
+ * (default `RetryPolicy.transient()`: introspection is idempotent), the `timeout` of one attempt (default 5 seconds),
+ * the `deadline` of an introspection, retries included (default 10 seconds), `maxResponseBytes` (1 MiB), the `backoff`
+ * after a 429 or 503 – and how answers are reused.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** how this resource server authenticates at the introspection endpoint (its own client) */
-  readonly auth: ClientAuth.ClientAuth
-  /** the retry policy (default `RetryPolicy.transient()`: introspection is idempotent) */
-  readonly retry?: RetryPolicy.RetryPolicy | undefined
-  /** how long one attempt may take, sending and reading (default 5 seconds) */
-  readonly timeout?: Duration.DurationInput | undefined
-  /** how long one introspection may take, retries included (default 10 seconds) */
-  readonly deadline?: Duration.DurationInput | undefined
-  /** the largest response body read, in bytes (default 1 MiB); a larger one fails as `BodyTooLarge` */
-  readonly maxResponseBytes?: number | undefined
-  /** after a 429 or 503, how long the endpoint is left alone (as `TokenEndpoint.Options.backoff`) */
-  readonly backoff?: FormPost.BackoffInput | undefined
+export interface Options extends FormPost.ServiceOptions {
   /** how answers are reused (see the module's description); `false`: every call asks the server */
   readonly cache?: CacheOptions | false | undefined
 }

@@ -47,7 +47,6 @@ import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -81,23 +80,15 @@ export type TokenTypeHint = "refresh_token" | "access_token"
 export type RevocationError = TokenEndpointError | TransportError | ConfigurationError
 
 /**
+ * How the client authenticates at the revocation endpoint (`auth`), the retry policy (default
+ * `RetryPolicy.transient()`: revoking is idempotent), the `timeout` of one attempt (default 30 seconds), the `deadline`
+ * of a revocation, retries included (default 60 seconds), `maxResponseBytes` (1 MiB) and the `backoff` after a 429 or
+ * 503.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** how this client authenticates at the revocation endpoint (as at the token endpoint) */
-  readonly auth: ClientAuth.ClientAuth
-  /** the retry policy (default `RetryPolicy.transient()`: revoking is idempotent) */
-  readonly retry?: RetryPolicy.RetryPolicy | undefined
-  /** how long one attempt may take, sending and reading (default 30 seconds) */
-  readonly timeout?: Duration.DurationInput | undefined
-  /** how long one revocation may take, retries included (default 60 seconds) */
-  readonly deadline?: Duration.DurationInput | undefined
-  /** the largest response body read, in bytes (default 1 MiB); a larger one fails as `BodyTooLarge` */
-  readonly maxResponseBytes?: number | undefined
-  /** after a 429 or 503, how long the endpoint is left alone (as `TokenEndpoint.Options.backoff`) */
-  readonly backoff?: FormPost.BackoffInput | undefined
-}
+export interface Options extends FormPost.ServiceOptions {}
 
 /**
  * The options of one revocation.

@@ -73,7 +73,6 @@ import * as Introspection from "@effect-oauth/client/Introspection"
 import * as Jwks from "@effect-oauth/client/Jwks"
 import type { Claims } from "@effect-oauth/client/Jwt"
 import { ConfigurationError } from "@effect-oauth/client/OAuthError"
-import type { JwtVerificationError } from "@effect-oauth/client/OAuthError"
 import * as ReplayCache from "@effect-oauth/client/ReplayCache"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -85,11 +84,11 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 import * as ApiAuthError from "./ApiAuthError.js"
+import * as AccessToken from "./internal/accessToken.js"
 import * as Challenge from "./internal/challenge.js"
 import * as Dpop from "./internal/dpop.js"
 import { VerifiedToken } from "./VerifiedToken.js"
@@ -227,112 +226,6 @@ const invalidProof = (description: string) =>
 const unavailable = (description: string) =>
   new ApiAuthError.AuthenticationUnavailable({ error: "temporarily_unavailable", description })
 
-/** a JWT verification failure as the `error_description` of an `invalid_token` (fixed sentences) */
-const jwtRefusal = (error: JwtVerificationError): string => {
-  const claim = error.claim !== undefined && /^[a-z_]{1,32}$/.test(error.claim) ? error.claim : "a"
-  switch (error.reason) {
-    case "Malformed":
-      return "the access token is not a well-formed JWT"
-    case "Algorithm":
-      return "the access token's alg is not accepted"
-    case "UnknownKey":
-      return "the access token is signed with a key the authorization server does not publish"
-    case "InvalidSignature":
-      return "the access token's signature does not verify"
-    case "Expired":
-      return "the access token has expired"
-    case "NotYetValid":
-      return "the access token is not valid yet"
-    case "Issuer":
-      return "the access token is from another issuer"
-    case "Audience":
-      return "the access token is not for this API"
-    case "Subject":
-      return "the access token's subject is not accepted"
-    case "Type":
-      return "the access token is not an RFC 9068 access token (typ)"
-    case "MissingClaim":
-      return `the access token has no ${claim} claim`
-    case "Claim":
-      return `the access token's ${claim} claim is invalid`
-  }
-}
-
-const stringClaim = (claims: Claims, name: string): string | undefined => {
-  const value = claims[name]
-  return Predicate.isString(value) ? value : undefined
-}
-
-const numberClaim = (claims: Claims, name: string): number | undefined => {
-  const value = claims[name]
-  return Predicate.isNumber(value) && Number.isFinite(value) ? value : undefined
-}
-
-const audiences = (claims: Claims): ReadonlyArray<string> => {
-  const aud = claims["aud"]
-  return Predicate.isString(aud) ? [aud] : Array.isArray(aud) ? aud.filter(Predicate.isString) : []
-}
-
-/**
- * The checks of an active introspection answer that `Jwks.verify` makes of a JWT: `iss` (when present), `aud`, `exp`,
- * `nbf`, and an access token's `token_type`.
- */
-const checkIntrospected = (
-  claims: Claims,
-  expected: { readonly issuer: string; readonly audience: string; readonly now: number; readonly tolerance: number }
-): Either.Either<void, string> => {
-  const iss = stringClaim(claims, "iss")
-  if (iss !== undefined && iss !== expected.issuer) return Either.left("the access token is from another issuer")
-  if (!audiences(claims).includes(expected.audience)) return Either.left("the access token is not for this API")
-  const exp = numberClaim(claims, "exp")
-  if (exp !== undefined && expected.now >= exp * 1000 + expected.tolerance) return Either.left("the access token has expired")
-  const nbf = numberClaim(claims, "nbf")
-  if (nbf !== undefined && expected.now < nbf * 1000 - expected.tolerance) {
-    return Either.left("the access token is not valid yet")
-  }
-  const type = stringClaim(claims, "token_type")?.toLowerCase()
-  if (type !== undefined && type !== "bearer" && type !== "dpop") return Either.left("the token is not an access token")
-  return Either.void
-}
-
-/** the key a token is bound to: `cnf.jkt`; `Left` for a confirmation this API cannot check (mTLS, …) */
-const binding = (claims: Claims): Either.Either<string | undefined, string> => {
-  const cnf = claims["cnf"]
-  if (cnf === undefined) return Either.right(undefined)
-  const jkt = Predicate.isRecord(cnf) ? cnf["jkt"] : undefined
-  return Predicate.isString(jkt) && jkt.length > 0
-    ? Either.right(jkt)
-    : Either.left("the access token is bound to a key this API cannot check (cnf)")
-}
-
-const scopes = (claims: Claims): ReadonlyArray<string> => {
-  const scope = claims["scope"]
-  return Predicate.isString(scope) ? scope.split(" ").filter((s) => s.length > 0) : []
-}
-
-/** the origin of `value`, when it is one (`https://api.example`, no path, query or fragment) */
-const parseOrigin = (value: string): Either.Either<string, string> => {
-  try {
-    const url = new URL(value)
-    if ((url.protocol !== "https:" && url.protocol !== "http:") || url.username !== "" || url.password !== "") {
-      return Either.left("origin must be an http(s) origin without credentials")
-    }
-    if ((url.pathname !== "/" && url.pathname !== "") || url.search !== "" || url.hash !== "") {
-      return Either.left("origin must be an origin (https://api.example): no path, query or fragment")
-    }
-    return Either.right(url.origin)
-  } catch {
-    return Either.left("origin is not an absolute URL")
-  }
-}
-
-const decodeSecret = (secret: Redacted.Redacted<string>): Either.Either<Uint8Array, string> => {
-  const value = Redacted.value(secret).trim()
-  if (!/^[A-Za-z0-9_-]+$/.test(value)) return Either.left("dpop.nonce.secret is not base64url")
-  const bytes = Buffer.from(value, "base64url")
-  return bytes.length >= 32 ? Either.right(new Uint8Array(bytes)) : Either.left("dpop.nonce.secret must be 32 bytes or more")
-}
-
 const encodeError = Schema.encodeSync(ApiAuthError.ApiAuthError)
 
 /**
@@ -368,7 +261,7 @@ const makeWith = (
 
     const audience = options.audience
     if (audience.trim() === "") return yield* invalid("audience is required: the API's resource identifier")
-    const origin = options.origin === undefined ? undefined : yield* Either.mapLeft(parseOrigin(options.origin), invalid)
+    const origin = options.origin === undefined ? undefined : yield* Either.mapLeft(AccessToken.parseOrigin(options.origin), invalid)
     const tolerance = Duration.toMillis(Duration.decode(options.clockTolerance ?? defaults.clockTolerance))
     const typ = options.jwt?.typ ?? defaults.typ
     const requiredClaims = options.jwt?.requiredClaims ?? rfc9068Claims
@@ -387,7 +280,7 @@ const makeWith = (
     const nonces = nonceOptions === undefined ? undefined : Dpop.makeNonces(
       nonceOptions.secret === undefined
         ? new Uint8Array(randomBytes(32))
-        : yield* Either.mapLeft(decodeSecret(nonceOptions.secret), invalid),
+        : yield* Either.mapLeft(AccessToken.decodeSecret(nonceOptions.secret), invalid),
       Duration.toMillis(Duration.decode(nonceOptions.lifetime ?? defaults.nonceLifetime))
     )
     const challengeOptions: Challenge.ChallengeOptions = {
@@ -471,7 +364,7 @@ const makeWith = (
             ...(options.jwt?.algorithms !== undefined ? { algorithms: options.jwt.algorithms } : {})
           }).pipe(
             Effect.catchTags({
-              JwtVerificationError: (error) => Effect.fail(invalidToken(jwtRefusal(error), scheme)),
+              JwtVerificationError: (error) => Effect.fail(invalidToken(AccessToken.jwtRefusal(error), scheme)),
               JwksError: (error) =>
                 Effect.zipRight(
                   Effect.logWarning("ApiAuth: the key set could not be used").pipe(
@@ -494,7 +387,7 @@ const makeWith = (
         )
         if (!answer.active) return yield* invalidToken("the access token is not active", scheme)
         const claims: Claims = answer
-        const checked = checkIntrospected(claims, { issuer: expectedIssuer, audience, now, tolerance })
+        const checked = AccessToken.checkIntrospected(claims, { issuer: expectedIssuer, audience, now, tolerance })
         if (Either.isLeft(checked)) return yield* invalidToken(checked.left, scheme)
         return { format: "opaque" as const, claims }
       })
@@ -549,7 +442,7 @@ const makeWith = (
 
         const { claims, format } = yield* validate(token, scheme, now)
         yield* Effect.annotateCurrentSpan("oauth.token_format", format)
-        const bound = binding(claims)
+        const bound = AccessToken.binding(claims)
         if (Either.isLeft(bound)) return yield* invalidToken(bound.left, scheme)
         const jkt = bound.right
         if (jkt !== undefined && proof === undefined) {
@@ -571,15 +464,15 @@ const makeWith = (
           if (!first) return yield* invalidProof("the DPoP proof was already used")
         }
 
-        const tokenScope = scopes(claims)
-        const exp = numberClaim(claims, "exp")
+        const tokenScope = AccessToken.scopes(claims)
+        const exp = AccessToken.numberClaim(claims, "exp")
         const verified: VerifiedToken.Service = {
           token: Redacted.make(token),
           format,
           scheme,
           claims,
-          subject: stringClaim(claims, "sub"),
-          clientId: stringClaim(claims, "client_id"),
+          subject: AccessToken.stringClaim(claims, "sub"),
+          clientId: AccessToken.stringClaim(claims, "client_id"),
           scope: tokenScope,
           expiresAt: exp === undefined ? undefined : exp * 1000,
           jkt,

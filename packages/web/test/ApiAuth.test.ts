@@ -4,8 +4,9 @@
  * its exact status and `WWW-Authenticate`, and the handler never runs for one. (Against the real authorization server:
  * `ApiAuth.integration.test.ts`.)
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { AuthorizationServer, Jwks, ReplayCache } from "@effect-oauth/client"
+import { HttpClient, HttpClientError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { AuthorizationServer, Introspection, Jwks, ReplayCache } from "@effect-oauth/client"
+import { TransportError } from "@effect-oauth/client/OAuthError"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, TestClock } from "effect"
 import * as Jose from "jose"
@@ -63,6 +64,14 @@ const makeApp = (requiredScope?: string) => {
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+/** an HttpClient whose every request fails as a refused connection */
+const mockHttpRefusing = Layer.succeed(
+  HttpClient.HttpClient,
+  HttpClient.make((request) =>
+    Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("ECONNREFUSED") }))
+  )
+)
 
 describe("ApiAuth (HttpRouter middleware)", () => {
   describe("JWT access tokens (RFC 9068)", () => {
@@ -254,6 +263,142 @@ describe("ApiAuth (HttpRouter middleware)", () => {
         }
         assert.strictEqual(runs.count, 0)
       }).pipe(Effect.provide(authLayer())))
+  })
+
+  describe("opaque tokens, by introspection (a scripted Introspection)", () => {
+    /** answers by token; a token it does not know fails as the server being unreachable */
+    const introspecting = (answers: Record<string, Introspection.Response>, options: Partial<ApiAuth.Options> = {}) => {
+      const asked: Array<string> = []
+      const fake = Introspection.Introspection.of({
+        introspect: (token) => {
+          const value = Redacted.value(token)
+          asked.push(value)
+          const answer = answers[value]
+          return answer !== undefined
+            ? Effect.succeed(answer)
+            : Effect.fail(
+              new TransportError({ operation: "introspection", reason: "RequestError", description: "connection refused", maybeSent: false })
+            )
+        }
+      })
+      const layer = ApiAuth.layerWithIntrospection({ audience, origin: "https://api.example", ...options }).pipe(
+        Layer.provide(Layer.succeed(Introspection.Introspection, fake)),
+        Layer.provide(Jwks.layerKeys({ keys: [serverJwk] })),
+        Layer.provide(AuthorizationServer.layerStatic({ issuer, tokenEndpoint: `${issuer}/token` })),
+        Layer.provide(ReplayCache.layerMemory())
+      )
+      return { asked, layer }
+    }
+    const active = (overrides: Partial<Introspection.Response> = {}): Introspection.Response => ({
+      active: true,
+      iss: issuer,
+      aud: [audience, "https://other.example"],
+      sub: "alice",
+      client_id: "web-app",
+      scope: "orders:read",
+      token_type: "Bearer",
+      exp: 300,
+      ...overrides
+    })
+
+    it.effect("active, for this API: 200 with the answer as claims; a JWT is still verified, not introspected", () => {
+      const { asked, layer } = introspecting({ "opaque-1": active() })
+      return Effect.gen(function*() {
+        const { app } = makeApp()
+        const answer = yield* send(app, url, { headers: bearer("opaque-1") })
+        assert.strictEqual(answer.status, 200)
+        assert.deepStrictEqual(JSON.parse(answer.body), {
+          sub: "alice",
+          clientId: "web-app",
+          scope: ["orders:read"],
+          format: "opaque",
+          scheme: "Bearer",
+          jkt: null,
+          expiresAt: 300_000,
+          tokenLength: 8
+        })
+        const jwt = yield* signAccessToken(accessClaims())
+        assert.strictEqual((yield* send(app, url, { headers: bearer(jwt) })).status, 200)
+        assert.deepStrictEqual(asked, ["opaque-1"])
+      }).pipe(Effect.provide(layer))
+    })
+
+    const refusals: ReadonlyArray<readonly [string, Introspection.Response, string]> = [
+      ["inactive", { active: false }, "the access token is not active"],
+      ["for another API", active({ aud: "https://other.example" }), "the access token is not for this API"],
+      ["without aud", { active: true, iss: issuer, sub: "alice", exp: 300 }, "the access token is not for this API"],
+      ["of another issuer", active({ iss: "https://evil.example" }), "the access token is from another issuer"],
+      ["a refresh token", active({ token_type: "refresh_token" }), "the token is not an access token"],
+      ["not yet valid", active({ nbf: 60 }), "the access token is not valid yet"],
+      ["DPoP-bound, sent as Bearer", active({ cnf: { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" } }), "the access token is DPoP-bound: send it with the DPoP scheme and a proof"]
+    ]
+    for (const [name, answer, description] of refusals) {
+      it.effect(`${name}: 401 invalid_token`, () => {
+        const { layer } = introspecting({ "opaque-1": answer })
+        return Effect.gen(function*() {
+          const { app, runs } = makeApp()
+          const refused = yield* send(app, url, { headers: bearer("opaque-1") })
+          assert.strictEqual(refused.status, 401)
+          assert.strictEqual(refused.headers["www-authenticate"], `Bearer error="invalid_token", error_description="${description}"`)
+          assert.strictEqual(runs.count, 0)
+        }).pipe(Effect.provide(layer))
+      })
+    }
+
+    it.effect("exp with the tolerance, from the TestClock: accepted until exp + 5 s", () => {
+      const { layer } = introspecting({ "opaque-1": active() })
+      return Effect.gen(function*() {
+        const { app } = makeApp()
+        yield* TestClock.adjust("304999 millis")
+        assert.strictEqual((yield* send(app, url, { headers: bearer("opaque-1") })).status, 200)
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual(
+          (yield* send(app, url, { headers: bearer("opaque-1") })).headers["www-authenticate"],
+          `Bearer error="invalid_token", error_description="the access token has expired"`
+        )
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("the introspection endpoint unreachable: 503 without a challenge (the token may be fine)", () => {
+      const { layer } = introspecting({})
+      return Effect.gen(function*() {
+        const { app, runs } = makeApp()
+        const answer = yield* send(app, url, { headers: bearer("opaque-1") })
+        assert.strictEqual(answer.status, 503)
+        assert.isUndefined(answer.headers["www-authenticate"])
+        assert.deepStrictEqual(JSON.parse(answer.body), {
+          _tag: "AuthenticationUnavailable",
+          error: "temporarily_unavailable",
+          error_description: "the authorization server could not introspect the access token"
+        })
+        assert.strictEqual(runs.count, 0)
+      }).pipe(Effect.provide(layer))
+    })
+  })
+
+  describe("the key set unavailable", () => {
+    it.effect("a JWT while the jwks_uri cannot be fetched: 503 without a challenge", () =>
+      Effect.gen(function*() {
+        const { app, runs } = makeApp()
+        const token = yield* signAccessToken(accessClaims())
+        const answer = yield* send(app, url, { headers: bearer(token) })
+        assert.strictEqual(answer.status, 503)
+        assert.isUndefined(answer.headers["www-authenticate"])
+        assert.strictEqual(JSON.parse(answer.body).error_description, "the authorization server's key set could not be fetched")
+        assert.strictEqual(runs.count, 0)
+      }).pipe(
+        Effect.provide(
+          ApiAuth.layer({ audience }).pipe(
+            // a jwks_uri that is not https off loopback: refused before any request
+            Layer.provide(Jwks.layer()),
+            Layer.provide(
+              AuthorizationServer.layerStatic({ issuer, tokenEndpoint: `${issuer}/token`, jwksUri: "https://as.example/jwks" })
+            ),
+            Layer.provide(ReplayCache.layerMemory()),
+            Layer.provide(mockHttpRefusing)
+          )
+        )
+      ))
   })
 
   describe("scopes", () => {

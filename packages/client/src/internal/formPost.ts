@@ -207,6 +207,27 @@ export interface BackoffInput {
 }
 
 /**
+ * The options of a service that posts to one endpoint of the server with its own client authentication
+ * (`Revocation`, `Introspection`): each service states its own defaults.
+ *
+ * @internal
+ */
+export interface ServiceOptions {
+  /** how this client authenticates at the endpoint (as at the token endpoint) */
+  readonly auth: ClientAuth
+  /** the retry policy (default `RetryPolicy.transient()`: these requests are idempotent) */
+  readonly retry?: RetryPolicy | undefined
+  /** how long one attempt may take, sending and reading */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** how long one request may take, retries included */
+  readonly deadline?: Duration.DurationInput | undefined
+  /** the largest response body read, in bytes (default 1 MiB); a larger one fails as `BodyTooLarge` */
+  readonly maxResponseBytes?: number | undefined
+  /** after a 429 or 503, how long the endpoint is left alone (as `TokenEndpoint.Options.backoff`) */
+  readonly backoff?: BackoffInput | undefined
+}
+
+/**
  * A service's options (`TokenEndpoint`'s, `Revocation`'s) resolved with the {@link defaults}.
  *
  * @internal
