@@ -326,7 +326,7 @@ export const make = (
 
     /** joins the refresh of `sessionId` in flight, or starts it in a fiber of the service's scope */
     const refreshShared = (sessionId: string): Effect.Effect<TokenSet, ManagedTokenError> =>
-      flights.run(sessionId, refreshNow(sessionId))
+      flights.run(sessionId, () => refreshNow(sessionId))
 
     const getTraced = Effect.fn("ManagedToken.get")(function*(sessionId: string) {
       const current = yield* loadStored(sessionId)
