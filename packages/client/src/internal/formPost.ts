@@ -454,15 +454,17 @@ export const make = (
           Effect.catchAll((error) => fail(error))
         )
         const form = formBody(request.form, applied.params)
-        // what a server might echo back in an error: the secret-bearing form values and the authentication's secrets
-        const secrets = Redaction.sent(form, applied.secrets)
         let httpRequest = HttpClientRequest.post(target.url).pipe(
           HttpClientRequest.acceptJson,
           HttpClientRequest.setHeaders(applied.headers),
           HttpClientRequest.bodyUrlParams(form)
         )
         if (hook) httpRequest = yield* Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error))
-        const dpopProof = httpRequest.headers["dpop"] !== undefined
+        const proof = httpRequest.headers["dpop"]
+        const dpopProof = proof !== undefined
+        // what a server might echo back in an error: the secret-bearing form values, the authentication's secrets and
+        // a DPoP proof
+        const secrets = Redaction.sent(form, proof === undefined ? applied.secrets : [...applied.secrets, proof])
         const sentAt = yield* Clock.currentTimeMillis
         const response = yield* client.execute(httpRequest).pipe(
           noRedirects,
