@@ -237,6 +237,7 @@ describe.each([false, true])("DPoP at the test server, requireDpopNonce: %s", (r
     expect(replayed.challenge).toMatch(/^DPoP error="invalid_dpop_proof"/)
 
     const withNonce = nonce !== undefined ? { nonce } : {}
+    const withPrivate: Jose.JWK = { ...key.jwk, d: "AAAA" }
     const cases: ReadonlyArray<readonly [string, string, string]> = [
       ["another URL", await proof(key, { htm: "GET", htu: `${server.protectedResource.url}/admin`, accessToken: token, ...withNonce }), "invalid_dpop_proof"],
       ["another method", await proof(key, { htm: "POST", htu: url, accessToken: token, ...withNonce }), "invalid_dpop_proof"],
@@ -244,7 +245,7 @@ describe.each([false, true])("DPoP at the test server, requireDpopNonce: %s", (r
       ["a wrong ath", await proof(key, { htm: "GET", htu: url, accessToken: `${token}x`, ...withNonce }), "invalid_dpop_proof"],
       ["a stale iat", await proof(key, { htm: "GET", htu: url, accessToken: token, iat: Math.floor(Date.now() / 1000) - 3600 }), "use_dpop_nonce"],
       ["a private key in the header", await new Jose.SignJWT({ jti: randomUUID(), htm: "GET", htu: url, iat: Math.floor(Date.now() / 1000) })
-        .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: { ...key.jwk, d: "AAAA" } }).sign(key.privateKey), "invalid_dpop_proof"],
+        .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: withPrivate }).sign(key.privateKey), "invalid_dpop_proof"],
       ["another typ", await new Jose.SignJWT({ jti: randomUUID(), htm: "GET", htu: url, iat: Math.floor(Date.now() / 1000) })
         .setProtectedHeader({ alg: "ES256", typ: "JWT", jwk: key.jwk }).sign(key.privateKey), "invalid_dpop_proof"]
     ]
