@@ -46,7 +46,6 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -201,23 +200,44 @@ export const make = (options?: Options): Effect.Effect<DPoP.Service, DPoPError> 
       : yield* internal.fromJwk(given, options?.algorithm)
     /** the last `DPoP-Nonce` of each origin (bounded: a client talks to a few servers) */
     const nonces = Memo.make<string>(256)
+    /** `htu` and origin by request URL, and `ath` by access token: a client sends many requests to a few URLs with one token */
+    const targets = Memo.make<{ readonly htu: string; readonly origin: string }>(256)
+    const aths = Memo.make<string>(64)
+
+    const targetOf = (url: string | URL): { readonly htu: string; readonly origin: string } | undefined => {
+      const text = typeof url === "string" ? url : url.href
+      let target = targets.get(text)
+      if (target === undefined) {
+        const origin = originOf(url)
+        if (origin === undefined) return undefined
+        target = { htu: internal.htu(url), origin }
+        targets.set(text, target)
+      }
+      return target
+    }
+
+    const athOf = (token: string): string => {
+      let value = aths.get(token)
+      if (value === undefined) {
+        value = internal.ath(token)
+        aths.set(token, value)
+      }
+      return value
+    }
 
     const proof = (request: ProofRequest): Effect.Effect<string, DPoPError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        let url: URL
-        try {
-          url = typeof request.url === "string" ? new URL(request.url) : request.url
-        } catch {
-          return Effect.fail(new DPoPError({ reason: "Signing", description: "the request URL is not absolute" }))
+      Effect.clockWith((clock) => {
+        const target = targetOf(request.url)
+        if (target === undefined) {
+          return Effect.fail(new DPoPError({ reason: "Signing", description: "the request URL is not an absolute http(s) URL" }))
         }
         const token = request.accessToken
-        const nonce = request.nonce ?? nonces.get(url.origin)
         return internal.sign(request.key ?? key, {
           htm: request.method,
-          htu: internal.htu(url),
-          iat: Math.floor(now / 1000),
-          nonce,
-          ath: token === undefined ? undefined : internal.ath(Redacted.isRedacted(token) ? Redacted.value(token) : token)
+          htu: target.htu,
+          iat: Math.floor(clock.unsafeCurrentTimeMillis() / 1000),
+          nonce: request.nonce ?? nonces.get(target.origin),
+          ath: token === undefined ? undefined : athOf(Redacted.isRedacted(token) ? Redacted.value(token) : token)
         })
       })
 
