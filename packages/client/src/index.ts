@@ -102,3 +102,7 @@ export * as ReplayCache from "./ReplayCache.js"
  * @since 0.1.0
  */
 export * as Testing from "./Testing.js"
+/**
+ * @since 0.1.0
+ */
+export * as DPoP from "./DPoP.js"
