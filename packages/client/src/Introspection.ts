@@ -361,13 +361,15 @@ export const make = (
         yield* Effect.annotateCurrentSpan("oauth.cache", "hit")
         return cached.response
       }
+      // the flight's hooks run inside its one decision step, synchronously: they annotate this call's span in place
+      const span = yield* Effect.option(Effect.currentSpan)
+      const annotate = (value: string) => () => {
+        if (Option.isSome(span)) span.value.attribute("oauth.cache", value)
+      }
       return yield* flights.run(
         key,
-        Effect.tap(request(token, hint), (response) => remember(key, response)),
-        {
-          onStart: Effect.annotateCurrentSpan("oauth.cache", "miss"),
-          onJoin: Effect.annotateCurrentSpan("oauth.cache", "joined")
-        }
+        () => Effect.tap(request(token, hint), (response) => remember(key, response)),
+        { onStart: annotate("miss"), onJoin: annotate("joined") }
       )
     })
 
