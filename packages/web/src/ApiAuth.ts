@@ -83,9 +83,11 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import type * as Tracer from "effect/Tracer"
 import { randomBytes } from "node:crypto"
 import * as ApiAuthError from "./ApiAuthError.js"
 import * as AccessToken from "./internal/accessToken.js"
@@ -214,6 +216,22 @@ export const authenticationsTotal: Metric.Metric.Counter<number> = Metric.counte
   description: "requests authenticated by ApiAuth, by scheme and outcome",
   incremental: true
 })
+
+/**
+ * The labels of each scheme and outcome, built once (a bounded set): a counter updated with the same label array finds
+ * its registry entry by that array's identity, where `Metric.tagged` would build a new key per update.
+ */
+const labels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+
+const count = (scheme: string, outcome: string): void => {
+  const name = `${scheme}\u0000${outcome}`
+  let tags = labels.get(name)
+  if (tags === undefined) {
+    tags = [MetricLabel.make("scheme", scheme), MetricLabel.make("outcome", outcome)]
+    labels.set(name, tags)
+  }
+  authenticationsTotal.unsafeUpdate(1, tags)
+}
 
 const invalid = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
 
@@ -418,14 +436,14 @@ const makeWith = (
         return proof
       })
 
-    const authenticateRequest = (request: HttpServerRequest.HttpServerRequest) =>
+    const authenticateRequest = (request: HttpServerRequest.HttpServerRequest, span: Tracer.Span) =>
       Effect.gen(function*() {
         const credentials = Challenge.parseAuthorization(request.headers["authorization"])
         if (credentials._tag === "None") {
           return yield* new ApiAuthError.Unauthorized({ description: "the request carries no access token" })
         }
         const scheme = credentials.scheme
-        yield* Effect.annotateCurrentSpan("oauth.scheme", scheme)
+        span.attribute("oauth.scheme", scheme)
         if (credentials._tag === "Malformed") {
           return yield* new ApiAuthError.InvalidRequest({
             error: "invalid_request",
@@ -441,7 +459,7 @@ const makeWith = (
         const proof = scheme === "DPoP" ? yield* checkProof(request, token, now) : undefined
 
         const { claims, format } = yield* validate(token, scheme, now)
-        yield* Effect.annotateCurrentSpan("oauth.token_format", format)
+        span.attribute("oauth.token_format", format)
         const bound = AccessToken.binding(claims)
         if (Either.isLeft(bound)) return yield* invalidToken(bound.left, scheme)
         const jkt = bound.right
@@ -493,23 +511,21 @@ const makeWith = (
     const withHeaders = (outcome: ApiAuthError.ApiAuthError | VerifiedToken.Service) =>
       Effect.flatMap(headers(outcome), (set) => setOnResponse(outcome, set))
 
-    const authenticate = Effect.fn("ApiAuth.authenticate")(function*(request: HttpServerRequest.HttpServerRequest) {
-      const result = yield* Effect.either(authenticateRequest(request))
-      const outcome = Either.match(result, {
-        onLeft: (error) => error.error ?? "no_token",
-        onRight: () => "success"
-      })
-      const scheme = Either.match(result, {
-        onLeft: (error) => ("scheme" in error && error.scheme !== undefined ? error.scheme : "none"),
-        onRight: (token) => token.scheme
-      })
-      yield* Effect.annotateCurrentSpan("oauth.outcome", outcome)
-      yield* Metric.update(
-        authenticationsTotal.pipe(Metric.tagged("scheme", scheme), Metric.tagged("outcome", outcome)),
-        1
-      )
-      return yield* result
-    })
+    // one span per request, opened without a stack trace (`Effect.fn` would capture one per call: an `Error`) and
+    // annotated in place; the counter updated with label arrays built once
+    const authenticate = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.useSpan("ApiAuth.authenticate", { captureStackTrace: false }, (span) =>
+        Effect.flatMap(Effect.either(authenticateRequest(request, span)), (result) => {
+          const outcome = Either.isRight(result) ? "success" : result.left.error ?? "no_token"
+          const scheme = Either.isRight(result)
+            ? result.right.scheme
+            : "scheme" in result.left && result.left.scheme !== undefined
+            ? result.left.scheme
+            : "none"
+          span.attribute("oauth.outcome", outcome)
+          count(scheme, outcome)
+          return result
+        }))
 
     return ApiAuth.of({ authenticate, headers, respond })
   })

@@ -8,10 +8,11 @@ import { HttpClient, HttpClientError, HttpServerRequest, HttpServerResponse } fr
 import { AuthorizationServer, Introspection, Jwks, ReplayCache } from "@effect-oauth/client"
 import { TransportError } from "@effect-oauth/client/OAuthError"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, TestClock } from "effect"
+import { Effect, Layer, Metric, Redacted, TestClock } from "effect"
 import * as Jose from "jose"
 import * as ApiAuth from "../src/ApiAuth.js"
 import * as VerifiedToken from "../src/VerifiedToken.js"
+import { withRecordingTracer } from "../../client/test/support/tracer.js"
 import {
   accessClaims,
   audience,
@@ -724,6 +725,34 @@ describe("ApiAuth (HttpRouter middleware)", () => {
         const answer = yield* send(app, "http://10.0.0.7:8080/orders", { headers })
         assert.strictEqual(answer.status, 200)
       }).pipe(Effect.provide(dpopApp())))
+  })
+
+  describe("observability", () => {
+    it.effect("a span per request with the scheme, format and outcome, never the token; the counter by scheme and outcome", () =>
+      Effect.gen(function*() {
+        const { app } = makeApp()
+        const token = yield* signAccessToken(accessClaims())
+        const before = yield* Metric.value(
+          ApiAuth.authenticationsTotal.pipe(Metric.tagged("scheme", "Bearer"), Metric.tagged("outcome", "success"))
+        )
+        const { spans } = yield* withRecordingTracer(
+          Effect.all([send(app, url, { headers: bearer(token) }), send(app, url), send(app, url, { headers: bearer("x.y.z") })])
+        )
+        const authentications = spans.filter((span) => span.name === "ApiAuth.authenticate")
+        assert.deepStrictEqual(
+          authentications.map((span) => Object.fromEntries(span.attributes)),
+          [
+            { "oauth.scheme": "Bearer", "oauth.token_format": "jwt", "oauth.outcome": "success" },
+            { "oauth.outcome": "no_token" },
+            { "oauth.scheme": "Bearer", "oauth.outcome": "invalid_token" }
+          ]
+        )
+        for (const span of spans) for (const value of span.attributes.values()) assert.notInclude(String(value), token)
+        const after = yield* Metric.value(
+          ApiAuth.authenticationsTotal.pipe(Metric.tagged("scheme", "Bearer"), Metric.tagged("outcome", "success"))
+        )
+        assert.strictEqual(after.count - before.count, 1)
+      }).pipe(Effect.provide(authLayer())))
   })
 
   describe("options", () => {
