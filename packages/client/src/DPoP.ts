@@ -187,6 +187,43 @@ export const keyOf = (tokenSet: TokenSet): Effect.Effect<Option.Option<KeyPair>,
   Effect.map(internal.keptKey(tokenSet), Option.fromNullable)
 
 /**
+ * RFC 9449 §4.2 `htu`: `url` without query and fragment (nor credentials), as the URL parser normalises it – lower-case
+ * scheme and host, default port dropped, dot segments resolved. What every proof carries, and what a resource server
+ * compares a proof's `htu` and its own URL by (`ApiAuth` in `@effect-oauth/web`). `None` when `url` is not an absolute
+ * URL.
+ *
+ * @example
+ * ```ts
+ * import { DPoP } from "@effect-oauth/client"
+ *
+ * DPoP.htu("HTTPS://API.example:443/a/../orders?page=2#top") // Option.some("https://api.example/orders")
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const htu: (url: string | URL) => Option.Option<string> = Option.liftThrowable(internal.htu)
+
+/**
+ * RFC 9449 §4.2 `ath`: base64url of the SHA-256 of the access token – what a resource request's proof carries, and
+ * what a resource server checks it against.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const ath = (accessToken: string | Redacted.Redacted<string>): string =>
+  internal.ath(Redacted.isRedacted(accessToken) ? Redacted.value(accessToken) : accessToken)
+
+/**
+ * RFC 7638 SHA-256 thumbprint of a public JWK, base64url: the `jkt` of the tokens bound to that key (RFC 9449 §6.1) –
+ * `KeyPair.thumbprint` of a key of this module, and what a resource server compares a token's `cnf.jkt` with.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const thumbprint = (jwk: jose.JWK): Effect.Effect<string, DPoPError> => internal.thumbprint(jwk)
+
+/**
  * Builds the service: the given key, or a new one.
  *
  * @since 0.1.0

@@ -124,6 +124,26 @@ describe("DPoP", () => {
         const { claims } = yield* opened(yield* dpop.proof({ method: "GET", url }))
         expect(claims.htu).toBe(expected)
       }), { fastCheck: { numRuns: 40 } })
+
+    it.effect("htu, ath and thumbprint as functions – what a resource server checks a proof with – give the RFCs' values", () =>
+      Effect.gen(function*() {
+        expect(DPoP.htu("HTTPS://API.Example:443/a/../orders?page=2#top")).toEqual(Option.some("https://api.example/orders"))
+        expect(DPoP.htu(new URL("http://127.0.0.1:8080/x/?q"))).toEqual(Option.some("http://127.0.0.1:8080/x/"))
+        expect(DPoP.htu("/orders")).toEqual(Option.none())
+        expect(DPoP.ath(RFC_TOKEN)).toBe(RFC_ATH)
+        expect(DPoP.ath(Redacted.make(RFC_TOKEN))).toBe(RFC_ATH)
+        // RFC 7638 §3.1's example key and its thumbprint
+        const rfc7638 = {
+          kty: "RSA",
+          n: "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+          e: "AQAB",
+          alg: "RS256",
+          kid: "2011-04-29"
+        }
+        expect(yield* DPoP.thumbprint(rfc7638)).toBe("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        const error = yield* Effect.flip(DPoP.thumbprint({ kty: "oct" }))
+        expect(error.reason).toBe("InvalidKey")
+      }))
   })
 
   describe("keys", () => {

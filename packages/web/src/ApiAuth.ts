@@ -69,6 +69,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as AuthorizationServer from "@effect-oauth/client/AuthorizationServer"
+import * as DPoP from "@effect-oauth/client/DPoP"
 import * as Introspection from "@effect-oauth/client/Introspection"
 import * as Jwks from "@effect-oauth/client/Jwks"
 import type { Claims } from "@effect-oauth/client/Jwt"
@@ -424,6 +425,10 @@ const makeWith = (
         )
         if (Either.isLeft(checked)) return yield* invalidProof(checked.left)
         const proof = checked.right
+        const jkt = yield* Effect.mapError(
+          DPoP.thumbprint(proof.jwk),
+          () => invalidProof("the DPoP proof's header has no usable public jwk")
+        )
         if (nonces !== undefined && (proof.nonce === undefined || !nonces.valid(proof.nonce, now))) {
           return yield* new ApiAuthError.Unauthorized({
             error: "use_dpop_nonce",
@@ -433,7 +438,7 @@ const makeWith = (
             scheme: "DPoP"
           })
         }
-        return proof
+        return { ...proof, jkt }
       })
 
     const authenticateRequest = (request: HttpServerRequest.HttpServerRequest, span: Tracer.Span) =>

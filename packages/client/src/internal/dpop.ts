@@ -89,6 +89,17 @@ const publicPart = (jwk: jose.JWK): jose.JWK | undefined => {
 const asCryptoKey = (key: jose.CryptoKey | Uint8Array): jose.CryptoKey | undefined =>
   key instanceof Uint8Array || key.type !== "private" ? undefined : key
 
+/**
+ * RFC 7638 SHA-256 thumbprint of a public JWK, base64url: the `jkt` of the tokens bound to the key (RFC 9449 §6.1).
+ *
+ * @internal
+ */
+export const thumbprint = (jwk: jose.JWK): Effect.Effect<string, DPoPError> =>
+  Effect.tryPromise({
+    try: () => jose.calculateJwkThumbprint(jwk, "sha256"),
+    catch: () => invalidKey("the public key has no RFC 7638 thumbprint")
+  })
+
 const build = (
   algorithm: Algorithm,
   publicJwk: jose.JWK,
@@ -96,14 +107,11 @@ const build = (
   privateJwk: jose.JWK
 ): Effect.Effect<KeyPair, DPoPError> =>
   Effect.map(
-    Effect.tryPromise({
-      try: () => jose.calculateJwkThumbprint(publicJwk, "sha256"),
-      catch: () => invalidKey("the public key has no RFC 7638 thumbprint")
-    }),
-    (thumbprint) =>
+    thumbprint(publicJwk),
+    (jkt) =>
       new KeyPair(
         algorithm,
-        thumbprint,
+        jkt,
         Object.freeze({ ...publicJwk }),
         privateKey,
         Redacted.make(JSON.stringify({ ...privateJwk, alg: algorithm }))

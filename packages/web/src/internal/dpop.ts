@@ -1,13 +1,17 @@
 /**
  * The resource server's side of DPoP (RFC 9449): checking a request's proof (§4.3, §7.1) with `jose`, and the nonces
- * a resource server may require (§9).
+ * a resource server may require (§9). `htu`, `ath` and the key's thumbprint are the client's own (`DPoP.htu`,
+ * `DPoP.ath`, `DPoP.thumbprint` of `@effect-oauth/client`): what a proof carries and what is checked are one
+ * computation.
  *
  * @internal
  */
+import * as DPoP from "@effect-oauth/client/DPoP"
 import * as Either from "effect/Either"
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify } from "jose"
+import * as Option from "effect/Option"
+import { decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify } from "jose"
 import type { JWK } from "jose"
-import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import { createHmac, timingSafeEqual } from "node:crypto"
 
 /**
  * A proof that passed every check that does not need the access token's binding or the replay cache.
@@ -15,8 +19,8 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto"
  * @internal
  */
 export interface Proof {
-  /** the JWK SHA-256 thumbprint of the key in its header (RFC 7638): compared with the token's `cnf.jkt` */
-  readonly jkt: string
+  /** the public key of its header: its thumbprint (`DPoP.thumbprint`) is compared with the token's `cnf.jkt` */
+  readonly jwk: JWK
   readonly jti: string
   /** `iat`, epoch seconds */
   readonly iat: number
@@ -55,23 +59,6 @@ export interface Policy {
 
 /** the longest `jti` accepted: a replay cache keeps a hash of it, but a proof is not a place for a novel */
 const maxJtiLength = 256
-
-/**
- * `base64url(SHA-256(token))`: the `ath` of a proof for `token` (RFC 9449 §4.2).
- *
- * @internal
- */
-export const accessTokenHash = (token: string): string => createHash("sha256").update(token, "ascii").digest("base64url")
-
-/** `origin + path` of a URL string, `undefined` when it is not an absolute URL (RFC 9449 §4.3 step 9) */
-const withoutQuery = (value: string): string | undefined => {
-  try {
-    const url = new URL(value)
-    return `${url.origin}${url.pathname}`
-  } catch {
-    return undefined
-  }
-}
 
 const equal = (a: string, b: string): boolean => {
   const x = Buffer.from(a)
@@ -126,7 +113,8 @@ export const verify = async (proof: string, expected: Expected, policy: Policy):
     return Either.left("the DPoP proof's jti is not a string of 1 to 256 characters")
   }
   if (htm !== expected.method) return Either.left("the DPoP proof's htm is not this request's method")
-  if (typeof htu !== "string" || withoutQuery(htu) !== `${expected.url.origin}${expected.url.pathname}`) {
+  const target = DPoP.htu(expected.url)
+  if (typeof htu !== "string" || Option.isNone(target) || !Option.contains(DPoP.htu(htu), target.value)) {
     return Either.left("the DPoP proof's htu is not this request's URL")
   }
   if (typeof iat !== "number" || !Number.isFinite(iat)) return Either.left("the DPoP proof has no valid iat claim")
@@ -134,12 +122,12 @@ export const verify = async (proof: string, expected: Expected, policy: Policy):
   if (age > policy.maxAgeMillis + policy.toleranceMillis) return Either.left("the DPoP proof is too old (iat)")
   if (age < -policy.toleranceMillis) return Either.left("the DPoP proof is issued in the future (iat)")
   const ath = payload["ath"]
-  if (typeof ath !== "string" || !equal(ath, accessTokenHash(expected.accessToken))) {
+  if (typeof ath !== "string" || !equal(ath, DPoP.ath(expected.accessToken))) {
     return Either.left("the DPoP proof's ath is not the hash of this access token")
   }
   const nonce = payload["nonce"]
   return Either.right({
-    jkt: await calculateJwkThumbprint(jwk, "sha256"),
+    jwk,
     jti,
     iat,
     nonce: typeof nonce === "string" ? nonce : undefined
