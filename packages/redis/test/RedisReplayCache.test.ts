@@ -1,14 +1,16 @@
 /**
  * `RedisReplayCache` on a real redis-server: one first use across two clients (two instances), the key name a keyed
  * hash of the id with the proof's time as its PTTL, Redis down is `Unavailable` (fail closed) – and two `ApiAuth`
- * instances of one API sharing it: a DPoP proof accepted by one is refused as a replay by the other.
+ * instances of one API sharing it: a DPoP proof accepted by one is refused as a replay by the other, with a proof made
+ * here with `jose` and with one of the library's own DPoP client for a token the test server bound to its key.
  */
-import { HttpServerResponse } from "@effect/platform"
-import { AuthorizationServer, Jwks } from "@effect-oauth/client"
+import { FetchHttpClient, HttpServerResponse } from "@effect/platform"
+import { AuthorizationServer, ClientAuth, ClientCredentials, DPoP, Jwks, TokenCache, TokenEndpoint } from "@effect-oauth/client"
+import * as TestServer from "@effect-oauth/test-server"
 import * as ApiAuth from "@effect-oauth/web/ApiAuth"
 import * as VerifiedToken from "@effect-oauth/web/VerifiedToken"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { Redis } from "ioredis"
 import { createHmac } from "node:crypto"
 import * as RedisReplayCache from "../src/RedisReplayCache.js"
@@ -121,4 +123,64 @@ describe.skipIf(!redisAvailable)("RedisReplayCache", () => {
       const fresh = yield* proof(key, { htm: "GET", htu: "https://api.example/orders", accessToken: token, iat: now })
       expect((yield* b({ ...headers, dpop: fresh })).status).toBe(200)
     }))
+
+  it.scopedLive("the library's DPoP client, a token bound by the test server: its proof accepted by one instance is a replay at the other", () =>
+    Effect.gen(function*() {
+      const { url } = yield* redisServer
+      const server = yield* TestServer.TestServer
+      /** one instance of the API at the test server's resource: its own ApiAuth, key set and Redis client */
+      const instance = Effect.gen(function*() {
+        const context = yield* Layer.build(
+          ApiAuth.layer({ audience: server.resource, origin: server.resource }).pipe(
+            Layer.provide(Jwks.layer()),
+            Layer.provide(AuthorizationServer.layerDiscovery(server.issuer, { kind: "oidc" })),
+            Layer.provide(FetchHttpClient.layer),
+            Layer.provide(RedisReplayCache.layerClient(yield* client(url), { keyHashSecret: SECRET }))
+          )
+        )
+        return (headers: Record<string, string>) =>
+          send(
+            ApiAuth.middleware(Effect.map(VerifiedToken.VerifiedToken, (t) => HttpServerResponse.text(`${t.scheme} ${t.jkt}`))),
+            `${server.resource}/orders`,
+            { headers }
+          ).pipe(Effect.provide(context))
+      })
+      const a = yield* instance
+      const b = yield* instance
+
+      // the client: its DPoP key, svc-basic's client credentials bound to it by the server
+      const basic = server.clients.basic
+      const clientContext = yield* Layer.build(
+        ClientCredentials.layer({
+          auth: ClientAuth.clientSecretBasic(basic.clientId, Redacted.make(basic.clientSecret)),
+          resource: server.resource
+        }).pipe(
+          Layer.provide(TokenCache.layerMemory()),
+          Layer.provide(TokenEndpoint.layerDPoP()),
+          Layer.provideMerge(DPoP.layer()),
+          Layer.provide(AuthorizationServer.layerDiscovery(server.issuer)),
+          Layer.provide(FetchHttpClient.layer)
+        )
+      )
+      const dpop = Context.get(clientContext, DPoP.DPoP)
+      const tokenSet = yield* Context.get(clientContext, ClientCredentials.ClientCredentials).acquire({ scope: ["api:read"] })
+      expect(tokenSet.tokenType).toBe("DPoP")
+      const token = Redacted.value(tokenSet.accessToken)
+      const headers = {
+        authorization: `DPoP ${token}`,
+        dpop: yield* dpop.proof({ method: "GET", url: `${server.resource}/orders`, accessToken: token })
+      }
+      const accepted = yield* a(headers)
+      expect(accepted.status).toBe(200)
+      expect(accepted.body).toBe(`DPoP ${dpop.key.thumbprint}`)
+      const replayed = yield* b(headers)
+      expect(replayed.status).toBe(401)
+      expect(replayed.headers["www-authenticate"]).toBe(
+        `DPoP error="invalid_dpop_proof", error_description="the DPoP proof was already used", algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA Ed25519"`
+      )
+      // the replay is refused at the first instance too, and a fresh proof is fine at the second
+      expect((yield* a(headers)).status).toBe(401)
+      const fresh = yield* dpop.proof({ method: "GET", url: `${server.resource}/orders`, accessToken: token })
+      expect((yield* b({ ...headers, dpop: fresh })).status).toBe(200)
+    }).pipe(Effect.provide(TestServer.layer())))
 })
