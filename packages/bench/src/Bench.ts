@@ -1,5 +1,5 @@
 /**
- * The whole benchmark: five sections, each a ratio taken in the same run against a baseline measured next to it, and
+ * The whole benchmark: six sections, each a ratio taken in the same run against a baseline measured next to it, and
  * the issue's targets computed from their rows.
  *
  * Timed rows of a section are measured in interleaved rounds (see `Rounds.ts`), so that a burst of load from elsewhere
@@ -9,6 +9,7 @@
 import { execFileSync } from "node:child_process"
 import { createRequire } from "node:module"
 import * as os from "node:os"
+import { apiSection } from "./Api.js"
 import { type CachedCounts, cachedSection } from "./Cached.js"
 import { type CoalescingResult, coalescingSection } from "./Coalescing.js"
 import { coldSection } from "./Cold.js"
@@ -175,9 +176,10 @@ export const render = (
     `- load average (1/5/15 min) at start ${load(environment.loadBefore)}, at end ${load(environment.loadAfter)}`,
     `- interleaved rounds × samples per row and round: cached ${config.cached.rounds} × ${config.cached.passes}, ` +
     `cold ${config.cold.rounds} × ${config.cold.passes}, coalescing ${config.coalescing.rounds} × ` +
-    `${config.coalescing.passes}, DPoP ${config.dpop.rounds} × ${config.dpop.passes}; the rows of a section take ` +
-    "their samples in turns; a figure is the median of the rounds' medians, a ratio the median of the per-round " +
-    "ratios to a row measured in the same round, with its spread (min–max over the rounds)",
+    `${config.coalescing.passes}, DPoP ${config.dpop.rounds} × ${config.dpop.passes}, API ${config.api.rounds} × ` +
+    `${config.api.passes}; the rows of a section take their samples in turns; a figure is the median of the rounds' ` +
+    "medians, a ratio the median of the per-round ratios to a row measured in the same round, with its spread " +
+    "(min–max over the rounds)",
     `- whole run: ${fixed(environment.durationSeconds, 0)} s`,
     "",
     "## Targets (issue 14)",
@@ -245,6 +247,10 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
     if (wanted.includes("dpop")) {
       log("5. DPoP proofs")
       sections.push(await dpopSection(ctx("dpop")))
+    }
+    if (wanted.includes("api")) {
+      log("6. API token validation")
+      sections.push(await apiSection(ctx("api")))
     }
     const targets = evaluate(sections)
     const cpus = os.cpus()

@@ -26,7 +26,8 @@ describe("bench (quick configuration)", () => {
         "2. Cold acquire",
         "3. Coalescing",
         "4. Memory",
-        "5. DPoP proofs"
+        "5. DPoP proofs",
+        "6. API: validating a JWT access token"
       ])
       expect(results.sections.flatMap((section) => section.rows.map((row) => row.id))).toEqual([
         "cached.floor",
@@ -55,7 +56,10 @@ describe("bench (quick configuration)", () => {
         "memory.cache",
         "memory.bounded",
         "dpop.signjwt",
-        "dpop.proof"
+        "dpop.proof",
+        "api.jose",
+        "api.verify",
+        "api.authenticate"
       ])
 
       // the printed tables: the targets first, a header per section and a line per row
@@ -68,7 +72,8 @@ describe("bench (quick configuration)", () => {
           "### 2. Cold acquire",
           "### 3. Coalescing",
           "### 4. Memory",
-          "### 5. DPoP proofs"
+          "### 5. DPoP proofs",
+          "### 6. API: validating a JWT access token"
         ]
       ) expect(md).toContain(heading)
       for (
@@ -99,7 +104,10 @@ describe("bench (quick configuration)", () => {
           "| `TokenCache.layerMemory` | ",
           "| capacity 1,000, 5,000 inserted: ",
           "| jose `SignJWT` alone (the same claims, `ath` computed once; baseline) | ",
-          "| `DPoP.proof({ method, url, accessToken })`: `htu`, `ath`, the origin's nonce, `iat` from the `Clock` | "
+          "| `DPoP.proof({ method, url, accessToken })`: `htu`, `ath`, the origin's nonce, `iat` from the `Clock` | ",
+          "| `jose` `jwtVerify` alone, local key set (baseline) | ",
+          "| `Jwks.verify`, cached key set | ",
+          "| `ApiAuth.authenticate(request)`: the middleware's whole check | "
         ]
       ) expect(md).toContain(row)
       expect(md).toContain(`Node ${process.version}`)
@@ -133,6 +141,10 @@ describe("bench (quick configuration)", () => {
       // DPoP: the library's proof against jose's SignJWT alone, same rounds
       expect(cell("dpop.signjwt", 2)).toBe("1.00×")
       expect(cell("dpop.proof", 2)).toMatch(withSpread)
+      // API: a JWT access token validated per request against jose's jwtVerify alone, same rounds
+      expect(cell("api.jose", 2)).toBe("1.00×")
+      expect(cell("api.verify", 2)).toMatch(withSpread)
+      expect(cell("api.authenticate", 2)).toMatch(withSpread)
 
       // the targets: every one of the issue's, computed from the rows (never typed), each with its spread
       expect(results.targets.map((t) => [t.subject, t.baseline, t.limit])).toEqual(
