@@ -51,7 +51,6 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -59,7 +58,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -297,27 +295,11 @@ export const make = (
 
     const request = (token: Redacted.Redacted<string>, hint: TokenTypeHint | undefined) =>
       Effect.gen(function*() {
-        const exit = yield* Effect.exit(Effect.gen(function*() {
-          const metadata = yield* server.metadata
-          const endpoint = metadata.introspectionEndpoint
-          if (endpoint === undefined) {
-            return yield* new ConfigurationError({
-              reason: "MissingEndpoint",
-              description: "the authorization server names no introspection_endpoint"
-            })
-          }
-          yield* Effect.annotateCurrentSpan("oauth.introspection_endpoint", endpoint)
-          const form: Array<[string, string]> = [["token", Redacted.value(token)]]
-          if (hint !== undefined) form.push(["token_type_hint", hint])
-          return yield* post({
-            target: {
-              operation: "introspection",
-              grant: undefined,
-              url: endpoint,
-              issuer: metadata.issuer,
-              tokenEndpoint: metadata.tokenEndpoint
-            },
-            form,
+        const exit = yield* Effect.exit(Effect.flatMap(server.metadata, (metadata) =>
+          FormPost.tokenRequest(post, metadata, {
+            operation: "introspection",
+            token,
+            hint,
             auth: options.auth,
             retry,
             decode: ({ body, context, status }) =>
@@ -329,16 +311,8 @@ export const make = (
                   status,
                   description
                 }))
-          })
-        }))
-        const outcome = Exit.match(exit, {
-          onSuccess: (response) => (response.active ? "active" : "inactive"),
-          onFailure: (cause) =>
-            Option.match(Cause.failureOption(cause), {
-              onNone: () => "interrupted_or_defect",
-              onSome: FormPost.outcomeOf
-            })
-        })
+          })))
+        const outcome = FormPost.exitOutcome(exit, (response) => (response.active ? "active" : "inactive"))
         yield* Metric.update(introspectionsTotal.pipe(Metric.tagged("outcome", outcome)), 1)
         yield* Effect.annotateCurrentSpan("oauth.outcome", outcome)
         return yield* exit

@@ -43,16 +43,13 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Redacted from "effect/Redacted"
 import { AuthorizationServer } from "./AuthorizationServer.js"
@@ -183,39 +180,18 @@ export const make = (
         "oauth.client_id": clientId,
         "oauth.token_type_hint": selected.hint ?? "none"
       })
-      const exit = yield* Effect.exit(Effect.gen(function*() {
-        const metadata = yield* server.metadata
-        const endpoint = metadata.revocationEndpoint
-        if (endpoint === undefined) {
-          return yield* new ConfigurationError({
-            reason: "MissingEndpoint",
-            description: "the authorization server names no revocation_endpoint"
-          })
-        }
-        yield* Effect.annotateCurrentSpan("oauth.revocation_endpoint", endpoint)
-        const form: Array<[string, string]> = [["token", Redacted.value(selected.token)]]
-        if (selected.hint !== undefined) form.push(["token_type_hint", selected.hint])
-        return yield* post({
-          target: {
-            operation: "revocation",
-            grant: undefined,
-            url: endpoint,
-            issuer: metadata.issuer,
-            tokenEndpoint: metadata.tokenEndpoint
-          },
-          form,
+      const exit = yield* Effect.exit(Effect.flatMap(server.metadata, (metadata) =>
+        FormPost.tokenRequest(post, metadata, {
+          operation: "revocation",
+          token: selected.token,
+          hint: selected.hint,
           auth: options.auth,
           retry,
           // RFC 7009 §2.2: the status says it all; the body is dropped unread (a 204 or a body-less 200 has none)
           readSuccessBody: false,
           decode: () => Either.void
-        })
-      }))
-      const outcome = Exit.match(exit, {
-        onSuccess: () => "success",
-        onFailure: (cause) =>
-          Option.match(Cause.failureOption(cause), { onNone: () => "interrupted_or_defect", onSome: FormPost.outcomeOf })
-      })
+        })))
+      const outcome = FormPost.exitOutcome(exit, () => "success")
       yield* Metric.update(
         revocationsTotal.pipe(Metric.tagged("hint", selected.hint ?? "none"), Metric.tagged("outcome", outcome)),
         1

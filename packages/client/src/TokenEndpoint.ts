@@ -45,18 +45,15 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import type * as MetricLabel from "effect/MetricLabel"
 import * as MetricLabelModule from "effect/MetricLabel"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as AuthorizationServer from "./AuthorizationServer.js"
 import * as ClientAuth from "./ClientAuth.js"
@@ -320,14 +317,7 @@ export const make = (
           }).pipe(
             Effect.exit,
             Effect.flatMap((exit) => {
-              const outcome = Exit.match(exit, {
-                onSuccess: () => "success",
-                onFailure: (cause) =>
-                  Option.match(Cause.failureOption(cause), {
-                    onNone: () => "interrupted_or_defect",
-                    onSome: FormPost.outcomeOf
-                  })
-              })
+              const outcome = FormPost.exitOutcome(exit, () => "success")
               count(requestsTotal, grant, outcome)
               span.attribute("oauth.outcome", outcome)
               return exit

@@ -172,30 +172,26 @@ describe("Introspection", () => {
   })
 
   describe("the cache", () => {
-    it.effect("an active answer is reused until the token's exp, when it comes before maxAge", () => {
-      const mock = mockHttp([activeAnswer(20), activeAnswer(3600)])
-      return Effect.gen(function*() {
+    /** TOKEN introspected, then again 1 ms before `millis` (from the cache), then at `millis` (asked again) */
+    const reusedFor = (mock: ReturnType<typeof mockHttp>, millis: number) =>
+      Effect.gen(function*() {
         yield* introspect(TOKEN)
-        yield* TestClock.adjust("19999 millis")
+        yield* TestClock.adjust(`${millis - 1} millis`)
         yield* introspect(TOKEN)
         assert.strictEqual(mock.requests.length, 1)
         yield* TestClock.adjust("1 millis")
         yield* introspect(TOKEN)
         assert.strictEqual(mock.requests.length, 2)
       }).pipe(Effect.provide(introspectionWith(mock)))
+
+    it.effect("an active answer is reused until the token's exp, when it comes before maxAge", () => {
+      const mock = mockHttp([activeAnswer(20), activeAnswer(3600)])
+      return reusedFor(mock, 20_000)
     })
 
     it.effect("an active answer is reused for maxAge at most (1 minute by default), however far its exp", () => {
       const mock = mockHttp([activeAnswer(3600)])
-      return Effect.gen(function*() {
-        yield* introspect(TOKEN)
-        yield* TestClock.adjust("59999 millis")
-        yield* introspect(TOKEN)
-        assert.strictEqual(mock.requests.length, 1)
-        yield* TestClock.adjust("1 millis")
-        yield* introspect(TOKEN)
-        assert.strictEqual(mock.requests.length, 2)
-      }).pipe(Effect.provide(introspectionWith(mock)))
+      return reusedFor(mock, 60_000)
     })
 
     it.effect("maxAge is configurable; another token is another entry", () => {
@@ -225,16 +221,7 @@ describe("Introspection", () => {
     })
 
     it.effect("an inactive answer is reused for inactiveMaxAge (10 seconds by default), then asked again", () => {
-      const mock = mockHttp([json(200, { active: false })])
-      return Effect.gen(function*() {
-        yield* introspect(TOKEN)
-        yield* TestClock.adjust("9999 millis")
-        yield* introspect(TOKEN)
-        assert.strictEqual(mock.requests.length, 1)
-        yield* TestClock.adjust("1 millis")
-        yield* introspect(TOKEN)
-        assert.strictEqual(mock.requests.length, 2)
-      }).pipe(Effect.provide(introspectionWith(mock)))
+      return reusedFor(mockHttp([json(200, { active: false })]), 10_000)
     })
 
     it.effect("inactiveMaxAge 0 never keeps an inactive answer; cache: false keeps nothing", () => {

@@ -15,14 +15,19 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Random from "effect/Random"
+import type { Metadata } from "../AuthorizationServer.js"
 import type { ClientAuth } from "../ClientAuth.js"
 import * as ClientAuthModule from "../ClientAuth.js"
-import type { ConfigurationError, Operation } from "../OAuthError.js"
-import { TokenEndpointError, TransportError } from "../OAuthError.js"
+import type { Operation } from "../OAuthError.js"
+import { ConfigurationError, TokenEndpointError, TransportError } from "../OAuthError.js"
 import type { RetryPolicy } from "../RetryPolicy.js"
 import * as InternalClientAuth from "./clientAuth.js"
 import * as Http from "./http.js"
@@ -357,6 +362,60 @@ export const outcomeOf = (error: { readonly _tag: string }): string =>
     : error instanceof TransportError
     ? error.reason
     : error._tag
+
+/**
+ * The outcome of a finished request, for its counter and span: `onSuccess`'s for a success, {@link outcomeOf} for a
+ * failure, `interrupted_or_defect` otherwise.
+ *
+ * @internal
+ */
+export const exitOutcome = <A, E extends { readonly _tag: string }>(
+  exit: Exit.Exit<A, E>,
+  onSuccess: (value: A) => string
+): string =>
+  Exit.match(exit, {
+    onSuccess,
+    onFailure: (cause) =>
+      Option.match(Cause.failureOption(cause), { onNone: () => "interrupted_or_defect", onSome: outcomeOf })
+  })
+
+/**
+ * A request about one token – RFC 7009 §2.1 revocation, RFC 7662 §2.1 introspection – to the endpoint the server's
+ * metadata names for it: `token`, then `token_type_hint` when given; `ConfigurationError` `MissingEndpoint` when the
+ * metadata names none. The endpoint goes on the current span as `oauth.<operation>_endpoint`.
+ *
+ * @internal
+ */
+export const tokenRequest = <A, E extends { readonly _tag: string }>(
+  post: <A2, E2 extends { readonly _tag: string }>(request: Post<A2, E2>) => Effect.Effect<A2, E2 | PostError>,
+  metadata: Metadata,
+  request: Omit<Post<A, E>, "target" | "form"> & {
+    readonly operation: "revocation" | "introspection"
+    readonly token: Redacted.Redacted<string>
+    readonly hint: string | undefined
+  }
+): Effect.Effect<A, E | PostError> => {
+  const { hint, operation, token, ...rest } = request
+  const url = operation === "revocation" ? metadata.revocationEndpoint : metadata.introspectionEndpoint
+  if (url === undefined) {
+    return Effect.fail(
+      new ConfigurationError({
+        reason: "MissingEndpoint",
+        description: `the authorization server names no ${operation}_endpoint`
+      })
+    )
+  }
+  const form: Array<readonly [string, string]> = [["token", Redacted.value(token)]]
+  if (hint !== undefined) form.push(["token_type_hint", hint])
+  return Effect.zipRight(
+    Effect.annotateCurrentSpan(`oauth.${operation}_endpoint`, url),
+    post({
+      ...rest,
+      target: { operation, grant: undefined, url, issuer: metadata.issuer, tokenEndpoint: metadata.tokenEndpoint },
+      form
+    })
+  )
+}
 
 /** the form: the request's pairs (those the client authentication sets are left out), then the authentication's */
 const formBody = (
