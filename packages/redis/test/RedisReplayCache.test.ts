@@ -5,7 +5,7 @@
  * here with `jose` and with one of the library's own DPoP client for a token the test server bound to its key.
  */
 import { FetchHttpClient, HttpServerResponse } from "@effect/platform"
-import { AuthorizationServer, ClientAuth, ClientCredentials, DPoP, Jwks, TokenCache, TokenEndpoint } from "@effect-oauth/client"
+import { AuthorizationServer, ClientCredentials, DPoP, Jwks } from "@effect-oauth/client"
 import * as TestServer from "@effect-oauth/test-server"
 import * as ApiAuth from "@effect-oauth/web/ApiAuth"
 import * as VerifiedToken from "@effect-oauth/web/VerifiedToken"
@@ -17,6 +17,7 @@ import * as RedisReplayCache from "../src/RedisReplayCache.js"
 import {
   accessClaims,
   audience,
+  dpopClient,
   dpopKey,
   issuer,
   proof,
@@ -149,19 +150,7 @@ describe.skipIf(!redisAvailable)("RedisReplayCache", () => {
       const b = yield* instance
 
       // the client: its DPoP key, svc-basic's client credentials bound to it by the server
-      const basic = server.clients.basic
-      const clientContext = yield* Layer.build(
-        ClientCredentials.layer({
-          auth: ClientAuth.clientSecretBasic(basic.clientId, Redacted.make(basic.clientSecret)),
-          resource: server.resource
-        }).pipe(
-          Layer.provide(TokenCache.layerMemory()),
-          Layer.provide(TokenEndpoint.layerDPoP()),
-          Layer.provideMerge(DPoP.layer()),
-          Layer.provide(AuthorizationServer.layerDiscovery(server.issuer)),
-          Layer.provide(FetchHttpClient.layer)
-        )
-      )
+      const clientContext = yield* Layer.build(dpopClient(server))
       const dpop = Context.get(clientContext, DPoP.DPoP)
       const tokenSet = yield* Context.get(clientContext, ClientCredentials.ClientCredentials).acquire({ scope: ["api:read"] })
       expect(tokenSet.tokenType).toBe("DPoP")

@@ -21,17 +21,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import {
-  AuthorizationServer,
-  BearerClient,
-  ClientAuth,
-  ClientCredentials,
-  DPoP,
-  Jwks,
-  ReplayCache,
-  TokenCache,
-  TokenEndpoint
-} from "@effect-oauth/client"
+import { AuthorizationServer, BearerClient, ClientCredentials, DPoP, Jwks, ReplayCache } from "@effect-oauth/client"
 import * as TestServer from "@effect-oauth/test-server"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
@@ -39,6 +29,7 @@ import * as Jose from "jose"
 import { createServer } from "node:http"
 import * as ApiAuth from "../src/ApiAuth.js"
 import * as VerifiedToken from "../src/VerifiedToken.js"
+import { dpopClient } from "./apiSupport.js"
 
 const algs = `algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA Ed25519"`
 
@@ -110,19 +101,7 @@ const startApi = (kind: "router" | "httpApi", nonce: boolean) =>
 /** the real client: its own DPoP key, every grant bound to it (svc-basic's client credentials for the API) */
 const startClient = Effect.gen(function*() {
   const server = yield* TestServer.TestServer
-  const basic = server.clients.basic
-  const context = yield* Layer.build(
-    ClientCredentials.layer({
-      auth: ClientAuth.clientSecretBasic(basic.clientId, Redacted.make(basic.clientSecret)),
-      resource: server.resource
-    }).pipe(
-      Layer.provide(TokenCache.layerMemory()),
-      Layer.provide(TokenEndpoint.layerDPoP()),
-      Layer.provideMerge(DPoP.layer()),
-      Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer)),
-      Layer.provideMerge(FetchHttpClient.layer)
-    )
-  )
+  const context = yield* Layer.build(dpopClient(server))
   const dpop = Context.get(context, DPoP.DPoP)
   const cc = Context.get(context, ClientCredentials.ClientCredentials)
   // the key's RFC 7638 thumbprint, computed here with jose from its public JWK

@@ -1,10 +1,19 @@
 /**
  * Support for the `ApiAuth` tests: an authorization server's key pair and a signer of RFC 9068 access tokens, DPoP
- * keys and proofs made with `jose` exactly as RFC 9449 §4.2 describes them, and a way to send a request through the
- * `HttpRouter` middleware without a socket.
+ * keys and proofs made with `jose` exactly as RFC 9449 §4.2 describes them, a way to send a request through the
+ * `HttpRouter` middleware without a socket, and the library's own DPoP client against the test server.
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect } from "effect"
+import {
+  AuthorizationServer,
+  ClientAuth,
+  ClientCredentials,
+  DPoP,
+  TokenCache,
+  TokenEndpoint
+} from "@effect-oauth/client"
+import type * as TestServer from "@effect-oauth/test-server"
+import { FetchHttpClient, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Layer, Redacted } from "effect"
 import * as Jose from "jose"
 import { createHash, randomUUID } from "node:crypto"
 
@@ -106,3 +115,20 @@ export const send = <E, R>(
     }
     return answer
   })
+
+/**
+ * The library's own DPoP client against the test server: a key of its own (`DPoP.layer()`), and svc-basic's client
+ * credentials for the server's API through `TokenEndpoint.layerDPoP()` – every token bound to that key. The DPoP
+ * service, the discovered server and the `HttpClient` are in the layer's output too (for `BearerClient.make`).
+ */
+export const dpopClient = (server: TestServer.TestServerInfo) =>
+  ClientCredentials.layer({
+    auth: ClientAuth.clientSecretBasic(server.clients.basic.clientId, Redacted.make(server.clients.basic.clientSecret)),
+    resource: server.resource
+  }).pipe(
+    Layer.provide(TokenCache.layerMemory()),
+    Layer.provide(TokenEndpoint.layerDPoP()),
+    Layer.provideMerge(DPoP.layer()),
+    Layer.provideMerge(AuthorizationServer.layerDiscovery(server.issuer)),
+    Layer.provideMerge(FetchHttpClient.layer)
+  )
