@@ -20,6 +20,7 @@ import {
   clientId,
   clientSecret,
   count,
+  markdownTable,
   type Section,
   type SectionContext,
   type SectionName,
@@ -113,19 +114,25 @@ const memorySection = (memory: MemoryResult): Section => {
   }
 }
 
-export const table = (section: Section): string => {
-  const escape = (cell: string) => cell.replace(/\|/g, "\\|")
-  const align = section.columns.map((_, i) => (i === 0 ? "---" : "---:"))
-  return [
+export const table = (section: Section): string =>
+  [
     `### ${section.title}`,
     "",
     section.note,
     "",
-    `| ${section.columns.map(escape).join(" | ")} |`,
-    `| ${align.join(" | ")} |`,
-    ...section.rows.map((row) => `| ${row.cells.map(escape).join(" | ")} |`)
+    markdownTable(section.columns, section.rows.map((row) => row.cells))
   ].join("\n")
-}
+
+/** the CPU, the cores, the platform and Node */
+export const machine = (): Pick<Environment, "cpu" | "cores" | "platform" | "node"> => ({
+  node: process.version,
+  cpu: os.cpus()[0]?.model ?? "unknown",
+  cores: os.availableParallelism(),
+  platform: `${os.platform()} ${os.arch()}`
+})
+
+/** `1.23 / 2.34 / 3.45`: a load average (1/5/15 min) */
+export const formatLoad = (load: ReadonlyArray<number>): string => load.map((x) => fixed(x, 2)).join(" / ")
 
 const versionOf = (name: string): string => {
   try {
@@ -159,7 +166,6 @@ export const render = (
   targets: ReadonlyArray<TargetResult>,
   config: Config
 ): string => {
-  const load = (l: ReadonlyArray<number>) => l.map((x) => fixed(x, 2)).join(" / ")
   const met = targets.filter((t) => t.met).length
   const measured = targets.filter((t) => t.ratio !== undefined).length
   return [
@@ -171,7 +177,7 @@ export const render = (
     `- machine: ${environment.cpu}, ${environment.cores} cores, ${environment.platform}`,
     `- Node ${environment.node}, openid-client ${environment.openidClient}; ` +
     `commit ${environment.commit}`,
-    `- load average (1/5/15 min) at start ${load(environment.loadBefore)}, at end ${load(environment.loadAfter)}`,
+    `- load average (1/5/15 min) at start ${formatLoad(environment.loadBefore)}, at end ${formatLoad(environment.loadAfter)}`,
     `- interleaved rounds × samples per row and round: cached ${config.cached.rounds} × ${config.cached.passes}, ` +
     `cold ${config.cold.rounds} × ${config.cold.passes}, coalescing ${config.coalescing.rounds} × ` +
     `${config.coalescing.passes}; the rows of a section take their samples in turns; a figure is the median of the ` +
@@ -242,13 +248,9 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       sections.push(memorySection(memory))
     }
     const targets = evaluate(sections)
-    const cpus = os.cpus()
     const environment: Environment = {
       date: new Date().toISOString(),
-      node: process.version,
-      cpu: cpus[0]?.model ?? "unknown",
-      cores: os.availableParallelism(),
-      platform: `${os.platform()} ${os.arch()}`,
+      ...machine(),
       loadBefore,
       loadAfter: os.loadavg(),
       openidClient: versionOf("openid-client"),

@@ -55,3 +55,14 @@ export const selected = <S extends { readonly id: string }>(
   baselines: ReadonlyArray<string>
 ): ReadonlyArray<S> =>
   only === undefined ? subjects : subjects.filter((s) => baselines.includes(s.id) || only(s.id))
+
+/** a markdown table: the first column left-aligned, the others right-aligned; `|` in a cell escaped */
+export const markdownTable = (columns: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const escape = (cell: string) => cell.replace(/\|/g, "\\|")
+  const line = (cells: ReadonlyArray<string>) => `| ${cells.map(escape).join(" | ")} |`
+  return [
+    line(columns),
+    `| ${columns.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
+    ...rows.map(line)
+  ].join("\n")
+}
