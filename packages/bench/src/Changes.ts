@@ -60,8 +60,9 @@ export interface ChangesConfig {
 }
 
 /**
- * Fewer rounds than `pnpm bench` (its plan for one build, times eight builds, would take half an hour): about three
- * to four minutes for eight commits on the 2-core machine; the spreads show what that leaves uncertain.
+ * Fewer rounds than `pnpm bench` (its plan for one build, times ten builds, would take half an hour): about three to
+ * five minutes (estimated) for the default ten commits on the 2-core machine; the spreads show what that leaves
+ * uncertain.
  */
 export const fullChangesConfig: ChangesConfig = {
   cached: { rounds: 10, passes: 20, batch: 1_000, warmup: 20, slowCallNs: 10_000, minCalls: 10 },
