@@ -1,5 +1,5 @@
 /**
- * The whole benchmark: four sections, each a ratio taken in the same run against a baseline measured next to it, and
+ * The whole benchmark: five sections, each a ratio taken in the same run against a baseline measured next to it, and
  * the issue's targets computed from their rows.
  *
  * Timed rows of a section are measured in interleaved rounds (see `Rounds.ts`), so that a burst of load from elsewhere
@@ -13,6 +13,7 @@ import { type CachedCounts, cachedSection } from "./Cached.js"
 import { type CoalescingResult, coalescingSection } from "./Coalescing.js"
 import { coldSection } from "./Cold.js"
 import { type Config, forProfiling, fullConfig, quickConfig } from "./Config.js"
+import { dpopSection } from "./Dpop.js"
 import { measureMemory, type MemoryResult } from "./Memory.js"
 import type * as Peers from "./Peers.js"
 import { fixed, times } from "./Rounds.js"
@@ -180,9 +181,9 @@ export const render = (
     `- load average (1/5/15 min) at start ${formatLoad(environment.loadBefore)}, at end ${formatLoad(environment.loadAfter)}`,
     `- interleaved rounds × samples per row and round: cached ${config.cached.rounds} × ${config.cached.passes}, ` +
     `cold ${config.cold.rounds} × ${config.cold.passes}, coalescing ${config.coalescing.rounds} × ` +
-    `${config.coalescing.passes}; the rows of a section take their samples in turns; a figure is the median of the ` +
-    "rounds' medians, a ratio the median of the per-round ratios to a row measured in the same round, with its " +
-    "spread (min–max over the rounds)",
+    `${config.coalescing.passes}, DPoP ${config.dpop.rounds} × ${config.dpop.passes}; the rows of a section take ` +
+    "their samples in turns; a figure is the median of the rounds' medians, a ratio the median of the per-round " +
+    "ratios to a row measured in the same round, with its spread (min–max over the rounds)",
     `- whole run: ${fixed(environment.durationSeconds, 0)} s`,
     "",
     "## Targets (issue 14)",
@@ -246,6 +247,10 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       log("4. memory")
       memory = await around("memory", () => measureMemory(config.memory))
       sections.push(memorySection(memory))
+    }
+    if (wanted.includes("dpop")) {
+      log("5. DPoP proofs")
+      sections.push(await dpopSection(ctx("dpop")))
     }
     const targets = evaluate(sections)
     const environment: Environment = {

@@ -25,7 +25,8 @@ describe("bench (quick configuration)", () => {
         "1. Cached acquire",
         "2. Cold acquire",
         "3. Coalescing",
-        "4. Memory"
+        "4. Memory",
+        "5. DPoP proofs"
       ])
       expect(results.sections.flatMap((section) => section.rows.map((row) => row.id))).toEqual([
         "cached.floor",
@@ -52,7 +53,9 @@ describe("bench (quick configuration)", () => {
         "coalescing.openid-client.100",
         "memory.map",
         "memory.cache",
-        "memory.bounded"
+        "memory.bounded",
+        "dpop.signjwt",
+        "dpop.proof"
       ])
 
       // the printed tables: the targets first, a header per section and a line per row
@@ -60,7 +63,13 @@ describe("bench (quick configuration)", () => {
       expect(md.indexOf("## Targets (issue 14)")).toBeGreaterThan(0)
       expect(md.indexOf("## Targets (issue 14)")).toBeLessThan(md.indexOf("### 1. Cached acquire"))
       for (
-        const heading of ["### 1. Cached acquire", "### 2. Cold acquire", "### 3. Coalescing", "### 4. Memory"]
+        const heading of [
+          "### 1. Cached acquire",
+          "### 2. Cold acquire",
+          "### 3. Coalescing",
+          "### 4. Memory",
+          "### 5. DPoP proofs"
+        ]
       ) expect(md).toContain(heading)
       for (
         const row of [
@@ -88,7 +97,9 @@ describe("bench (quick configuration)", () => {
           "| openid-client `clientCredentialsGrant`, `Promise.all`, ≤ 100 in flight | 100 | 500 | 500 |",
           "| `Map<string, TokenSet>` (baseline) | ",
           "| `TokenCache.layerMemory` | ",
-          "| capacity 1,000, 5,000 inserted: "
+          "| capacity 1,000, 5,000 inserted: ",
+          "| jose `SignJWT` alone (the same claims, `ath` computed once; baseline) | ",
+          "| `DPoP.proof({ method, url, accessToken })`: `htu`, `ath`, the origin's nonce, `iat` from the `Clock` | "
         ]
       ) expect(md).toContain(row)
       expect(md).toContain(`Node ${process.version}`)
@@ -119,6 +130,9 @@ describe("bench (quick configuration)", () => {
       expect(cell("coalescing.library.1", 7)).toMatch(withSpread)
       expect(cell("coalescing.library.100", 7)).toMatch(withSpread)
       expect(cell("coalescing.effect-memo.1", 7)).toBe("1.00×")
+      // DPoP: the library's proof against jose's SignJWT alone, same rounds
+      expect(cell("dpop.signjwt", 2)).toBe("1.00×")
+      expect(cell("dpop.proof", 2)).toMatch(withSpread)
 
       // the targets: every one of the issue's, computed from the rows (never typed), each with its spread
       expect(results.targets.map((t) => [t.subject, t.baseline, t.limit])).toEqual(

@@ -12,7 +12,8 @@
  *
  * The cache key covers the token endpoint (read from the `TokenEndpoint` the service posts through, so one cache
  * serves several servers), the client, the authentication method and a hash of its secret or key (the cache's own
- * hash, so a wrong secret never gets a token cached for the right one), the sorted scopes and the resources.
+ * hash, so a wrong secret never gets a token cached for the right one), the sorted scopes and the resources – and,
+ * through an endpoint with DPoP, the thumbprint of its key.
  *
  * @example
  * ```ts
@@ -160,7 +161,8 @@ export const make = (options: Options): Effect.Effect<ClientCredentials.Service,
           scope: resolved.scope,
           resource: resolved.resource,
           extra: fp.extra,
-          hashes: { credential: fp.secretHash }
+          hashes: { credential: fp.secretHash },
+          jkt: endpoint.dpopKey?.thumbprint
         }, cache.hash)
       })
 

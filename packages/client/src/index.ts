@@ -92,3 +92,7 @@ export * as Revocation from "./Revocation.js"
  * @since 0.1.0
  */
 export * as Testing from "./Testing.js"
+/**
+ * @since 0.1.0
+ */
+export * as DPoP from "./DPoP.js"

@@ -495,14 +495,16 @@ export const make = (
           applied = staticAuth.right
         }
         const form = formBody(request.form, applied.params)
-        // what a server might echo back in an error: the secret-bearing form values and the authentication's secrets
-        const secrets = Redaction.sent(form, applied.secrets)
         let httpRequest = HttpClientRequest.bodyUrlParams(
           baseRequest(target.url, applied, staticAuth !== undefined),
           form
         )
         if (hook) httpRequest = yield* Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error))
-        const dpopProof = httpRequest.headers["dpop"] !== undefined
+        const proof = httpRequest.headers["dpop"]
+        const dpopProof = proof !== undefined
+        // what a server might echo back in an error: the secret-bearing form values, the authentication's secrets and
+        // a DPoP proof
+        const secrets = Redaction.sent(form, proof === undefined ? applied.secrets : [...applied.secrets, proof])
         const sentAt = clock.unsafeCurrentTimeMillis()
         const response = yield* client.execute(httpRequest).pipe(
           noRedirects,
