@@ -1,11 +1,13 @@
 /**
  * A `WebAuth` over fakes for unit tests: an `AuthorizationCode` that numbers its requests (`state-1`, …) and checks
- * the callback's state like the real one, a `RefreshToken` that counts and rotates (or answers `invalid_grant`), a
- * `Revocation` that records, the real `ManagedToken` over a memory `TokenStore` whose keys are recorded – and a
- * browser-like cookie jar to send requests with.
+ * the callback's state like the real one, a `RefreshToken` that counts and rotates (or answers `invalid_grant`) and,
+ * like a server with reuse detection, refuses a refresh token presented a second time, a `Revocation` that records,
+ * the real `ManagedToken` over a memory `TokenStore` whose keys are recorded (sessions on the server) or the real
+ * memory `RotationStore` whose keys are recorded (cookie-only sessions) – and a browser-like cookie jar to send
+ * requests with.
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { AuthorizationCode, AuthorizationServer, ManagedToken, Revocation, TokenStore } from "@effect-oauth/client"
+import { AuthorizationCode, AuthorizationServer, ManagedToken, Revocation, RotationStore, TokenStore } from "@effect-oauth/client"
 import { AuthorizationResponseError, PendingAuthorization } from "@effect-oauth/client/AuthorizationCode"
 import { TokenEndpointError } from "@effect-oauth/client/OAuthError"
 import { RefreshToken } from "@effect-oauth/client/RefreshToken"
@@ -44,6 +46,8 @@ export interface Fakes {
   readonly revoked: Array<string>
   readonly storeKeys: Array<string>
   readonly store: Map<string, TokenSet>
+  /** cookie-only sessions: the keys the rotation store was written under, in order */
+  readonly rotationKeys: Array<string>
   /** what the next refreshes do */
   refresh: "rotate" | "invalid_grant"
   /** how long a refresh takes (live tests: lets concurrent requests arrive while it runs) */
@@ -63,6 +67,7 @@ export const makeFakes = (): Fakes => ({
   revoked: [],
   storeKeys: [],
   store: new Map(),
+  rotationKeys: [],
   refresh: "rotate",
   refreshDelayMillis: 0,
   lifetimeMillis: 300_000,
@@ -115,9 +120,12 @@ const fakeRefresh = (fakes: Fakes) =>
   RefreshToken.of({
     refresh: (refreshToken, options) =>
       Effect.gen(function*() {
-        fakes.refreshes.push(Redacted.value(refreshToken))
+        const presented = Redacted.value(refreshToken)
+        // reuse detection: a refresh token is good for one refresh
+        const reused = fakes.refreshes.includes(presented)
+        fakes.refreshes.push(presented)
         if (fakes.refreshDelayMillis > 0) yield* Effect.sleep(fakes.refreshDelayMillis)
-        if (fakes.refresh === "invalid_grant") {
+        if (fakes.refresh === "invalid_grant" || reused) {
           return yield* new TokenEndpointError({
             operation: "token",
             error: "invalid_grant",
@@ -153,14 +161,30 @@ export interface HarnessOptions extends Partial<WebAuth.Options> {
   readonly endSessionEndpoint?: string | undefined
 }
 
-/** `WebAuth` over the fakes, and the fakes themselves */
-export const layer = (options: HarnessOptions = {}) => {
+/** the memory rotation store, its keys recorded */
+const recordingRotations = (fakes: Fakes) =>
+  Layer.effect(
+    RotationStore.RotationStore,
+    Effect.map(RotationStore.makeMemory(), (store) => ({
+      ...store,
+      set: (key: string, outcome: RotationStore.Outcome) =>
+        Effect.zipRight(Effect.sync(() => fakes.rotationKeys.push(key)), store.set(key, outcome))
+    }))
+  )
+
+/** `WebAuth` over the fakes, and the fakes themselves: sessions on the server, or (`sessions: "cookie"`) in the cookie */
+export const layer = (options: HarnessOptions & { readonly sessions?: "server" | "cookie" } = {}) => {
   const fakes = makeFakes()
-  const { endSessionEndpoint, ...web } = options
-  return WebAuth.layer({ baseUrl: "https://app.example", cookieSecrets: [secretA], ...web }).pipe(
-    Layer.provideMerge(ManagedToken.layer()),
+  const { endSessionEndpoint, sessions, ...web } = options
+  const webOptions: WebAuth.Options = { baseUrl: "https://app.example", cookieSecrets: [secretA], ...web }
+  const Sessions = sessions === "cookie"
+    ? WebAuth.layerCookie(webOptions).pipe(Layer.provide(recordingRotations(fakes)))
+    : WebAuth.layer(webOptions).pipe(
+      Layer.provideMerge(ManagedToken.layer()),
+      Layer.provide(Layer.succeed(TokenStore.TokenStore, recordingStore(fakes)))
+    )
+  return Sessions.pipe(
     Layer.provide(Layer.succeed(RefreshToken, fakeRefresh(fakes))),
-    Layer.provide(Layer.succeed(TokenStore.TokenStore, recordingStore(fakes))),
     Layer.provide(Layer.succeed(AuthorizationCode.AuthorizationCode, fakeFlow(fakes))),
     Layer.provide(Layer.succeed(Revocation.Revocation, {
       revoke: (token) =>
