@@ -111,7 +111,7 @@ export const make = (
       lockTtl: Duration.decode(options.lockTtl ?? Duration.seconds(10)),
       pollInterval: Duration.decode(options.pollInterval ?? Duration.millis(25)),
       protection: yield* Protection.make(options)
-    })
+    }, internal.tokenSetCodec)
     return TokenStore.of({
       get: Effect.fn("RedisTokenStore.get")(store.get),
       set: Effect.fn("RedisTokenStore.set")(store.set),
