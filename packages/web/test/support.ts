@@ -13,6 +13,7 @@ import { TokenEndpointError } from "@effect-oauth/client/OAuthError"
 import { RefreshToken } from "@effect-oauth/client/RefreshToken"
 import { Provenance, TokenSet } from "@effect-oauth/client/TokenSet"
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import * as Http from "node:http"
 import * as WebAuth from "../src/WebAuth.js"
 
 /** base64url of 32 bytes: test secrets, never used anywhere else */
@@ -270,3 +271,48 @@ export const send = <E, R>(
     init.jar?.store(result)
     return result
   })
+
+/** a response over the wire */
+export interface LoopbackAnswer {
+  readonly status: number
+  readonly location: string | null
+  readonly setCookie: ReadonlyArray<string>
+  readonly contentType: string | null
+  readonly body: string
+}
+
+/**
+ * Requests as one browser sends them, with its cookies, redirects not followed – through node:http, because Node's
+ * fetch always sends `Sec-Fetch-Mode: cors` and a test must be able to send what a browser's navigation sends.
+ */
+export const loopbackBrowser = (baseUrl: string) => {
+  const jar = new Map<string, string>()
+  const request = (path: string, init: { method?: string; headers?: Record<string, string> } = {}) =>
+    Effect.async<LoopbackAnswer, Error>((resume) => {
+      const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ")
+      const req = Http.request(new URL(path, baseUrl), {
+        method: init.method ?? "GET",
+        headers: { ...(cookie === "" ? {} : { cookie }), ...init.headers }
+      }, (res) => {
+        for (const line of res.headers["set-cookie"] ?? []) {
+          const [pair = ""] = line.split(";", 1)
+          const name = pair.slice(0, pair.indexOf("="))
+          if (/Max-Age=0/.test(line)) jar.delete(name)
+          else jar.set(name, pair.slice(pair.indexOf("=") + 1))
+        }
+        let body = ""
+        res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk))
+        res.on("end", () =>
+          resume(Effect.succeed({
+            status: res.statusCode ?? 0,
+            location: res.headers.location ?? null,
+            setCookie: res.headers["set-cookie"] ?? [],
+            contentType: res.headers["content-type"] ?? null,
+            body
+          })))
+      })
+      req.on("error", (error) => resume(Effect.fail(error)))
+      req.end()
+    }).pipe(Effect.orDie)
+  return { jar, request }
+}
