@@ -24,7 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Jose from "jose"
-import { hkdfSync, randomBytes } from "node:crypto"
+import { hkdfSync, randomBytes, webcrypto } from "node:crypto"
 
 /** what a sealed value is for: each has its own key */
 export type Purpose = "session" | "tokens" | "pending"
@@ -33,9 +33,10 @@ export type Purpose = "session" | "tokens" | "pending"
 interface DerivedKeys {
   /** the fingerprint the `kid` header carries */
   readonly id: string
-  readonly session: Uint8Array
-  readonly tokens: Uint8Array
-  readonly pending: Uint8Array
+  /** the AES-256-GCM keys, imported once (jose would import raw bytes again on every seal and open) */
+  readonly session: webcrypto.CryptoKey
+  readonly tokens: webcrypto.CryptoKey
+  readonly pending: webcrypto.CryptoKey
   /** HMAC-SHA-256 (base64url) of a session id, the `TokenStore` key of the session */
   readonly hashSessionId: (sessionId: string) => string
   /** HMAC-SHA-256 (base64url) of a refresh token, the `RotationStore` key of its rotation */
@@ -64,14 +65,19 @@ const info = (label: string) => `effect-oauth/web ${label} v1`
 const derive = (secret: Uint8Array, label: string, length = 32): Uint8Array =>
   new Uint8Array(hkdfSync("sha256", secret, new Uint8Array(0), info(label), length))
 
-const deriveKeys = (secret: Uint8Array): DerivedKeys => ({
-  id: Jose.base64url.encode(derive(secret, "key id", 6)),
-  session: derive(secret, "session cookie"),
-  tokens: derive(secret, "token set cookie"),
-  pending: derive(secret, "pending sign-in cookie"),
-  hashSessionId: CacheKey.hmacSha256(derive(secret, "session id hash")),
-  hashRefreshToken: CacheKey.hmacSha256(derive(secret, "refresh token hash"))
-})
+/** an AES-256-GCM key for `dir` + `A256GCM`, not extractable */
+const importKey = (bytes: Uint8Array): Promise<webcrypto.CryptoKey> =>
+  webcrypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"])
+
+const deriveKeys = (secret: Uint8Array): Effect.Effect<DerivedKeys> =>
+  Effect.promise(async () => ({
+    id: Jose.base64url.encode(derive(secret, "key id", 6)),
+    session: await importKey(derive(secret, "session cookie")),
+    tokens: await importKey(derive(secret, "token set cookie")),
+    pending: await importKey(derive(secret, "pending sign-in cookie")),
+    hashSessionId: CacheKey.hmacSha256(derive(secret, "session id hash")),
+    hashRefreshToken: CacheKey.hmacSha256(derive(secret, "refresh token hash"))
+  }))
 
 const invalid = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
 
@@ -97,7 +103,7 @@ export const make = (
       if (bytes.length < 32) {
         return yield* invalid(`${name} must be 32 random bytes or more (base64url); it has ${bytes.length}`)
       }
-      keys.push(deriveKeys(bytes))
+      keys.push(yield* deriveKeys(bytes))
     }
     const newest = keys[0]
     if (newest === undefined) return yield* invalid("cookieSecrets lists no secret")
