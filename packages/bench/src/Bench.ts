@@ -1,5 +1,5 @@
 /**
- * The whole benchmark: four sections, each a ratio taken in the same run against a baseline measured next to it, and
+ * The whole benchmark: five sections, each a ratio taken in the same run against a baseline measured next to it, and
  * the issue's targets computed from their rows.
  *
  * Timed rows of a section are measured in interleaved rounds (see `Rounds.ts`), so that a burst of load from elsewhere
@@ -15,6 +15,7 @@ import { coldSection } from "./Cold.js"
 import { type Config, forProfiling, fullConfig, quickConfig } from "./Config.js"
 import { measureMemory, type MemoryResult } from "./Memory.js"
 import type * as Peers from "./Peers.js"
+import { type WebCounts, webSection } from "./Web.js"
 import { fixed, times } from "./Rounds.js"
 import {
   clientId,
@@ -29,7 +30,7 @@ import { evaluate, type TargetResult, targetsTable } from "./Targets.js"
 import * as TokenServer from "./TokenServer.js"
 
 export { fullConfig, quickConfig }
-export type { CachedCounts, CoalescingResult, Config, Section }
+export type { CachedCounts, CoalescingResult, Config, Section, WebCounts }
 
 export interface RunOptions {
   /** a tiny configuration that proves the bench runs end to end (seconds, numbers meaningless) */
@@ -58,6 +59,8 @@ export interface Results {
   readonly cachedCounts: CachedCounts | undefined
   readonly coalescing: ReadonlyArray<CoalescingResult>
   readonly memory: MemoryResult | undefined
+  /** what the token endpoint saw during the web section (undefined when it did not run) */
+  readonly webCounts: WebCounts | undefined
   readonly markdown: string
 }
 
@@ -174,7 +177,7 @@ export const render = (
     `- load average (1/5/15 min) at start ${load(environment.loadBefore)}, at end ${load(environment.loadAfter)}`,
     `- interleaved rounds × samples per row and round: cached ${config.cached.rounds} × ${config.cached.passes}, ` +
     `cold ${config.cold.rounds} × ${config.cold.passes}, coalescing ${config.coalescing.rounds} × ` +
-    `${config.coalescing.passes}; the rows of a section take their samples in turns; a figure is the median of the ` +
+    `${config.coalescing.passes}, web ${config.web.rounds} × ${config.web.passes}; the rows of a section take their samples in turns; a figure is the median of the ` +
     "rounds' medians, a ratio the median of the per-round ratios to a row measured in the same round, with its " +
     "spread (min–max over the rounds)",
     `- whole run: ${fixed(environment.durationSeconds, 0)} s`,
@@ -220,6 +223,7 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
     let cachedCounts: CachedCounts | undefined
     let coalescing: ReadonlyArray<CoalescingResult> = []
     let memory: MemoryResult | undefined
+    let webCounts: WebCounts | undefined
     if (wanted.includes("cached")) {
       log("1. cached acquire")
       const cached = await cachedSection(ctx("cached"))
@@ -240,6 +244,12 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       log("4. memory")
       memory = await around("memory", () => measureMemory(config.memory))
       sections.push(memorySection(memory))
+    }
+    if (wanted.includes("web")) {
+      log("5. web sessions")
+      const web = await webSection(ctx("web"))
+      sections.push(web.section)
+      webCounts = web.counts
     }
     const targets = evaluate(sections)
     const cpus = os.cpus()
@@ -263,6 +273,7 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       cachedCounts,
       coalescing,
       memory,
+      webCounts,
       markdown: render(mode, environment, sections, targets, config)
     }
   } finally {

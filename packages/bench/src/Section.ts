@@ -7,7 +7,7 @@ import type * as Peers from "./Peers.js"
 import type { Interleaved } from "./Rounds.js"
 import type * as TokenServer from "./TokenServer.js"
 
-export const sectionNames = ["cached", "cold", "coalescing", "memory"] as const
+export const sectionNames = ["cached", "cold", "coalescing", "memory", "web"] as const
 export type SectionName = (typeof sectionNames)[number]
 
 export const isSectionName = (name: string): name is SectionName => sectionNames.some((s) => s === name)

@@ -25,7 +25,8 @@ describe("bench (quick configuration)", () => {
         "1. Cached acquire",
         "2. Cold acquire",
         "3. Coalescing",
-        "4. Memory"
+        "4. Memory",
+        "5. Web sessions"
       ])
       expect(results.sections.flatMap((section) => section.rows.map((row) => row.id))).toEqual([
         "cached.floor",
@@ -52,7 +53,10 @@ describe("bench (quick configuration)", () => {
         "coalescing.openid-client.100",
         "memory.map",
         "memory.cache",
-        "memory.bounded"
+        "memory.bounded",
+        "web.bare",
+        "web.server",
+        "web.cookie"
       ])
 
       // the printed tables: the targets first, a header per section and a line per row
@@ -60,7 +64,13 @@ describe("bench (quick configuration)", () => {
       expect(md.indexOf("## Targets (issue 14)")).toBeGreaterThan(0)
       expect(md.indexOf("## Targets (issue 14)")).toBeLessThan(md.indexOf("### 1. Cached acquire"))
       for (
-        const heading of ["### 1. Cached acquire", "### 2. Cold acquire", "### 3. Coalescing", "### 4. Memory"]
+        const heading of [
+          "### 1. Cached acquire",
+          "### 2. Cold acquire",
+          "### 3. Coalescing",
+          "### 4. Memory",
+          "### 5. Web sessions"
+        ]
       ) expect(md).toContain(heading)
       for (
         const row of [
@@ -88,7 +98,10 @@ describe("bench (quick configuration)", () => {
           "| openid-client `clientCredentialsGrant`, `Promise.all`, ≤ 100 in flight | 100 | 500 | 500 |",
           "| `Map<string, TokenSet>` (baseline) | ",
           "| `TokenCache.layerMemory` | ",
-          "| capacity 1,000, 5,000 inserted: "
+          "| capacity 1,000, 5,000 inserted: ",
+          "| the handler alone (no middleware, no cookie) | ",
+          "| `WebAuth.middleware`, sessions on the server (`TokenStore.layerMemory()`), live session | ",
+          "| `WebAuth.middleware`, cookie-only (`RotationStore.layerMemory()`), live session | "
         ]
       ) expect(md).toContain(row)
       expect(md).toContain(`Node ${process.version}`)
@@ -119,6 +132,10 @@ describe("bench (quick configuration)", () => {
       expect(cell("coalescing.library.1", 7)).toMatch(withSpread)
       expect(cell("coalescing.library.100", 7)).toMatch(withSpread)
       expect(cell("coalescing.effect-memo.1", 7)).toBe("1.00×")
+      // web: each session row against the bare handler of the same rounds
+      expect(cell("web.bare", 2)).toBe("1.00×")
+      expect(cell("web.server", 2)).toMatch(withSpread)
+      expect(cell("web.cookie", 2)).toMatch(withSpread)
 
       // the targets: every one of the issue's, computed from the rows (never typed), each with its spread
       expect(results.targets.map((t) => [t.subject, t.baseline, t.limit])).toEqual(
@@ -147,6 +164,9 @@ describe("bench (quick configuration)", () => {
       expect(coalesced("effect-memo", 100)).toMatchObject({ acquires: 10_000, requests: 100, distinctKeys: 100 })
       expect(coalesced("openid-client", 1)).toMatchObject({ acquires: 500, requests: 500, distinctKeys: 1 })
       expect(coalesced("openid-client", 100)).toMatchObject({ acquires: 500, requests: 500, distinctKeys: 100 })
+
+      // web: every access token stayed fresh – no request reached the endpoint in the section
+      expect(results.webCounts).toEqual({ refreshRequests: 0, requests: 0 })
 
       // memory: the bound holds
       const memory = results.memory
@@ -181,6 +201,6 @@ describe("bench (quick configuration)", () => {
   it.live("profile mode refuses an unknown section", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.tryPromise(() => profile({ target: "warm", quick: true })))
-      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory')
+      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory, web')
     }))
 })
