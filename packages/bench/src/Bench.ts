@@ -1,5 +1,5 @@
 /**
- * The whole benchmark: five sections, each a ratio taken in the same run against a baseline measured next to it, and
+ * The whole benchmark: six sections, each a ratio taken in the same run against a baseline measured next to it, and
  * the issue's targets computed from their rows.
  *
  * Timed rows of a section are measured in interleaved rounds (see `Rounds.ts`), so that a burst of load from elsewhere
@@ -13,6 +13,7 @@ import { type CachedCounts, cachedSection } from "./Cached.js"
 import { type CoalescingResult, coalescingSection } from "./Coalescing.js"
 import { coldSection } from "./Cold.js"
 import { type Config, forProfiling, fullConfig, quickConfig } from "./Config.js"
+import { dpopSection } from "./Dpop.js"
 import { measureMemory, type MemoryResult } from "./Memory.js"
 import type * as Peers from "./Peers.js"
 import { type WebCounts, webSection } from "./Web.js"
@@ -177,9 +178,10 @@ export const render = (
     `- load average (1/5/15 min) at start ${load(environment.loadBefore)}, at end ${load(environment.loadAfter)}`,
     `- interleaved rounds × samples per row and round: cached ${config.cached.rounds} × ${config.cached.passes}, ` +
     `cold ${config.cold.rounds} × ${config.cold.passes}, coalescing ${config.coalescing.rounds} × ` +
-    `${config.coalescing.passes}, web ${config.web.rounds} × ${config.web.passes}; the rows of a section take their samples in turns; a figure is the median of the ` +
-    "rounds' medians, a ratio the median of the per-round ratios to a row measured in the same round, with its " +
-    "spread (min–max over the rounds)",
+    `${config.coalescing.passes}, DPoP ${config.dpop.rounds} × ${config.dpop.passes}, web ${config.web.rounds} × ` +
+    `${config.web.passes}; the rows of a section take their samples in turns; a figure is the median of the rounds' ` +
+    "medians, a ratio the median of the per-round ratios to a row measured in the same round, with its spread " +
+    "(min–max over the rounds)",
     `- whole run: ${fixed(environment.durationSeconds, 0)} s`,
     "",
     "## Targets (issue 14)",
@@ -245,8 +247,12 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       memory = await around("memory", () => measureMemory(config.memory))
       sections.push(memorySection(memory))
     }
+    if (wanted.includes("dpop")) {
+      log("5. DPoP proofs")
+      sections.push(await dpopSection(ctx("dpop")))
+    }
     if (wanted.includes("web")) {
-      log("5. web sessions")
+      log("6. web sessions")
       const web = await webSection(ctx("web"))
       sections.push(web.section)
       webCounts = web.counts

@@ -28,6 +28,12 @@ export interface Config {
     /** the rounds openid-client takes part in (spread evenly; its seconds-long runs are not a target) */
     readonly uncoalescedRounds: number
   }
+  readonly dpop: Plan & {
+    /** proofs per sample (one loop) */
+    readonly batch: number
+    /** unmeasured samples per subject before the rounds (JIT) */
+    readonly warmup: number
+  }
   readonly web: Plan & {
     /** requests per sample, one after the other */
     readonly batch: number
@@ -53,6 +59,7 @@ export const fullConfig: Config = {
     spreadRounds: 10,
     uncoalescedRounds: 1
   },
+  dpop: { rounds: 20, passes: 20, batch: 100, warmup: 10 },
   web: { rounds: 30, passes: 5, batch: 50, warmup: 20 },
   gc: true,
   memory: { tokens: 100_000, capacity: 10_000, inserted: 100_000 }
@@ -72,6 +79,7 @@ export const quickConfig: Config = {
     spreadRounds: 2,
     uncoalescedRounds: 1
   },
+  dpop: { rounds: 2, passes: 3, batch: 10, warmup: 1 },
   web: { rounds: 2, passes: 3, batch: 10, warmup: 2 },
   gc: true,
   memory: { tokens: 5_000, capacity: 1_000, inserted: 5_000 }

@@ -1,5 +1,5 @@
 /**
- * Section 5, web sessions: what `@effect-oauth/web`'s middleware costs a request that has a live session, against the
+ * Section 6, web sessions: what `@effect-oauth/web`'s middleware costs a request that has a live session, against the
  * same handler without it – sessions on the server (`WebAuth.layer`, `ManagedToken` over `TokenStore.layerMemory()`)
  * and cookie-only (`WebAuth.layerCookie`, the token set sealed in the cookie, `RotationStore.layerMemory()`).
  *
@@ -33,8 +33,8 @@ import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 import * as Library from "./Library.js"
 import type { Endpoint } from "./Peers.js"
-import { figure, fixed, formatSpread, interleave, ratio, type Subject, times } from "./Rounds.js"
-import { count, type Section, type SectionContext, selected } from "./Section.js"
+import { interleave, type Subject } from "./Rounds.js"
+import { count, perItemRows, type Section, type SectionContext, selected } from "./Section.js"
 
 /** What the token endpoint saw during the section: nothing, since every access token stays fresh. */
 export interface WebCounts {
@@ -200,7 +200,7 @@ export const webSection = async (ctx: SectionContext): Promise<{ section: Sectio
     return {
       section: {
         name: "web",
-        title: "5. Web sessions",
+        title: "6. Web sessions",
         note: `In-process requests (\`HttpApp.toWebHandlerRuntime\`: a web \`Request\` in, the \`Response\` read to its ` +
           `end; no socket), ${count(batch)} one after the other per sample; ${config.web.rounds} rounds of ` +
           `${config.web.passes} samples per row, taken in turns. The handler answers \`ok\` in every row; the ` +
@@ -211,14 +211,7 @@ export const webSection = async (ctx: SectionContext): Promise<{ section: Sectio
           `median samples divided by ${count(batch)}; a ratio is the median of the per-round ratios to the bare ` +
           "handler (min–max over the rounds).",
         columns: ["subject", "µs/request (median)", "vs bare handler"],
-        rows: measurements.subjects.map((s) => ({
-          id: s.id,
-          cells: [
-            s.label,
-            fixed(figure(measurements, s.id) / batch / 1e3, 1),
-            s.id === "web.bare" ? times(1) : formatSpread(ratio(measurements, s.id, "web.bare"))
-          ]
-        })),
+        rows: perItemRows(measurements, { divisor: batch * 1e3, baseline: "web.bare" }),
         measurements
       },
       counts: { refreshRequests: stats.refreshToken, requests: stats.requests }

@@ -26,7 +26,8 @@ describe("bench (quick configuration)", () => {
         "2. Cold acquire",
         "3. Coalescing",
         "4. Memory",
-        "5. Web sessions"
+        "5. DPoP proofs",
+        "6. Web sessions"
       ])
       expect(results.sections.flatMap((section) => section.rows.map((row) => row.id))).toEqual([
         "cached.floor",
@@ -54,6 +55,8 @@ describe("bench (quick configuration)", () => {
         "memory.map",
         "memory.cache",
         "memory.bounded",
+        "dpop.signjwt",
+        "dpop.proof",
         "web.bare",
         "web.server",
         "web.cookie"
@@ -69,7 +72,8 @@ describe("bench (quick configuration)", () => {
           "### 2. Cold acquire",
           "### 3. Coalescing",
           "### 4. Memory",
-          "### 5. Web sessions"
+          "### 5. DPoP proofs",
+          "### 6. Web sessions"
         ]
       ) expect(md).toContain(heading)
       for (
@@ -99,6 +103,8 @@ describe("bench (quick configuration)", () => {
           "| `Map<string, TokenSet>` (baseline) | ",
           "| `TokenCache.layerMemory` | ",
           "| capacity 1,000, 5,000 inserted: ",
+          "| jose `SignJWT` alone (the same claims, `ath` computed once; baseline) | ",
+          "| `DPoP.proof({ method, url, accessToken })`: `htu`, `ath`, the origin's nonce, `iat` from the `Clock` | ",
           "| the handler alone (no middleware, no cookie) | ",
           "| `WebAuth.middleware`, sessions on the server (`TokenStore.layerMemory()`), live session | ",
           "| `WebAuth.middleware`, cookie-only (`RotationStore.layerMemory()`), live session | "
@@ -132,6 +138,9 @@ describe("bench (quick configuration)", () => {
       expect(cell("coalescing.library.1", 7)).toMatch(withSpread)
       expect(cell("coalescing.library.100", 7)).toMatch(withSpread)
       expect(cell("coalescing.effect-memo.1", 7)).toBe("1.00×")
+      // DPoP: the library's proof against jose's SignJWT alone, same rounds
+      expect(cell("dpop.signjwt", 2)).toBe("1.00×")
+      expect(cell("dpop.proof", 2)).toMatch(withSpread)
       // web: each session row against the bare handler of the same rounds
       expect(cell("web.bare", 2)).toBe("1.00×")
       expect(cell("web.server", 2)).toMatch(withSpread)
@@ -201,6 +210,6 @@ describe("bench (quick configuration)", () => {
   it.live("profile mode refuses an unknown section", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.tryPromise(() => profile({ target: "warm", quick: true })))
-      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory, web')
+      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory, dpop, web')
     }))
 })

@@ -57,6 +57,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
+import type { KeyPair } from "./DPoP.js"
 import * as internal from "./internal/authorizationCode.js"
 import * as Pkce from "./internal/pkce.js"
 import type * as IdToken from "./IdToken.js"
@@ -236,6 +237,11 @@ export interface ExchangeOptions {
   readonly extra?: Readonly<Record<string, string>> | undefined
   /** overrides the service's retry policy */
   readonly retry?: RetryPolicy | undefined
+  /**
+   * the DPoP key of this session (default: the `TokenEndpoint`'s, through `TokenEndpoint.layerDPoP`): a new key per
+   * sign-in keeps one session's key out of every other's. A bound token set keeps its key (`TokenSet.dpopKey`).
+   */
+  readonly dpopKey?: KeyPair | undefined
 }
 
 /**
@@ -378,7 +384,10 @@ export const make = (
         params: form,
         auth: options.auth,
         requestedScope: pending.scope.length > 0 ? pending.scope : undefined,
-        retry: request?.retry ?? options.retry
+        retry: request?.retry ?? options.retry,
+        // a user session: a DPoP-bound token set keeps its key, to refresh with it (RFC 9449 §5) on any instance
+        dpopKey: request?.dpopKey,
+        keepDpopKey: true
       })
       // an ID token is verified (signature, iss, aud, azp, times, this request's nonce) or the set is not handed out
       const checked = yield* IdTokens.verified(tokenSet, { jwks, metadata, clientId, nonce: pending.nonce })

@@ -292,7 +292,7 @@ const onceOnSuccess = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<Effect.
     const attempt = Effect.tap(effect, (a) => {
       value = Option.some(a)
     })
-    return Effect.suspend(() => Option.isSome(value) ? Effect.succeed(value.value) : flights.run("document", attempt))
+    return Effect.suspend(() => Option.isSome(value) ? Effect.succeed(value.value) : flights.run("document", () => attempt))
   })
 
 /**

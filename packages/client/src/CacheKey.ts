@@ -6,6 +6,9 @@
  * - Different requests give different keys: the parts are JSON-encoded in a fixed order, so no choice of values can
  *   make two different inputs collide (`["a b"]` and `["a", "b"]` as resources stay apart, and no separator can be
  *   injected).
+ * - A DPoP-bound token is keyed by its key: `jkt`, the key's thumbprint (RFC 7638), is a part of its own, so a token
+ *   bound to one key is never served to a caller that signs with another (nor to one that sends no proof). Without it
+ *   a key is exactly as before.
  * - No secret or token in clear: whatever must influence the key without being readable (a subject token, an actor
  *   token, a per-call client secret) goes in `secrets` and enters the key through the `hash` given – the cache's own
  *   (`TokenCache.Service.hash`), so that a shared store can make it a keyed hash.
@@ -58,6 +61,8 @@ export interface Parts {
    * key exactly as the same value given in `secrets` would; use each name in one of the two records only
    */
   readonly hashes?: Readonly<Record<string, string | undefined>> | undefined
+  /** the thumbprint of the DPoP key the token is bound to (RFC 9449), when requests prove possession of one */
+  readonly jkt?: string | undefined
 }
 
 /**
@@ -134,7 +139,7 @@ const entries = <V>(
  */
 export const make = (parts: Parts, hash: (secretOrToken: string) => string): string => {
   const hashOf = (value: string | Redacted.Redacted<string>) => hash(typeof value === "string" ? value : Redacted.value(value))
-  return prefix + JSON.stringify([
+  const key: Array<unknown> = [
     parts.endpoint ?? null,
     parts.clientId ?? null,
     parts.grant,
@@ -145,5 +150,8 @@ export const make = (parts: Parts, hash: (secretOrToken: string) => string): str
     parts.hashes === undefined
       ? entries(parts.secrets, hashOf)
       : [...entries(parts.secrets, hashOf), ...entries(parts.hashes, (value) => value)].sort(([a], [b]) => compare(a, b))
-  ])
+  ]
+  // a ninth part only when bound: the keys of Bearer requests stay what they were (a shared cache keeps its entries)
+  if (parts.jkt !== undefined) key.push(["jkt", parts.jkt])
+  return prefix + JSON.stringify(key)
 }

@@ -323,13 +323,14 @@ const makeWith = (
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         flights.run(
           "keySet",
-          Effect.tap(fetchOnce(trigger), (set) => {
-            cached = set
-          }),
+          () =>
+            Effect.tap(fetchOnce(trigger), (set) => {
+              cached = set
+            }),
           {
-            onStart: Effect.sync(() => {
+            onStart: () => {
               lastAttemptAt = now
-            })
+            }
           }
         ))
 

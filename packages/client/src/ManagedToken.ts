@@ -58,9 +58,10 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Freshness from "./Freshness.js"
+import * as InternalDPoP from "./internal/dpop.js"
 import { jitterFraction } from "./internal/managedToken.js"
 import * as SingleFlight from "./internal/singleFlight.js"
-import { isInvalidGrant } from "./OAuthError.js"
+import { DPoPError, isInvalidGrant } from "./OAuthError.js"
 import { type RefreshError, type RefreshOptions, RefreshToken } from "./RefreshToken.js"
 import * as Revocation from "./Revocation.js"
 import { TokenSet } from "./TokenSet.js"
@@ -107,12 +108,13 @@ export class ReauthenticationRequired extends Schema.TaggedError<Reauthenticatio
 
 /**
  * Every way `ManagedToken.get` can fail: the user must sign in again, the refresh request failed (a transport failure
- * or another token endpoint error: the session is kept and the next call tries again), or the store failed.
+ * or another token endpoint error: the session is kept and the next call tries again), the store failed, or the
+ * session's DPoP key is not the one its tokens are bound to.
  *
  * @since 0.1.0
  * @category errors
  */
-export type ManagedTokenError = ReauthenticationRequired | RefreshError | TokenStoreError
+export type ManagedTokenError = ReauthenticationRequired | RefreshError | TokenStoreError | DPoPError
 
 /**
  * What happened to a session. `Refreshed` and `Rotated` carry the new token set (tokens `Redacted`), already in the
@@ -178,9 +180,10 @@ export declare namespace ManagedToken {
   export interface Service {
     /**
      * stores the token set of a new session (after sign-in), replacing any previous one (under the store's lock, when
-     * it has one)
+     * it has one). A DPoP-bound set must keep its key (`TokenSet.dpopKey`, as the code exchange gives it): refused
+     * with `DPoPError` otherwise
      */
-    readonly start: (sessionId: string, tokenSet: TokenSet) => Effect.Effect<void, TokenStoreError>
+    readonly start: (sessionId: string, tokenSet: TokenSet) => Effect.Effect<void, TokenStoreError | DPoPError>
     /** a token set whose access token is valid now, refreshed (once, shared) when needed */
     readonly get: (sessionId: string) => Effect.Effect<TokenSet, ManagedTokenError>
     /**
@@ -285,8 +288,10 @@ export const make = (
           if (phase === "Usable") return current
           return yield* end(sessionId, "NoRefreshToken")
         }
+        // a DPoP-bound session refreshes with its own key (a public client's refresh token is bound to it)
+        const dpopKey = yield* InternalDPoP.keptKey(current)
         const result = yield* Effect.either(
-          refreshToken.refresh(current.refreshToken, { ...refreshOptions, originalIdToken: current.idToken })
+          refreshToken.refresh(current.refreshToken, { ...refreshOptions, originalIdToken: current.idToken, dpopKey })
         )
         if (result._tag === "Right") {
           const fresh = result.right
@@ -326,7 +331,7 @@ export const make = (
 
     /** joins the refresh of `sessionId` in flight, or starts it in a fiber of the service's scope */
     const refreshShared = (sessionId: string): Effect.Effect<TokenSet, ManagedTokenError> =>
-      flights.run(sessionId, refreshNow(sessionId))
+      flights.run(sessionId, () => refreshNow(sessionId))
 
     const getTraced = Effect.fn("ManagedToken.get")(function*(sessionId: string) {
       const current = yield* loadStored(sessionId)
@@ -363,6 +368,15 @@ export const make = (
       })
 
     const start = Effect.fn("ManagedToken.start")(function*(sessionId: string, tokenSet: TokenSet) {
+      // a DPoP-bound session must keep its key: no other instance (nor this one) could refresh it otherwise
+      if (tokenSet.tokenType.toLowerCase() === "dpop" && tokenSet.dpopKey === undefined) {
+        return yield* new DPoPError({
+          reason: "NoKey",
+          description: "the token set is DPoP-bound but keeps no key: sign in through TokenEndpoint.layerDPoP " +
+            "(the code exchange keeps the key of a bound token set)"
+        })
+      }
+      yield* InternalDPoP.keptKey(tokenSet)
       yield* flights.settled(sessionId)
       rejected.delete(sessionId)
       // under the lock: a refresh of the old set on another instance cannot write over the new sign-in

@@ -378,6 +378,24 @@ export class IdTokenError extends Schema.TaggedError<IdTokenError>("@effect-oaut
 }
 
 /**
+ * A DPoP key (RFC 9449) could not be made or used: an algorithm this client (or runtime) does not sign with
+ * (`UnsupportedAlgorithm`), a key that is not a usable private key (`InvalidKey`), a token bound to another key than
+ * the one at hand (`KeyMismatch`), a bound token and no key for it (`NoKey`), a proof that could not be signed
+ * (`Signing`). It never carries key material or a proof.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DPoPError extends Schema.TaggedError<DPoPError>("@effect-oauth/client/DPoPError")("DPoPError", {
+  reason: Schema.Literal("UnsupportedAlgorithm", "InvalidKey", "KeyMismatch", "NoKey", "Signing"),
+  description: Schema.String
+}) {
+  override get message(): string {
+    return `DPoP ${this.reason}: ${this.description}`
+  }
+}
+
+/**
  * Every error a request to the token endpoint can end in.
  *
  * @since 0.1.0

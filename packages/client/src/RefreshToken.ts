@@ -52,6 +52,7 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as CacheKey from "./CacheKey.js"
 import * as ClientAuth from "./ClientAuth.js"
+import type { KeyPair } from "./DPoP.js"
 import type * as IdToken from "./IdToken.js"
 import * as IdTokens from "./internal/idTokens.js"
 import * as internal from "./internal/refreshToken.js"
@@ -97,6 +98,12 @@ export interface RefreshOptions {
    * original's (a refresh never switches the user); when it carries none, the returned set keeps this one.
    */
   readonly originalIdToken?: Redacted.Redacted<string> | undefined
+  /**
+   * The session's DPoP key (`DPoP.keyOf(tokenSet)`), instead of the `TokenEndpoint`'s: a public client's refresh token
+   * is bound to the key of the sign-in (RFC 9449 §5), and refreshing with another is `invalid_grant`. `ManagedToken`
+   * passes it. A bound answer keeps the key (`TokenSet.dpopKey`).
+   */
+  readonly dpopKey?: KeyPair | undefined
 }
 
 /**
@@ -164,7 +171,10 @@ export const make = (options: Options): Effect.Effect<RefreshToken.Service, neve
         params: internal.params(refreshToken, { scope, resource: request?.resource, extra: request?.extra }),
         auth: options.auth,
         requestedScope: scope,
-        retry: request?.retry ?? options.retry
+        retry: request?.retry ?? options.retry,
+        // a user session: a DPoP-bound token set keeps the key it is bound to
+        dpopKey: request?.dpopKey,
+        keepDpopKey: true
       })
       const rotated = tokenSet.refreshToken !== undefined
       yield* Effect.annotateCurrentSpan("oauth.refresh_token_rotated", rotated)

@@ -144,7 +144,8 @@ export declare namespace TokenExchange {
 /**
  * The `TokenCache` key of an exchange: the token endpoint (`client.tokenEndpoint`: the service uses its
  * `TokenEndpoint`'s), the grant, the client id, the authentication method with a hash of its secret or key, the
- * sorted audiences, resources and scopes, the token types, and hashes of the subject and actor tokens (never a secret
+ * sorted audiences, resources and scopes, the token types, the DPoP key's thumbprint when the endpoint sends proofs,
+ * and hashes of the subject and actor tokens (never a secret
  * or token in clear; `client.hash` is the cache's, `TokenCache.Service.hash`). `client.auth` is the service's
  * authentication; the request's `credentials`, when given, replace it (as in `exchange`).
  *
@@ -172,12 +173,15 @@ export const cacheKey = (
     readonly auth: ClientAuth.ClientAuth
     readonly tokenEndpoint?: string | undefined
     readonly hash: (secretOrToken: string) => string
+    /** the thumbprint of the DPoP key the exchanged token is bound to (the service uses its `TokenEndpoint`'s) */
+    readonly jkt?: string | undefined
   }
 ): string =>
   internal.cacheKey(request, internal.subjectTokenType(request), {
     auth: request.credentials ?? client.auth,
     endpoint: client.tokenEndpoint,
-    hash: client.hash
+    hash: client.hash,
+    jkt: client.jkt
   })
 
 const invalidOptions = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
@@ -229,7 +233,13 @@ export const make = (options: Options): Effect.Effect<TokenExchange.Service, nev
     const keyOf = (request: Omit<ExchangeRequest, "allowCached">): Effect.Effect<string, ConfigurationError> =>
       Effect.map(
         endpoint.metadata,
-        (metadata) => cacheKey(request, { auth: options.auth, tokenEndpoint: metadata.tokenEndpoint, hash: cache.hash })
+        (metadata) =>
+          cacheKey(request, {
+            auth: options.auth,
+            tokenEndpoint: metadata.tokenEndpoint,
+            hash: cache.hash,
+            jkt: endpoint.dpopKey?.thumbprint
+          })
       )
 
     /** what is refused before any request: an actor token without its type (or the reverse), a system identity */

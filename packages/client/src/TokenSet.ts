@@ -68,6 +68,11 @@ export class Provenance extends Schema.Class<Provenance>("@effect-oauth/client/P
  *   configured default lifetime.
  * - `extra` holds the response members this library does not model (never a token: `access_token`,
  *   `refresh_token` and `id_token` are taken out first).
+ * - `jkt` (RFC 9449): the thumbprint of the DPoP key the access token is bound to, when the server answered
+ *   `token_type: DPoP` to a request that carried a proof; absent for a `Bearer` token.
+ * - `dpopKey`: the private key (a JWK, `Redacted`) of that binding, kept only by the token sets of user sessions (the
+ *   code exchange and refresh): a session refreshes with it – on any instance – and sends its access token with it.
+ *   Token sets of the cached grants (client credentials, token exchange) never carry it.
  *
  * @since 0.1.0
  * @category models
@@ -82,7 +87,9 @@ export class TokenSet extends Schema.Class<TokenSet>("@effect-oauth/client/Token
   scope: Schema.optional(Schema.Array(Schema.String)),
   issuedTokenType: Schema.optional(Schema.String),
   extra: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-  provenance: Provenance
+  provenance: Provenance,
+  jkt: Schema.optional(Schema.String),
+  dpopKey: Schema.optional(Schema.Redacted(Schema.String))
 }) {
   /**
    * `false` for RFC 8693 `N_A` tokens: they are not access tokens and must never be sent as bearer tokens.
@@ -109,7 +116,8 @@ export class TokenSet extends Schema.Class<TokenSet>("@effect-oauth/client/Token
    */
   override toString(): string {
     return `TokenSet(${this.tokenType}, grant=${this.provenance.grant}, scope=${this.scope?.join(" ") ?? "-"}, ` +
-      `expiresAt=${formatTime(this.expiresAt)}${this.refreshToken ? ", refreshToken=<redacted>" : ""})`
+      `expiresAt=${formatTime(this.expiresAt)}${this.refreshToken ? ", refreshToken=<redacted>" : ""}` +
+      `${this.jkt !== undefined ? `, jkt=${this.jkt}` : ""})`
   }
 
   /**
@@ -126,6 +134,8 @@ export class TokenSet extends Schema.Class<TokenSet>("@effect-oauth/client/Token
       ...(this.idToken ? { idToken: "<redacted>" } : {}),
       ...(this.scope ? { scope: this.scope } : {}),
       ...(this.issuedTokenType ? { issuedTokenType: this.issuedTokenType } : {}),
+      ...(this.jkt !== undefined ? { jkt: this.jkt } : {}),
+      ...(this.dpopKey ? { dpopKey: "<redacted>" } : {}),
       provenance: { grant: this.provenance.grant, clientId: this.provenance.clientId, tokenEndpoint: this.provenance.tokenEndpoint }
     }
   }
@@ -185,6 +195,8 @@ export interface MakeOptions {
   readonly idToken?: string | Redacted.Redacted<string> | undefined
   readonly issuedTokenType?: string | undefined
   readonly extra?: Readonly<Record<string, unknown>> | undefined
+  /** the thumbprint of the DPoP key the token is bound to (with `tokenType: "DPoP"`) */
+  readonly jkt?: string | undefined
   /** epoch ms (default: the Effect `Clock`'s now) */
   readonly issuedAt?: number | undefined
   /** provenance: the grant (default `client_credentials`), the client (default `test-client`), the endpoint */
@@ -226,6 +238,7 @@ export const make = (options: MakeOptions): Effect.Effect<TokenSet> =>
         ...(options.idToken !== undefined ? { idToken: redacted(options.idToken) } : {}),
         ...(options.scope !== undefined ? { scope: [...options.scope] } : {}),
         ...(options.issuedTokenType !== undefined ? { issuedTokenType: options.issuedTokenType } : {}),
+        ...(options.jkt !== undefined ? { jkt: options.jkt } : {}),
         extra: { ...options.extra },
         provenance: new Provenance({
           grant: options.grant ?? GrantTypes.clientCredentials,

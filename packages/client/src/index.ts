@@ -96,3 +96,7 @@ export * as RotationStore from "./RotationStore.js"
  * @since 0.1.0
  */
 export * as Testing from "./Testing.js"
+/**
+ * @since 0.1.0
+ */
+export * as DPoP from "./DPoP.js"

@@ -84,6 +84,57 @@ describe("ClientCredentials over the real TokenEndpoint", () => {
       ))
     )
   })
+
+  it.effect("one span per request that leaves the cache, with what it asked for; none for a hit; no secret or token in any", () => {
+    const mock = mockHttp([
+      json(200, { access_token: "t1", token_type: "Bearer", expires_in: 3600 }),
+      json(200, { access_token: "t2", token_type: "Bearer", expires_in: 3600 })
+    ])
+    return Effect.gen(function*() {
+      const { spans } = yield* withRecordingTracer(Effect.gen(function*() {
+        const cc = yield* ClientCredentials.ClientCredentials
+        yield* cc.acquire()
+        yield* cc.acquire()
+        yield* cc.acquire({ allowCached: false })
+      }))
+      expect(mock.requests).toHaveLength(2)
+      const names = spans.map((span) => span.name)
+      expect(names.filter((n) => n === "TokenEndpoint.request")).toHaveLength(2)
+      expect(names.filter((n) => n === "TokenCache.acquire")).toHaveLength(1)
+      const requests = spans.filter((span) => span.name === "TokenEndpoint.request")
+      expect(requests.map((span) => Object.fromEntries(span.attributes))).toEqual([
+        {
+          "oauth.scope": "api:read",
+          "oauth.cache": "use",
+          "oauth.grant": "client_credentials",
+          "oauth.client_id": "orders",
+          "oauth.token_endpoint": "https://as.example/token",
+          "oauth.outcome": "success"
+        },
+        {
+          "oauth.scope": "api:read",
+          "oauth.cache": "bypass",
+          "oauth.grant": "client_credentials",
+          "oauth.client_id": "orders",
+          "oauth.token_endpoint": "https://as.example/token",
+          "oauth.outcome": "success"
+        }
+      ])
+      for (const span of spans) {
+        for (const value of span.attributes.values()) {
+          expect(String(value)).not.toContain("s3cret-value")
+          expect(String(value)).not.toMatch(/^t\d+$/)
+        }
+      }
+    }).pipe(
+      Effect.provide(ClientCredentials.layer({ auth, scope: ["api:read"] }).pipe(
+        Layer.provide(TokenCache.layerMemory()),
+        Layer.provide(RealTokenEndpoint.layer()),
+        Layer.provide(AuthorizationServer.layerStatic({ tokenEndpoint: "https://as.example/token" })),
+        Layer.provide(mock.layer)
+      ))
+    )
+  })
 })
 
 describe("ClientCredentials", () => {
@@ -267,28 +318,6 @@ describe("ClientCredentials", () => {
         expect(accessTokenOf(yield* a.acquire())).toBe("t1")
         expect(yield* count(endpoint.requests)).toBe(2)
       }).pipe(Effect.provide(cache))
-    }))
-
-  it.effect("a span around each request that leaves the cache, none for a hit, and no secret or token in any", () =>
-    Effect.gen(function*() {
-      const { spans } = yield* withRecordingTracer(run({ auth, scope: ["api:read"] }, (cc) =>
-        Effect.gen(function*() {
-          yield* cc.acquire()
-          yield* cc.acquire()
-          yield* cc.acquire({ allowCached: false })
-        })))
-      const names = spans.map((span) => span.name)
-      expect(names.filter((n) => n === "ClientCredentials.request")).toHaveLength(2)
-      expect(names.filter((n) => n === "TokenCache.acquire")).toHaveLength(1)
-      const request = spans.find((span) => span.name === "ClientCredentials.request")
-      expect(request?.attributes.get("oauth.client_id")).toBe("orders")
-      expect(request?.attributes.get("oauth.scope")).toBe("api:read")
-      for (const span of spans) {
-        for (const value of span.attributes.values()) {
-          expect(String(value)).not.toContain("s3cret-value")
-          expect(String(value)).not.toMatch(/^t\d+$/)
-        }
-      }
     }))
 
   describe("layerConfig", () => {

@@ -21,6 +21,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { JWK } from "jose"
+import * as crypto from "node:crypto"
 import * as http from "node:http"
 import * as Counters from "./internal/counters.js"
 import * as Fixtures from "./internal/fixtures.js"
@@ -28,7 +29,9 @@ import * as Grants from "./internal/grants.js"
 import * as Headless from "./internal/headless.js"
 import * as Keys from "./internal/keys.js"
 import * as Notices from "./internal/notices.js"
+import * as Dpop from "./internal/dpop.js"
 import * as ProviderConfig from "./internal/provider.js"
+import * as Resource from "./internal/resource.js"
 import * as TokenExchange from "./internal/tokenExchange.js"
 
 /**
@@ -68,6 +71,13 @@ export interface StartOptions {
    * own "signed out" page).
    */
   readonly webPostLogoutRedirectUris?: ReadonlyArray<string> | undefined
+  /**
+   * DPoP (RFC 9449): every proof – at the token endpoint (every grant, the token exchange included) and at the
+   * {@link TestServerInfo.protectedResource} – must carry a current server nonce; one without gets `use_dpop_nonce`
+   * and the nonce in `DPoP-Nonce`. Default `false`: proofs are checked, nonces are not required (the token endpoint
+   * still offers them).
+   */
+  readonly requireDpopNonce?: boolean | undefined
 }
 
 /**
@@ -98,6 +108,47 @@ export interface PrivateKeyJwtClient {
   /** the `kid` the public key is registered under; put it in the client assertion's header */
   readonly keyId: string
   readonly algorithm: "RS256"
+}
+
+/**
+ * One request the protected resource received.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResourceRequestRecord {
+  readonly method: string
+  /** the path and query */
+  readonly path: string
+  /** the `Authorization` scheme, lower-case (`"dpop"`, `"bearer"`), or `"none"` */
+  readonly scheme: string
+  /** 200, or 401 */
+  readonly status: number
+  /** the `error` of a refusal (`invalid_dpop_proof`, `use_dpop_nonce`, `invalid_token`, `invalid_request`) */
+  readonly error: string | undefined
+  /** the accepted proof's `nonce`, when it had one */
+  readonly nonce: string | undefined
+}
+
+/**
+ * A small protected resource on its own loopback port, for DPoP: it checks proofs with `jose` alone (independently of
+ * any client library) and answers with what the token says.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProtectedResourceInfo {
+  /**
+   * `http://127.0.0.1:<port>`: any path, any method. It accepts the server's JWT access tokens for
+   * `https://api.example`, as `Authorization: DPoP <token>` with one `DPoP` proof of the key in the token's `cnf.jkt`,
+   * or as `Bearer` when the token is not bound, and answers 200 `{ sub, client_id, scope, jkt, method, path }`; anything
+   * else is 401 with `WWW-Authenticate` and a JSON error body.
+   */
+  readonly url: string
+  /** requests received since the start or the last `resetCounts()` */
+  readonly requestCount: () => number
+  /** the requests received, oldest first */
+  readonly requests: () => ReadonlyArray<ResourceRequestRecord>
 }
 
 /**
@@ -167,6 +218,13 @@ export interface TestServerInfo {
       readonly postLogoutRedirectUris: ReadonlyArray<string>
     }
     /**
+     * `web-public`: a public client (`token_endpoint_auth_method: none`, no secret); grants `authorization_code`
+     * (PKCE S256 required) and `refresh_token` (always issued, rotated); scopes as `web`; redirect URIs as `web`. With
+     * DPoP its refresh tokens are bound to the key of the sign-in (RFC 9449 §5): a refresh with another key is 400
+     * `invalid_grant`.
+     */
+    readonly publicWeb: { readonly clientId: string; readonly redirectUri: string }
+    /**
      * `svc-exchanger`: `client_secret_basic` only; grants token exchange (RFC 8693) and `client_credentials`; scopes
      * `api:read api:write`
      */
@@ -182,8 +240,12 @@ export interface TestServerInfo {
   readonly requestCount: (key: string) => number
   /** The token endpoint's requests since the start or the last reset, oldest first. */
   readonly tokenRequests: () => ReadonlyArray<TokenRequestRecord>
-  /** Sets every counter back to 0 and empties the token-request log. */
+  /** Sets every counter back to 0 and empties the token-request log and the protected resource's. */
   readonly resetCounts: () => void
+  /** The protected resource that checks DPoP proofs (and Bearer tokens) on its own port. */
+  readonly protectedResource: ProtectedResourceInfo
+  /** `dpop_signing_alg_values_supported`: `ES256`, `EdDSA`, `Ed25519`, `RS256` (not `PS256`). */
+  readonly dpopSigningAlgorithms: ReadonlyArray<string>
   /**
    * Revokes every grant `accountId` consented to, with its refresh tokens, access tokens and codes – as an
    * administrator would. The next refresh of any of them is 400 `invalid_grant`; JWT access tokens already issued stay
@@ -270,19 +332,34 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
   const port = await listen(server)
   const issuer = `http://127.0.0.1:${port}`
 
+  let resource: Resource.ProtectedResource | undefined
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
-    stopped ??= new Promise<void>((resolve) => {
-      server.close(() => resolve())
-      server.closeAllConnections()
-    })
+    stopped ??= Promise.all([
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+      resource?.stop()
+    ]).then(() => undefined)
     return stopped
   }
 
   try {
+    const requireDpopNonce = options.requireDpopNonce ?? false
     const [signing, clientKey] = await Promise.all([Keys.generate("signing-1"), Keys.generate("client-key-1")])
+    resource = await Resource.start({ issuer, verificationKey: signing.publicJwk, requireNonce: requireDpopNonce })
+    const protectedResource = resource
     const oidc = await Notices.load(options.logger)
-    const exchange = TokenExchange.make({ issuer, verificationKey: signing.publicJwk, accessTokenTtl })
+    // one secret for the token endpoint's DPoP nonces: oidc-provider's grants and the token exchange share them
+    const dpopNonceSecret = crypto.randomBytes(32)
+    const exchange = TokenExchange.make({
+      issuer,
+      verificationKey: signing.publicJwk,
+      accessTokenTtl,
+      dpopNonces: Dpop.nonces(dpopNonceSecret, "DPoP"),
+      requireDpopNonce
+    })
     const provider = Notices.routed(options.logger, () =>
       ProviderConfig.make(oidc, {
         issuer,
@@ -293,7 +370,9 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
         clientPublicKey: clientKey.publicJwk,
         extraTokenClaims: exchange.extraTokenClaims,
         webRedirectUris,
-        webPostLogoutRedirectUris
+        webPostLogoutRedirectUris,
+        dpopNonceSecret,
+        requireDpopNonce
       }))
     exchange.register(provider, oidc.errors)
     const counters = Counters.install(provider)
@@ -327,11 +406,21 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
           redirectUris: webRedirectUris,
           postLogoutRedirectUris: webPostLogoutRedirectUris
         },
+        publicWeb: { clientId: Fixtures.clientIds.publicWeb, redirectUri: webRedirectUris[0] ?? Fixtures.redirectUri },
         exchanger: { clientId: Fixtures.clientIds.exchanger, clientSecret: Fixtures.clientSecrets.exchanger }
       },
       requestCount: counters.get,
       tokenRequests: counters.tokenRequests,
-      resetCounts: counters.reset,
+      resetCounts: () => {
+        counters.reset()
+        protectedResource.reset()
+      },
+      protectedResource: {
+        url: protectedResource.url,
+        requestCount: protectedResource.requestCount,
+        requests: protectedResource.requests
+      },
+      dpopSigningAlgorithms: [...Fixtures.dpopSigningAlgorithms],
       revokeGrants: grants.revoke,
       signIn: (authorizationUrl, signInOptions) =>
         Headless.signIn({ issuer, authorizationUrl, accountId: signInOptions?.accountId ?? "alice" }),

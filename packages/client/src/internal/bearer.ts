@@ -44,12 +44,12 @@ export const parseOrigins = (origins: ReadonlyArray<string>): Either.Either<Read
 }
 
 /**
- * The origin of the request's URL (`URL.origin`), when the URL is absolute and parses.
+ * The request's URL (with its query and fragment), when it is absolute, parses and has an origin.
  *
  * @internal
  */
-export const requestOrigin = (request: HttpClientRequest.HttpClientRequest): Option.Option<string> =>
-  Option.flatMap(HttpClientRequest.toUrl(request), (url) => url.origin === "null" ? Option.none() : Option.some(url.origin))
+export const requestUrl = (request: HttpClientRequest.HttpClientRequest): Option.Option<URL> =>
+  Option.filter(HttpClientRequest.toUrl(request), (url) => url.origin !== "null")
 
 /**
  * A copy of the request with its headers replaced.
@@ -74,9 +74,25 @@ export const hasReplayMarker = (request: HttpClientRequest.HttpClientRequest): b
 export const stripReplayMarker = (request: HttpClientRequest.HttpClientRequest): HttpClientRequest.HttpClientRequest =>
   hasReplayMarker(request) ? withHeaders(request, Headers.remove(request.headers, replayHeader)) : request
 
-/** @internal */
-export const authorize = (request: HttpClientRequest.HttpClientRequest, token: string): HttpClientRequest.HttpClientRequest =>
-  withHeaders(request, Headers.set(Headers.remove(request.headers, replayHeader), "authorization", `Bearer ${token}`))
+/**
+ * The request with its token: `Authorization: Bearer <token>`, or `Authorization: DPoP <token>` with the `DPoP` proof
+ * (RFC 9449 §7.1); the replay marker removed.
+ *
+ * @internal
+ */
+export const authorize = (
+  request: HttpClientRequest.HttpClientRequest,
+  token: string,
+  proof?: string
+): HttpClientRequest.HttpClientRequest => {
+  const headers = Headers.remove(request.headers, replayHeader)
+  return withHeaders(
+    request,
+    proof === undefined
+      ? Headers.set(headers, "authorization", `Bearer ${token}`)
+      : Headers.setAll(headers, { authorization: `DPoP ${token}`, dpop: proof })
+  )
+}
 
 const idempotent: ReadonlySet<HttpMethod> = new Set<HttpMethod>(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
 

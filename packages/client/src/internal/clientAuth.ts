@@ -5,6 +5,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Redacted from "effect/Redacted"
 import * as jose from "jose"
@@ -118,22 +119,37 @@ const audienceOf = (assertionAudience: AssertionAudience, target: Target): strin
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 /**
- * The headers and form parameters that authenticate `auth` at `target`.
+ * What a method that signs nothing per request (Basic, post, none) adds: the same for every request, so computed once
+ * per `ClientAuth` value (`undefined` for the assertion methods, whose JWT is new every time).
  *
  * @internal
  */
-export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, ConfigurationError> => {
+export const staticApplied = (auth: ClientAuth): Either.Either<Applied, ConfigurationError> | undefined => {
+  if (auth._tag === "ClientSecretJwt" || auth._tag === "PrivateKeyJwt") return undefined
+  let applied = staticCache.get(auth)
+  if (applied === undefined) {
+    applied = computeStatic(auth)
+    staticCache.set(auth, applied)
+  }
+  return applied
+}
+
+const staticCache = new WeakMap<ClientAuth, Either.Either<Applied, ConfigurationError>>()
+
+const computeStatic = (
+  auth: ClientAuth & { readonly _tag: "ClientSecretBasic" | "ClientSecretPost" | "None" }
+): Either.Either<Applied, ConfigurationError> => {
   switch (auth._tag) {
     case "ClientSecretBasic": {
       if (auth.encoding === "rfc7617" && auth.clientId.includes(":")) {
-        return Effect.fail(
+        return Either.left(
           new ConfigurationError({
             reason: "InvalidOptions",
             description: "a client id containing ':' cannot be sent with the rfc7617 Basic encoding (RFC 7617 §2)"
           })
         )
       }
-      return Effect.try({
+      return Either.try({
         try: (): Applied => {
           const secret = Redacted.value(auth.clientSecret)
           const joined = auth.encoding === "rfc7617"
@@ -160,13 +176,27 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
       })
     }
     case "ClientSecretPost":
-      return Effect.succeed({
+      return Either.right({
         headers: {},
         params: { client_id: auth.clientId, client_secret: Redacted.value(auth.clientSecret) },
         secrets: [Redacted.value(auth.clientSecret)]
       })
     case "None":
-      return Effect.succeed({ headers: {}, params: { client_id: auth.clientId }, secrets: [] })
+      return Either.right({ headers: {}, params: { client_id: auth.clientId }, secrets: [] })
+  }
+}
+
+/**
+ * The headers and form parameters that authenticate `auth` at `target`.
+ *
+ * @internal
+ */
+export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, ConfigurationError> => {
+  switch (auth._tag) {
+    case "ClientSecretBasic":
+    case "ClientSecretPost":
+    case "None":
+      return computeStatic(auth)
     case "ClientSecretJwt":
       return Effect.map(
         assertion(

@@ -144,8 +144,8 @@ export interface Post<A, E extends { readonly _tag: string }> {
   readonly readSuccessBody?: boolean | undefined
   /** decodes a 2xx answer */
   readonly decode: (success: Success) => Either.Either<A, E>
-  /** called once per attempt with its outcome (see {@link outcomeOf}) */
-  readonly countAttempt?: ((outcome: string) => Effect.Effect<void>) | undefined
+  /** called once per attempt with its outcome (see {@link outcomeOf}), in place (no effect to run) */
+  readonly countAttempt?: ((outcome: string) => void) | undefined
 }
 
 /**
@@ -423,23 +423,58 @@ export const make = (
         return waitMillis
       })
 
+    /** the request without its body, per endpoint URL and static client authentication: immutable, so shared */
+    const baseRequests = new WeakMap<InternalClientAuth.Applied, Map<string, HttpClientRequest.HttpClientRequest>>()
+    const baseRequest = (url: string, applied: InternalClientAuth.Applied, shared: boolean) => {
+      if (!shared) return HttpClientRequest.setHeaders(HttpClientRequest.acceptJson(HttpClientRequest.post(url)), applied.headers)
+      let byUrl = baseRequests.get(applied)
+      if (byUrl === undefined) {
+        byUrl = new Map()
+        baseRequests.set(applied, byUrl)
+      }
+      let base = byUrl.get(url)
+      if (base === undefined) {
+        base = HttpClientRequest.setHeaders(HttpClientRequest.acceptJson(HttpClientRequest.post(url)), applied.headers)
+        // bounded: a service posts to a handful of endpoints
+        if (byUrl.size >= 16) byUrl.clear()
+        byUrl.set(url, base)
+      }
+      return base
+    }
+
     const attempt = <A, E extends { readonly _tag: string }>(
       request: Post<A, E>,
       limit: { readonly timeout: Duration.Duration; readonly description: string }
     ): Effect.Effect<A, Retry.AttemptFailure<E | PostError>> => {
       const { target } = request
       const gateKey = `${target.url} ${request.auth.clientId}`
+      const count = request.countAttempt
+      const context = contextOf(target, request.auth)
+      // every way out of an attempt is counted here, once: a failure by its outcome, a success below, a timeout by
+      // the timer's failure
       const fail = (
         error: E | PostError,
         retryAfterMillis?: number
-      ): Effect.Effect<never, Retry.AttemptFailure<E | PostError>> => Effect.fail({ error, retryAfterMillis })
-      const context = contextOf(target, request.auth)
-      const transport = Retry.transportFailure(context)
+      ): Effect.Effect<never, Retry.AttemptFailure<E | PostError>> => {
+        count?.(outcomeOf(error))
+        return Effect.fail({ error, retryAfterMillis })
+      }
+      const transportFailure = Retry.transportFailure(context)
+      const transport: typeof transportFailure = (reason, description, extra) => {
+        count?.(reason)
+        return transportFailure(reason, description, extra)
+      }
+      const succeed = (value: A): Effect.Effect<A> => {
+        count?.("success")
+        return Effect.succeed(value)
+      }
+      const staticAuth = InternalClientAuth.staticApplied(request.auth)
 
       return Effect.gen(function*() {
-        const gate = gates.get(gateKey)
+        const clock = yield* Effect.clock
+        const gate = gates.size === 0 ? undefined : gates.get(gateKey)
         if (gate !== undefined) {
-          const waitMillis = gate.openAt - (yield* Clock.currentTimeMillis)
+          const waitMillis = gate.openAt - clock.unsafeCurrentTimeMillis()
           if (waitMillis > 0) {
             return yield* transport(
               "RateLimited",
@@ -450,20 +485,27 @@ export const make = (
             )
           }
         }
-        const applied = yield* InternalClientAuth.apply(request.auth, target).pipe(
-          Effect.catchAll((error) => fail(error))
-        )
+        // Basic, post and none: the same headers and parameters every time; an assertion is signed per request
+        let applied: InternalClientAuth.Applied
+        if (staticAuth === undefined) {
+          applied = yield* InternalClientAuth.apply(request.auth, target).pipe(Effect.catchAll((error) => fail(error)))
+        } else if (Either.isLeft(staticAuth)) {
+          return yield* fail(staticAuth.left)
+        } else {
+          applied = staticAuth.right
+        }
         const form = formBody(request.form, applied.params)
-        // what a server might echo back in an error: the secret-bearing form values and the authentication's secrets
-        const secrets = Redaction.sent(form, applied.secrets)
-        let httpRequest = HttpClientRequest.post(target.url).pipe(
-          HttpClientRequest.acceptJson,
-          HttpClientRequest.setHeaders(applied.headers),
-          HttpClientRequest.bodyUrlParams(form)
+        let httpRequest = HttpClientRequest.bodyUrlParams(
+          baseRequest(target.url, applied, staticAuth !== undefined),
+          form
         )
         if (hook) httpRequest = yield* Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error))
-        const dpopProof = httpRequest.headers["dpop"] !== undefined
-        const sentAt = yield* Clock.currentTimeMillis
+        const proof = httpRequest.headers["dpop"]
+        const dpopProof = proof !== undefined
+        // what a server might echo back in an error: the secret-bearing form values, the authentication's secrets and
+        // a DPoP proof
+        const secrets = Redaction.sent(form, proof === undefined ? applied.secrets : [...applied.secrets, proof])
+        const sentAt = clock.unsafeCurrentTimeMillis()
         const response = yield* client.execute(httpRequest).pipe(
           noRedirects,
           Http.withCredentialHeadersRedacted,
@@ -482,7 +524,7 @@ export const make = (
             { status }
           )
         }
-        let retryAfterMillis = Http.parseRetryAfter(response.headers["retry-after"], yield* Clock.currentTimeMillis)
+        let retryAfterMillis = Http.parseRetryAfter(response.headers["retry-after"], clock.unsafeCurrentTimeMillis())
         if (status === 429 || status === 503) {
           // remembered for every later request to this endpoint and client, and the wait of this request's retry
           retryAfterMillis = yield* closeGate(gateKey, retryAfterMillis)
@@ -494,7 +536,7 @@ export const make = (
           yield* Http.release(response)
           return yield* Either.match(request.decode({ status, headers: response.headers, body: "", sentAt, secrets, dpopProof, context }), {
             onLeft: (error) => fail(error),
-            onRight: Effect.succeed
+            onRight: succeed
           })
         }
         const body = yield* Http.readBodyCapped(response, maxBytes).pipe(
@@ -510,7 +552,7 @@ export const make = (
         if (ok) {
           return yield* Either.match(request.decode({ status, headers: response.headers, body, sentAt, secrets, dpopProof, context }), {
             onLeft: (error) => fail(error, retryAfterMillis),
-            onRight: Effect.succeed
+            onRight: succeed
           })
         }
         const errorBody = parseErrorBody(body)
@@ -521,19 +563,11 @@ export const make = (
           status,
           ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
         })
-      }).pipe(
-        (effect) =>
-          timer.timeout(effect, limit.timeout, (): Retry.AttemptFailure<E | PostError> => ({
-            error: timeoutError(context, limit.description),
-            retryAfterMillis: undefined
-          })),
-        (effect) => {
-          const count = request.countAttempt
-          return count === undefined ? effect : Effect.tapBoth(effect, {
-            onFailure: (failure) => count(outcomeOf(failure.error)),
-            onSuccess: () => count("success")
-          })
-        }
+      }).pipe((effect) =>
+        timer.timeout(effect, limit.timeout, (): Retry.AttemptFailure<E | PostError> => {
+          count?.("Timeout")
+          return { error: timeoutError(context, limit.description), retryAfterMillis: undefined }
+        })
       )
     }
 
@@ -560,8 +594,9 @@ export const make = (
     const later = { timeout, description: attemptDescription }
 
     return <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
-        withResend(attempt(request, first)).pipe(
+      Effect.clockWith((clock) => {
+        const startedAt = clock.unsafeCurrentTimeMillis()
+        return withResend(attempt(request, first)).pipe(
           Effect.catchAll((failure) => {
             const context = contextOf(request.target, request.auth)
             const deadlineError = () => timeoutError(context, deadlineDescription)
@@ -585,7 +620,8 @@ export const make = (
               )
             })
           })
-        ))
+        )
+      })
   })
 
 /** a `RateLimited` failure: refused by the gate before sending */

@@ -15,13 +15,14 @@ import type * as Scope from "effect/Scope"
 /** @internal */
 export interface SingleFlight<K, A, E> {
   /**
-   * Joins the flight of `key`, or starts `effect` as it; waits for its result. The choice is made in one step (no
-   * other fiber can start a flight of `key` in between); `onStart` / `onJoin` run after it, e.g. to count it.
+   * Joins the flight of `key`, or starts `effect()` as it; waits for its result. The choice is made in one step (no
+   * other fiber can start a flight of `key` in between); `onStart` / `onJoin` are called in that step, e.g. to count
+   * it. `effect` is called only by the caller that starts the flight: a caller that joins builds nothing.
    */
   readonly run: (
     key: K,
-    effect: Effect.Effect<A, E>,
-    hooks?: { readonly onStart?: Effect.Effect<void>; readonly onJoin?: Effect.Effect<void> }
+    effect: () => Effect.Effect<A, E>,
+    hooks?: { readonly onStart?: () => void; readonly onJoin?: () => void }
   ) => Effect.Effect<A, E>
   /** Starts `effect` as the flight of `key` unless one is running, without waiting; `true` when it started. */
   readonly start: (key: K, effect: Effect.Effect<A, E>) => Effect.Effect<boolean>
@@ -56,20 +57,28 @@ export const make = <K, A, E>(): Effect.Effect<SingleFlight<K, A, E>, never, Sco
       return [deferred, Effect.forkIn(run, scope)]
     }
 
+    // a caller that joins only waits (interruptible: it stops waiting, the flight goes on); the caller that starts the
+    // flight registers it and forks its run uninterruptibly, deciding again inside that step
     const run: SingleFlight<K, A, E>["run"] = (key, effect, hooks) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          const current = flights.get(key)
-          if (current !== undefined) {
-            return hooks?.onJoin === undefined
-              ? restore(Deferred.await(current))
-              : Effect.zipRight(hooks.onJoin, restore(Deferred.await(current)))
-          }
-          const [deferred, fork] = launch(key, effect)
-          const started = hooks?.onStart === undefined ? fork : Effect.zipRight(fork, hooks.onStart)
-          return Effect.zipRight(started, restore(Deferred.await(deferred)))
-        })
-      )
+      Effect.suspend(() => {
+        const current = flights.get(key)
+        if (current !== undefined) {
+          hooks?.onJoin?.()
+          return Deferred.await(current)
+        }
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.suspend(() => {
+            const again = flights.get(key)
+            if (again !== undefined) {
+              hooks?.onJoin?.()
+              return restore(Deferred.await(again))
+            }
+            const [deferred, fork] = launch(key, effect())
+            hooks?.onStart?.()
+            return Effect.zipRight(fork, restore(Deferred.await(deferred)))
+          })
+        )
+      })
 
     const start: SingleFlight<K, A, E>["start"] = (key, effect) =>
       Effect.uninterruptible(Effect.suspend(() => {

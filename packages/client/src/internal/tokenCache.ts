@@ -166,7 +166,8 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenCache.Se
       acquire.pipe(
         // one span per acquisition (hits are not traced: a span costs ten times a hit; the metrics count them)
         Effect.withSpan("TokenCache.acquire", {
-          attributes: { "oauth.cache.acquisition": background ? "background" : "foreground" }
+          attributes: { "oauth.cache.acquisition": background ? "background" : "foreground" },
+          captureStackTrace: false
         }),
         Effect.onExit((exit) =>
           Exit.isSuccess(exit)
@@ -200,7 +201,10 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenCache.Se
         }
       })
 
-    const onJoin = { onJoin: Metric.increment(metrics.joined), onStart: Metric.increment(metrics.misses) }
+    const onJoin = {
+      onJoin: () => metrics.joined.unsafeUpdate(1, noTags),
+      onStart: () => metrics.misses.unsafeUpdate(1, noTags)
+    }
 
     // the hit path is one read of the clock and one synchronous step: no span (the counter counts hits), the counter
     // updated in place
@@ -227,7 +231,8 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenCache.Se
           )
         }
         if (entry !== undefined) forget(key) // expired: never handed out again
-        return flights.run(key, acquisition(key, acquire, options?.notAfter, false), onJoin)
+        // the acquisition is built only by the caller that starts it (10,000 callers of a cold key: one)
+        return flights.run(key, () => acquisition(key, acquire, options?.notAfter, false), onJoin)
       })
 
     const unsafeFresh = (key: string, now: number): TokenSet | undefined => {

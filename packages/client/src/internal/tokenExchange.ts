@@ -79,6 +79,8 @@ export const cacheKey = (
     readonly auth: ClientAuth.ClientAuth
     readonly endpoint: string | undefined
     readonly hash: (secretOrToken: string) => string
+    /** the thumbprint of the endpoint's DPoP key, when it sends proofs */
+    readonly jkt?: string | undefined
   }
 ): string => {
   const fp = fingerprint(client.auth, client.hash)
@@ -99,6 +101,7 @@ export const cacheKey = (
       subject_token: tokenRedacted(request.subjectToken),
       actor_token: request.actorToken === undefined ? undefined : tokenRedacted(request.actorToken)
     },
-    hashes: { credential: fp.secretHash }
+    hashes: { credential: fp.secretHash },
+    jkt: client.jkt
   }, client.hash)
 }

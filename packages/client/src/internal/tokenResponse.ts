@@ -76,6 +76,11 @@ export interface DecodeContext {
   readonly sentSecrets: Redaction.Sent
   /** the request carried a DPoP proof: a `DPoP` token type is understood (RFC 9449 §5) */
   readonly dpopProof: boolean
+  /**
+   * the key that proof was signed with: a `DPoP` token set records its thumbprint (`jkt`) and, for a user session
+   * (`keep`), its private JWK
+   */
+  readonly dpopKey?: { readonly thumbprint: string; readonly keep: Redacted.Redacted<string> | undefined } | undefined
   /** where the request went and who sent it, for the errors */
   readonly request: FormPost.RequestContext
 }
@@ -225,6 +230,8 @@ const decodeChecked = (
     ? context.now + Math.round(response.expires_in * 1000)
     : jwtExpiry(response.access_token, context.now) ?? context.now + context.defaultLifetimeMillis
   const scope = response.scope !== undefined ? splitScope(response.scope) : context.requestedScope
+  // a DPoP token is bound to the key the proof was signed with (RFC 9449 §5): recorded, and kept by a user session
+  const bound = context.dpopKey !== undefined && response.token_type.toLowerCase() === "dpop" ? context.dpopKey : undefined
   const extra: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(json)) {
     if (!modelled.has(name)) extra[name] = value
@@ -244,7 +251,9 @@ const decodeChecked = (
         grant: context.grant,
         ...(context.clientId !== undefined ? { clientId: context.clientId } : {}),
         tokenEndpoint: context.tokenEndpoint
-      }, true)
+      }, true),
+      ...(bound !== undefined ? { jkt: bound.thumbprint } : {}),
+      ...(bound?.keep !== undefined ? { dpopKey: bound.keep } : {})
       // every field comes from the response decoded above: validating the classes again would decode it twice
     }, true)
   )

@@ -117,10 +117,27 @@ export const parse = (header: string): ReadonlyArray<Challenge> => {
  *
  * @internal
  */
-export const bearerTokenRejected = (header: string | undefined): boolean => {
+export const bearerTokenRejected = (header: string | undefined): boolean => tokenRejected(header, "bearer")
+
+/**
+ * Whether a 401 says the token sent with `scheme` (`bearer`, or `dpop` for a DPoP-bound token, RFC 9449 §7.1) was
+ * rejected: a challenge of that scheme with `error="invalid_token"` or with no `error` – or no `WWW-Authenticate`.
+ *
+ * @internal
+ */
+export const tokenRejected = (header: string | undefined, scheme: "bearer" | "dpop"): boolean => {
   if (header === undefined || header.trim() === "") return true
-  const bearer = parse(header).find((c) => c.scheme.toLowerCase() === "bearer")
-  if (bearer === undefined) return false
-  const error = bearer.params["error"]
+  const challenge = parse(header).find((c) => c.scheme.toLowerCase() === scheme)
+  if (challenge === undefined) return false
+  const error = challenge.params["error"]
   return error === undefined || error === "invalid_token"
 }
+
+/**
+ * Whether a 401 asks for a DPoP nonce (RFC 9449 §9): a `DPoP` challenge with `error="use_dpop_nonce"`.
+ *
+ * @internal
+ */
+export const dpopNonceRequired = (header: string | undefined): boolean =>
+  header !== undefined &&
+  parse(header).some((c) => c.scheme.toLowerCase() === "dpop" && c.params["error"] === "use_dpop_nonce")

@@ -24,12 +24,13 @@ import { Cause, Effect, Exit, FastCheck as fc, Layer, Logger, LogLevel, Option, 
 import { inspect } from "node:util"
 import * as AuthorizationServer from "../../src/AuthorizationServer.js"
 import * as ClientAuth from "../../src/ClientAuth.js"
+import * as DPoP from "../../src/DPoP.js"
 import * as Revocation from "../../src/Revocation.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as TokenEndpoint from "../../src/TokenEndpoint.js"
 import { mockHttp } from "../support/http.js"
 import type { ClientCase } from "../support/hostile.js"
-import { clients, httpServer } from "../support/hostile.js"
+import { clients, httpServer, requestToken, serverLayer } from "../support/hostile.js"
 import { makeSpanRecorder } from "../support/tracer.js"
 
 const clientId = "hostile-client"
@@ -349,4 +350,50 @@ describe("a scripted client echoing every sent secret in every encoding and memb
     },
     { timeout: 60_000, fastCheck: { numRuns: 60 } }
   )
+})
+
+describe.each(clients)("$name: a server echoing the DPoP proof it received (RFC 9449)", (client) => {
+  it.scopedLive("no rendering of the error, its cause, the spans or the logs holds the proof or the private key", () =>
+    Effect.gen(function*() {
+      const dpop = yield* DPoP.make()
+      const privateJwk = Redacted.value(dpop.key.privateJwk)
+      const parsed: unknown = JSON.parse(privateJwk)
+      const d = typeof parsed === "object" && parsed !== null && "d" in parsed ? String(parsed.d) : ""
+      assert.isAbove(d.length, 20)
+      const proofs: Array<string> = []
+      let kind = 0
+      const server = yield* httpServer((request, response) => {
+        const proof = String(request.headers["dpop"])
+        proofs.push(proof)
+        const echo = `${proof} ${encodeURIComponent(proof)}`
+        const bodies: ReadonlyArray<readonly [number, string, string]> = [
+          [400, "application/json", JSON.stringify({ error: echo, error_description: `bad proof ${echo}`, error_uri: echo })],
+          [200, "application/json", JSON.stringify({ error: "invalid_dpop_proof", error_description: echo })],
+          [200, "application/json", JSON.stringify({ access_token: echo, token_type: echo, note: echo, [proof]: 1 })],
+          [200, "text/html", `<p>${echo}</p>`]
+        ]
+        const [status, type, body] = bodies[kind % bodies.length]!
+        response.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) }).end(body)
+      })
+      const endpoint = TokenEndpoint.layer({ dpop }).pipe(Layer.provide(serverLayer(server)))
+      for (const [title, tag] of [
+        ["a 400 error body", "TokenEndpointError"],
+        ["a 200 error body", "TokenEndpointError"],
+        ["a malformed 200", "InvalidTokenResponse"],
+        ["a 200 that is not JSON", "InvalidTokenResponse"]
+      ] as const) {
+        const { error, texts } = yield* observe(
+          requestToken({
+            grantType: "client_credentials",
+            auth: ClientAuth.clientSecretBasic(clientId, Redacted.make("dpop-route-secret")),
+            retry: RetryPolicy.never
+          }).pipe(Effect.asVoid, Effect.provide(endpoint))
+        ).pipe(Effect.provide(client.layer))
+        kind++
+        assert.strictEqual(error?._tag, tag, title)
+        assert.include(redactedText(error), "<redacted>", title)
+        assertNoEcho(title, [proofs.at(-1) ?? "", d, privateJwk], texts)
+      }
+      assert.strictEqual(proofs.length, 4)
+    }), { timeout: 30_000 })
 })

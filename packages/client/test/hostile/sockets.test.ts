@@ -5,7 +5,7 @@
  * unread, un-cancelled bodies would keep one socket each until a GC.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import type * as Http from "node:http"
 import * as ClientAuth from "../../src/ClientAuth.js"
 import * as Revocation from "../../src/Revocation.js"
@@ -98,6 +98,42 @@ describe.each(clients)("$name: 200 refused bodies, one after another", (client) 
         console.log(`sockets ${client.name}: ${c.title}: ${server.connections()} connections, ${open} open 500 ms after the last`)
         assert.strictEqual(server.requests(), rounds)
         assert.isAtMost(open, 2)
+      }).pipe(Effect.scoped), 60_000)
+  }
+})
+
+describe.each(clients)("$name: requests interrupted by their caller", (client) => {
+  const interrupted = [
+    {
+      title: "waiting for the answer's headers",
+      answer: (_request: Received, _response: Http.ServerResponse) => {}
+    },
+    {
+      title: "reading a body that never ends",
+      answer: (_request: Received, response: Http.ServerResponse) => {
+        response.writeHead(200, { "content-type": "application/json", "content-length": 4096 })
+        response.write("{\"access_token\":\"")
+      }
+    }
+  ]
+  for (const c of interrupted) {
+    it.live(`50 requests interrupted while ${c.title}: each interruption returns, at most 2 sockets open 500 ms later`, () =>
+      Effect.gen(function*() {
+        const server = yield* httpServer(c.answer)
+        const services = yield* Layer.build(
+          TokenEndpoint.layer().pipe(Layer.provide(serverLayer(server)), Layer.provide(client.layer))
+        )
+        for (let i = 0; i < 50; i++) {
+          const fiber = yield* Effect.fork(Effect.provide(tokenRequest, services))
+          // interrupted once the server holds the request (and, for the body case, has begun the answer)
+          while (server.requests() <= i) yield* Effect.sleep("1 millis")
+          yield* Effect.sleep("5 millis")
+          const exit = yield* Fiber.interrupt(fiber)
+          assert.isTrue(Exit.isInterrupted(exit))
+        }
+        yield* Effect.sleep("500 millis")
+        assert.strictEqual(server.requests(), 50)
+        assert.isAtMost(server.openSockets(), 2)
       }).pipe(Effect.scoped), 60_000)
   }
 })

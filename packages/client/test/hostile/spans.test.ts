@@ -6,11 +6,25 @@
  */
 import { Headers, HttpClient, HttpClientRequest } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
+import * as BearerClient from "../../src/BearerClient.js"
 import * as ClientAuth from "../../src/ClientAuth.js"
+import * as DPoP from "../../src/DPoP.js"
+import * as TokenEndpoint from "../../src/TokenEndpoint.js"
+import * as TokenSet from "../../src/TokenSet.js"
+import * as TokenSource from "../../src/TokenSource.js"
 import * as Revocation from "../../src/Revocation.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
-import { clients, endpointLayer, httpServer, requestToken, revocationLayer, sendJson, tokenResponse } from "../support/hostile.js"
+import {
+  clients,
+  endpointLayer,
+  httpServer,
+  requestToken,
+  revocationLayer,
+  sendJson,
+  serverLayer,
+  tokenResponse
+} from "../support/hostile.js"
 import { makeSpanRecorder } from "../support/tracer.js"
 
 const clientSecret = "span-client-secret-value"
@@ -59,4 +73,39 @@ describe.each(clients)("$name: credential headers in the platform's client span"
       assert.deepStrictEqual(authorizationAttributes(recorder), ["<redacted>"])
       assert.strictEqual(server.received[0]?.headers.authorization, header)
     }))
+
+  it.scopedLive("with Headers.currentRedactedNames emptied: a DPoP proof is redacted, at the token endpoint and the API", () =>
+    Effect.gen(function*() {
+      const server = yield* httpServer((request, response) =>
+        request.url === "/token"
+          ? sendJson(response, 200, { ...tokenResponse("span-dpop-token"), token_type: "DPoP" })
+          : response.writeHead(200).end()
+      )
+      const recorder = makeSpanRecorder()
+      const dpop = yield* DPoP.make()
+      const token = yield* requestToken({ grantType: "client_credentials", auth, retry: RetryPolicy.never }).pipe(
+        Effect.provide(TokenEndpoint.layer({ dpop }).pipe(Layer.provide(serverLayer(server)))),
+        Effect.withTracer(recorder.tracer),
+        Effect.locally(Headers.currentRedactedNames, [])
+      )
+      const api = yield* BearerClient.make(TokenSource.succeed(token), { origins: [server.url], dpop })
+      yield* api.get(`${server.url}/orders`).pipe(
+        Effect.withTracer(recorder.tracer),
+        Effect.locally(Headers.currentRedactedNames, [])
+      )
+      const platform = recorder.spans.filter((span) => span.kind === "client" && span.name.startsWith("http.client"))
+      assert.deepStrictEqual(platform.map((span) => span.attributes.get("http.request.header.dpop")), ["<redacted>", "<redacted>"])
+      assert.deepStrictEqual(platform.map((span) => span.attributes.get("http.request.header.authorization")), [
+        "<redacted>",
+        "<redacted>"
+      ])
+      // the proofs were sent, and appear in no span
+      const proofs = server.received.map((request) => String(request.headers["dpop"]))
+      assert.strictEqual(proofs.length, 2)
+      assert.strictEqual(server.received[1]?.headers.authorization, "DPoP span-dpop-token")
+      const shown = JSON.stringify(recorder.spans.map((span) => [span.name, [...span.attributes], span.events]))
+      for (const proof of proofs) assert.notInclude(shown, proof.split(".")[2] ?? proof)
+      assert.notInclude(shown, Redacted.value(dpop.key.privateJwk))
+      assert.strictEqual(TokenSet.accessTokenValue(token), "span-dpop-token")
+    }).pipe(Effect.provide(client.layer)))
 })

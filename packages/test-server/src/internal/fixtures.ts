@@ -23,6 +23,7 @@ export const clientIds = {
   post: "svc-post",
   privateKeyJwt: "svc-pkjwt",
   web: "web-app",
+  publicWeb: "web-public",
   exchanger: "svc-exchanger"
 } as const
 
@@ -43,6 +44,14 @@ export const clientSecrets = {
  * @internal
  */
 export const redirectUri = "http://127.0.0.1:1/callback"
+
+/**
+ * The JWS algorithms the server accepts DPoP proofs signed with (`dpop_signing_alg_values_supported`): oidc-provider's
+ * defaults and RS256. PS256 is left out, so that a client's check of the list can be tested.
+ *
+ * @internal
+ */
+export const dpopSigningAlgorithms = ["ES256", "EdDSA", "Ed25519", "RS256"] as const
 
 /** RFC 8693 §3 token type identifiers. @internal */
 export const tokenTypes = {

@@ -25,6 +25,10 @@ export interface ProviderOptions {
   readonly webRedirectUris: ReadonlyArray<string>
   /** the web client's registered post-logout redirect URIs (OpenID Connect RP-Initiated Logout) */
   readonly webPostLogoutRedirectUris: ReadonlyArray<string>
+  /** the secret of the DPoP nonces (32 bytes) */
+  readonly dpopNonceSecret: Buffer
+  /** every DPoP proof must carry a current nonce */
+  readonly requireDpopNonce: boolean
 }
 
 const secondsPerDay = 24 * 60 * 60
@@ -75,6 +79,15 @@ const clients = (options: ProviderOptions): Array<ClientMetadata> => [
     response_types: ["code"],
     redirect_uris: [...options.webRedirectUris],
     post_logout_redirect_uris: [...options.webPostLogoutRedirectUris],
+    scope: `openid offline_access ${Fixtures.resourceScope}`
+  },
+  {
+    // a public client (RFC 9449 §5: its refresh tokens are bound to the DPoP key of the sign-in)
+    client_id: Fixtures.clientIds.publicWeb,
+    token_endpoint_auth_method: "none",
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    redirect_uris: [...options.webRedirectUris],
     scope: `openid offline_access ${Fixtures.resourceScope}`
   },
   {
@@ -150,6 +163,12 @@ export const make = (oidc: OidcModule, options: ProviderOptions): Provider => {
     features: {
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
+      // DPoP (RFC 9449) for the provider's own grants; the token exchange checks proofs itself (tokenExchange.ts)
+      dPoP: {
+        enabled: true,
+        nonceSecret: options.dpopNonceSecret,
+        requireNonce: () => options.requireDpopNonce
+      },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       revocation: {
         enabled: true,
@@ -169,6 +188,7 @@ export const make = (oidc: OidcModule, options: ProviderOptions): Provider => {
         }
       }
     },
+    enabledJWA: { dPoPSigningAlgValues: [...Fixtures.dpopSigningAlgorithms] },
     pkce: { required: () => true },
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed("refresh_token"),
     rotateRefreshToken: options.rotateRefreshToken,
