@@ -31,6 +31,7 @@ import type { Redis } from "ioredis"
 import * as Connection from "./internal/connection.js"
 import * as Protection from "./internal/protection.js"
 import * as internal from "./internal/sessionStore.js"
+import type * as RedisTokenStore from "./RedisTokenStore.js"
 
 /**
  * A secret key, as bytes or their base64url (see `RedisTokenStore.Key`).
@@ -49,20 +50,14 @@ export type Key = Protection.Key
 export type Encryption = Protection.Encryption
 
 /**
+ * `RedisTokenStore`'s options without its `ttl` – the same prefix, timeout and lock – and the window instead.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface BaseOptions {
-  /** prefix of every Redis key this store writes (default `"effect-oauth:"`) */
-  readonly prefix?: string | undefined
-  /** how long an outcome is served after it was written (default 60 s) */
+export interface BaseOptions extends Omit<RedisTokenStore.BaseOptions, "ttl"> {
+  /** how long an outcome is served after it was written (default 60 s): its keys' `PX` */
   readonly window?: Duration.DurationInput | undefined
-  /** a Redis command slower than this fails with a `TokenStoreError` (default 1 s) */
-  readonly operationTimeout?: Duration.DurationInput | undefined
-  /** the time-to-live of a key's lock (default 10 s), extended while its holder runs */
-  readonly lockTtl?: Duration.DurationInput | undefined
-  /** how often a waiting instance tries the lock again (default 25 ms) */
-  readonly pollInterval?: Duration.DurationInput | undefined
 }
 
 /**
@@ -158,12 +153,5 @@ export const layerConfig = (
   options: Omit<BaseOptions, "prefix"> = {}
 ): Layer.Layer<RotationStore.RotationStore, ConfigurationError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(
-    Effect.map(
-      Connection.connectionConfig("OAUTH_SESSION_PREFIX", {
-        keys: "OAUTH_SESSION_ENCRYPTION_KEYS",
-        encryption: "OAUTH_SESSION_ENCRYPTION",
-        keyHashSecret: "OAUTH_SESSION_KEY_HASH_SECRET"
-      }),
-      (connection) => layer({ ...options, ...connection })
-    )
+    Effect.map(Connection.sessionConnectionConfig, (connection) => layer({ ...options, ...connection }))
   )

@@ -168,12 +168,5 @@ export const layerConfig = (
   options: Omit<BaseOptions, "prefix"> = {}
 ): Layer.Layer<TokenStore, ConfigurationError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(
-    Effect.map(
-      Connection.connectionConfig("OAUTH_SESSION_PREFIX", {
-        keys: "OAUTH_SESSION_ENCRYPTION_KEYS",
-        encryption: "OAUTH_SESSION_ENCRYPTION",
-        keyHashSecret: "OAUTH_SESSION_KEY_HASH_SECRET"
-      }),
-      (connection) => layer({ ...options, ...connection })
-    )
+    Effect.map(Connection.sessionConnectionConfig, (connection) => layer({ ...options, ...connection }))
   )

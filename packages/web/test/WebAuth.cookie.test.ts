@@ -11,7 +11,7 @@ import { HttpServerResponse } from "@effect/platform"
 import { Effect, Logger, Redacted, TestClock } from "effect"
 import * as CurrentSession from "../src/CurrentSession.js"
 import * as WebAuth from "../src/WebAuth.js"
-import { fetchJson, FakesTag, Jar, layer, send } from "./support.js"
+import { burstAfterExpiry, fetchJson, FakesTag, Jar, layer, send, signIn } from "./support.js"
 
 /** a JWE in compact serialization (dir, A256GCM): empty encrypted key, 12-byte IV, 16-byte tag */
 const jwe = /^[A-Za-z0-9_-]+\.\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/
@@ -39,16 +39,6 @@ const accessToken = WebAuth.middleware(Effect.gen(function*() {
   return HttpServerResponse.text(`${session.subject} ${Redacted.value(tokens.accessToken)}`)
 }))
 
-/** login, then the callback with `code` (the fakes issue `A-<code>`, `R-<code>`) */
-const signIn = (jar: Jar, code = "c1") =>
-  Effect.gen(function*() {
-    const { callback, login } = yield* web
-    const fakes = yield* FakesTag
-    yield* send(login, "/login", { jar })
-    const state = fakes.authorizationUrls[fakes.authorizationUrls.length - 1]?.state ?? ""
-    return yield* send(callback, `/callback?code=${code}&state=${state}`, { jar })
-  })
-
 const copy = (jar: Jar): Jar => {
   const other = new Jar()
   for (const [name, value] of jar.cookies) other.cookies.set(name, value)
@@ -63,7 +53,7 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
       Effect.gen(function*() {
         const fakes = yield* FakesTag
         const jar = new Jar()
-        const done = yield* signIn(jar)
+        const { done } = yield* signIn(jar)
         expect([done.status, done.location]).toEqual([302, "/"])
         expect(done.setCookie.map(shape)).toEqual([
           `__Host-session=<sealed>; Max-Age=28800; ${attributes}`,
@@ -84,7 +74,7 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
         const jar = new Jar()
         // tokens of 2,500 characters each: the sealed set takes two cookies
         const big = `big${"x".repeat(2_497)}`
-        const done = yield* signIn(jar, big)
+        const { done } = yield* signIn(jar, { code: big })
         expect(done.setCookie.map(shape)).toEqual([
           `__Host-session=2~<part 1>; Max-Age=28800; ${attributes}`,
           expect.stringMatching(new RegExp(`^__Host-session\\.1=<part of \\d+>; Max-Age=28800; ${attributes}$`)),
@@ -124,7 +114,7 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
         const fakes = yield* FakesTag
         const jar = new Jar()
         const huge = `huge${"y".repeat(6_000)}`
-        const done = yield* signIn(jar, huge)
+        const { done } = yield* signIn(jar, { code: huge })
         expect([done.status, done.setCookie]).toEqual([502, [`__Host-session-signin-82tFroGICe4kriSJ=; Max-Age=0; ${attributes}`]])
         expect(done.body).toContain("The sign-in service did not answer as expected.")
         expect(fakes.revoked).toEqual([`R-${huge}`])
@@ -143,7 +133,7 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
         const beforeRotation = copy(jar)
         // another browser, whose refresh token begins like this one's: R-c1x
         const other = new Jar()
-        yield* signIn(other, "c1x")
+        yield* signIn(other, { code: "c1x" })
         fakes.lifetimeMillis = 3_600_000 // refreshed tokens live an hour
         yield* TestClock.adjust("61 seconds")
 
@@ -191,17 +181,8 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
   describe("one refresh, and the cookie that goes with it", () => {
     it.live("20 concurrent requests carrying the same expired cookie: one refresh, every response sets the new cookie", () =>
       Effect.gen(function*() {
+        const answers = yield* burstAfterExpiry(accessToken, copy)
         const fakes = yield* FakesTag
-        fakes.lifetimeMillis = 1_000
-        const jar = new Jar()
-        yield* signIn(jar)
-        yield* Effect.sleep("1100 millis")
-        fakes.refreshDelayMillis = 200
-        fakes.lifetimeMillis = 3_600_000
-        const answers = yield* Effect.all(
-          Array.from({ length: 20 }, () => send(accessToken, "/api/token", { headers: fetchJson, jar: copy(jar) })),
-          { concurrency: "unbounded" }
-        )
         expect(answers.map((a) => `${a.status} ${a.body}`)).toEqual(Array.from({ length: 20 }, () => "200 alice A-refreshed-1"))
         expect(answers.map((a) => a.setCookie.map(shape))).toEqual(
           Array.from({ length: 20 }, () => [`__Host-session=<sealed>; Max-Age=28800; ${attributes}`])
@@ -280,7 +261,7 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
         const { logout } = yield* web
         const fakes = yield* FakesTag
         const jar = new Jar()
-        yield* signIn(jar, `big${"x".repeat(2_497)}`)
+        yield* signIn(jar, { code: `big${"x".repeat(2_497)}` })
         const kept = copy(jar)
         expect([...jar.cookies.keys()]).toEqual(["__Host-session", "__Host-session.1"])
         const out = yield* send(logout, "/logout", { method: "POST", jar })
@@ -303,7 +284,7 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
         const fakes = yield* FakesTag
         const jar = new Jar()
         yield* signIn(jar)
-        yield* signIn(jar, "c2")
+        yield* signIn(jar, { code: "c2" })
         expect(fakes.revoked).toEqual(["R-c1"])
         expect((yield* send(accessToken, "/a", { jar })).body).toBe("alice A-c2")
       }).pipe(Effect.provide(cookieMode())))

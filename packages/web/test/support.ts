@@ -316,3 +316,37 @@ export const loopbackBrowser = (baseUrl: string) => {
     }).pipe(Effect.orDie)
   return { jar, request }
 }
+
+/** login (with `returnTo`), then the callback with `code` (default `c1`: the fakes issue `A-<code>`, `R-<code>`) */
+export const signIn = (jar: Jar, options: { readonly returnTo?: string; readonly code?: string } = {}) =>
+  Effect.gen(function*() {
+    const { callback, login } = yield* WebAuth.WebAuth
+    const fakes = yield* FakesTag
+    const started = yield* send(login, options.returnTo === undefined ? "/login" : `/login?returnTo=${encodeURIComponent(options.returnTo)}`, { jar })
+    const state = fakes.authorizationUrls[fakes.authorizationUrls.length - 1]?.state ?? ""
+    const done = yield* send(callback, `/callback?code=${options.code ?? "c1"}&state=${state}&iss=https%3A%2F%2Flogin.example`, { jar })
+    return { started, done, state }
+  })
+
+/**
+ * A session signed in with a 1-second access token, then – once it expired – 20 concurrent requests to `route`, each
+ * with the cookies of `jarFor(jar)`; the refresh takes 200 ms and its token lives an hour (a request that arrives late
+ * on a loaded machine finds it fresh).
+ */
+export const burstAfterExpiry = <E, R>(
+  route: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  jarFor: (jar: Jar) => Jar = (jar) => jar
+) =>
+  Effect.gen(function*() {
+    const fakes = yield* FakesTag
+    fakes.lifetimeMillis = 1_000
+    const jar = new Jar()
+    yield* signIn(jar)
+    yield* Effect.sleep("1100 millis")
+    fakes.refreshDelayMillis = 200
+    fakes.lifetimeMillis = 3_600_000
+    return yield* Effect.all(
+      Array.from({ length: 20 }, () => send(route, "/api/token", { headers: fetchJson, jar: jarFor(jar) })),
+      { concurrency: "unbounded" }
+    )
+  })
