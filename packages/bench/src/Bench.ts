@@ -1,5 +1,5 @@
 /**
- * The whole benchmark: five sections, each a ratio taken in the same run against a baseline measured next to it, and
+ * The whole benchmark: six sections, each a ratio taken in the same run against a baseline measured next to it, and
  * the issue's targets computed from their rows.
  *
  * Timed rows of a section are measured in interleaved rounds (see `Rounds.ts`), so that a burst of load from elsewhere
@@ -16,6 +16,7 @@ import { type Config, forProfiling, fullConfig, quickConfig } from "./Config.js"
 import { dpopSection } from "./Dpop.js"
 import { measureMemory, type MemoryResult } from "./Memory.js"
 import type * as Peers from "./Peers.js"
+import { type WebCounts, webSection } from "./Web.js"
 import { fixed, times } from "./Rounds.js"
 import {
   clientId,
@@ -31,7 +32,7 @@ import { evaluate, type TargetResult, targetsTable } from "./Targets.js"
 import * as TokenServer from "./TokenServer.js"
 
 export { fullConfig, quickConfig }
-export type { CachedCounts, CoalescingResult, Config, Section }
+export type { CachedCounts, CoalescingResult, Config, Section, WebCounts }
 
 export interface RunOptions {
   /** a tiny configuration that proves the bench runs end to end (seconds, numbers meaningless) */
@@ -60,6 +61,8 @@ export interface Results {
   readonly cachedCounts: CachedCounts | undefined
   readonly coalescing: ReadonlyArray<CoalescingResult>
   readonly memory: MemoryResult | undefined
+  /** what the token endpoint saw during the web section (undefined when it did not run) */
+  readonly webCounts: WebCounts | undefined
   readonly markdown: string
 }
 
@@ -181,9 +184,10 @@ export const render = (
     `- load average (1/5/15 min) at start ${formatLoad(environment.loadBefore)}, at end ${formatLoad(environment.loadAfter)}`,
     `- interleaved rounds × samples per row and round: cached ${config.cached.rounds} × ${config.cached.passes}, ` +
     `cold ${config.cold.rounds} × ${config.cold.passes}, coalescing ${config.coalescing.rounds} × ` +
-    `${config.coalescing.passes}, DPoP ${config.dpop.rounds} × ${config.dpop.passes}; the rows of a section take ` +
-    "their samples in turns; a figure is the median of the rounds' medians, a ratio the median of the per-round " +
-    "ratios to a row measured in the same round, with its spread (min–max over the rounds)",
+    `${config.coalescing.passes}, DPoP ${config.dpop.rounds} × ${config.dpop.passes}, web ${config.web.rounds} × ` +
+    `${config.web.passes}; the rows of a section take their samples in turns; a figure is the median of the rounds' ` +
+    "medians, a ratio the median of the per-round ratios to a row measured in the same round, with its spread " +
+    "(min–max over the rounds)",
     `- whole run: ${fixed(environment.durationSeconds, 0)} s`,
     "",
     "## Targets (issue 14)",
@@ -227,6 +231,7 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
     let cachedCounts: CachedCounts | undefined
     let coalescing: ReadonlyArray<CoalescingResult> = []
     let memory: MemoryResult | undefined
+    let webCounts: WebCounts | undefined
     if (wanted.includes("cached")) {
       log("1. cached acquire")
       const cached = await cachedSection(ctx("cached"))
@@ -252,6 +257,12 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       log("5. DPoP proofs")
       sections.push(await dpopSection(ctx("dpop")))
     }
+    if (wanted.includes("web")) {
+      log("6. web sessions")
+      const web = await webSection(ctx("web"))
+      sections.push(web.section)
+      webCounts = web.counts
+    }
     const targets = evaluate(sections)
     const environment: Environment = {
       date: new Date().toISOString(),
@@ -270,6 +281,7 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       cachedCounts,
       coalescing,
       memory,
+      webCounts,
       markdown: render(mode, environment, sections, targets, config)
     }
   } finally {

@@ -12,8 +12,8 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 import * as Library from "./Library.js"
-import { figure, fixed, formatSpread, interleave, ratio, type Subject, times } from "./Rounds.js"
-import { count, scope, type Section, type SectionContext, selected } from "./Section.js"
+import { interleave, type Subject } from "./Rounds.js"
+import { count, perItemRows, scope, type Section, type SectionContext, selected } from "./Section.js"
 
 /** What the token endpoint saw during the section (warm-ups included): nothing that depends on timing. */
 export interface CachedCounts {
@@ -157,14 +157,7 @@ export const cachedSection = async (ctx: SectionContext): Promise<{ section: Sec
           `(the endpoint saw ${stats.tokenExchange} exchange request(s) in this section); the session was started ` +
           `with a fresh token set (${stats.refreshToken} refresh request(s)).`,
         columns: ["subject", "ns/call (median)", "vs floor"],
-        rows: measurements.subjects.map((s) => ({
-          id: s.id,
-          cells: [
-            s.label,
-            fixed(figure(measurements, s.id) / n, 1),
-            s.id === "cached.floor" ? times(1) : formatSpread(ratio(measurements, s.id, "cached.floor"))
-          ]
-        })),
+        rows: perItemRows(measurements, { divisor: n, baseline: "cached.floor" }),
         measurements
       },
       counts: {

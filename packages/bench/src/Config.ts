@@ -34,6 +34,12 @@ export interface Config {
     /** unmeasured samples per subject before the rounds (JIT) */
     readonly warmup: number
   }
+  readonly web: Plan & {
+    /** requests per sample, one after the other */
+    readonly batch: number
+    /** unmeasured samples per subject before the rounds (JIT) */
+    readonly warmup: number
+  }
   /** a full GC before each round (off in profile mode: forced collections would fill the profile) */
   readonly gc: boolean
   readonly memory: { readonly tokens: number; readonly capacity: number; readonly inserted: number }
@@ -54,6 +60,7 @@ export const fullConfig: Config = {
     uncoalescedRounds: 1
   },
   dpop: { rounds: 20, passes: 20, batch: 100, warmup: 10 },
+  web: { rounds: 30, passes: 5, batch: 50, warmup: 20 },
   gc: true,
   memory: { tokens: 100_000, capacity: 10_000, inserted: 100_000 }
 }
@@ -73,6 +80,7 @@ export const quickConfig: Config = {
     uncoalescedRounds: 1
   },
   dpop: { rounds: 2, passes: 3, batch: 10, warmup: 1 },
+  web: { rounds: 2, passes: 3, batch: 10, warmup: 2 },
   gc: true,
   memory: { tokens: 5_000, capacity: 1_000, inserted: 5_000 }
 }

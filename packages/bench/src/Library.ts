@@ -33,7 +33,7 @@ export type Transport = "fetch" | "undici"
 export const httpLayer = (transport: Transport): Layer.Layer<HttpClient.HttpClient> =>
   transport === "fetch" ? FetchHttpClient.layer : NodeHttpClient.layerUndici
 
-const authOf = (endpoint: Endpoint): ClientAuth.ClientAuth =>
+export const authOf = (endpoint: Endpoint): ClientAuth.ClientAuth =>
   ClientAuth.clientSecretBasic(endpoint.clientId, Redacted.make(endpoint.clientSecret))
 
 /** The real token endpoint (the bench's child-process server) through the given platform client. */

@@ -3,15 +3,16 @@
  *
  * - `BENCH_QUICK=1`: the tiny configuration (prints only: a quick run never overwrites the committed results).
  * - `--profile <section>` (or `BENCH_PROFILE=<section>`): runs only that section (`cached`, `cold`, `coalescing`,
- *   `memory`, `dpop`, or one row of it, e.g. `cached.exchange`) under the CPU profiler, writes a `.cpuprofile` under
- *   `packages/bench/profiles/` and prints its path with the top self-time functions. Never writes RESULTS.md.
+ *   `memory`, `dpop`, `web`, or one row of it, e.g. `cached.exchange`) under the CPU profiler, writes a `.cpuprofile`
+ *   under `packages/bench/profiles/` and prints its path with the top self-time functions. Never writes RESULTS.md.
  */
 import { writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { run } from "./Bench.js"
 import { profile } from "./Profile.js"
 
-const usage = "usage: node dist/main.js [--profile <section>[.<row>]]   (sections: cached, cold, coalescing, memory, dpop)"
+const usage =
+  "usage: node dist/main.js [--profile <section>[.<row>]]   (sections: cached, cold, coalescing, memory, dpop, web)"
 
 /** a command line this script does not understand: printed without a stack */
 class UsageError extends Error {}

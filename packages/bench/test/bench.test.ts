@@ -26,7 +26,8 @@ describe("bench (quick configuration)", () => {
         "2. Cold acquire",
         "3. Coalescing",
         "4. Memory",
-        "5. DPoP proofs"
+        "5. DPoP proofs",
+        "6. Web sessions"
       ])
       expect(results.sections.flatMap((section) => section.rows.map((row) => row.id))).toEqual([
         "cached.floor",
@@ -55,7 +56,10 @@ describe("bench (quick configuration)", () => {
         "memory.cache",
         "memory.bounded",
         "dpop.signjwt",
-        "dpop.proof"
+        "dpop.proof",
+        "web.bare",
+        "web.server",
+        "web.cookie"
       ])
 
       // the printed tables: the targets first, a header per section and a line per row
@@ -68,7 +72,8 @@ describe("bench (quick configuration)", () => {
           "### 2. Cold acquire",
           "### 3. Coalescing",
           "### 4. Memory",
-          "### 5. DPoP proofs"
+          "### 5. DPoP proofs",
+          "### 6. Web sessions"
         ]
       ) expect(md).toContain(heading)
       for (
@@ -99,7 +104,10 @@ describe("bench (quick configuration)", () => {
           "| `TokenCache.layerMemory` | ",
           "| capacity 1,000, 5,000 inserted: ",
           "| jose `SignJWT` alone (the same claims, `ath` computed once; baseline) | ",
-          "| `DPoP.proof({ method, url, accessToken })`: `htu`, `ath`, the origin's nonce, `iat` from the `Clock` | "
+          "| `DPoP.proof({ method, url, accessToken })`: `htu`, `ath`, the origin's nonce, `iat` from the `Clock` | ",
+          "| the handler alone (no middleware, no cookie) | ",
+          "| `WebAuth.middleware`, sessions on the server (`TokenStore.layerMemory()`), live session | ",
+          "| `WebAuth.middleware`, cookie-only (`RotationStore.layerMemory()`), live session | "
         ]
       ) expect(md).toContain(row)
       expect(md).toContain(`Node ${process.version}`)
@@ -133,6 +141,10 @@ describe("bench (quick configuration)", () => {
       // DPoP: the library's proof against jose's SignJWT alone, same rounds
       expect(cell("dpop.signjwt", 2)).toBe("1.00×")
       expect(cell("dpop.proof", 2)).toMatch(withSpread)
+      // web: each session row against the bare handler of the same rounds
+      expect(cell("web.bare", 2)).toBe("1.00×")
+      expect(cell("web.server", 2)).toMatch(withSpread)
+      expect(cell("web.cookie", 2)).toMatch(withSpread)
 
       // the targets: every one of the issue's, computed from the rows (never typed), each with its spread
       expect(results.targets.map((t) => [t.subject, t.baseline, t.limit])).toEqual(
@@ -161,6 +173,9 @@ describe("bench (quick configuration)", () => {
       expect(coalesced("effect-memo", 100)).toMatchObject({ acquires: 10_000, requests: 100, distinctKeys: 100 })
       expect(coalesced("openid-client", 1)).toMatchObject({ acquires: 500, requests: 500, distinctKeys: 1 })
       expect(coalesced("openid-client", 100)).toMatchObject({ acquires: 500, requests: 500, distinctKeys: 100 })
+
+      // web: every access token stayed fresh – no request reached the endpoint in the section
+      expect(results.webCounts).toEqual({ refreshRequests: 0, requests: 0 })
 
       // memory: the bound holds
       const memory = results.memory
@@ -195,6 +210,6 @@ describe("bench (quick configuration)", () => {
   it.live("profile mode refuses an unknown section", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.tryPromise(() => profile({ target: "warm", quick: true })))
-      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory')
+      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory, dpop, web')
     }))
 })

@@ -7,3 +7,8 @@ export * as RedisTokenCache from "./RedisTokenCache.js"
  * @since 0.1.0
  */
 export * as RedisTokenStore from "./RedisTokenStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RedisRotationStore from "./RedisRotationStore.js"
