@@ -3,5 +3,5 @@ import { shared } from "../../vitest.shared.js"
 
 export default mergeConfig(
   shared,
-  defineProject({ test: { name: "example", include: ["test/**/*.test.ts"], globalSetup: ["test/globalSetup.ts"] } })
+  defineProject({ test: { name: "example", include: ["test/**/*.test.ts"], globalSetup: ["test/globalSetup.ts", "test/globalSetupRedis.ts"] } })
 )

@@ -1,5 +1,5 @@
 /**
- * Section 6, API: what validating a request's JWT access token costs a resource server, once the key set is cached,
+ * Section 7, API: what validating a request's JWT access token costs a resource server, once the key set is cached,
  * against `jose`'s `jwtVerify` alone with the same checks over the same cached key set.
  *
  * The token is a realistic RFC 9068 access token (about 1 KB, RS256 with a 2048-bit key – what oidc-provider signs
@@ -23,8 +23,8 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT } from "jose"
 import type { CryptoKey } from "jose"
 import { randomBytes } from "node:crypto"
-import { figure, fixed, formatSpread, interleave, ratio, type Subject, times } from "./Rounds.js"
-import { count, type Section, type SectionContext, selected } from "./Section.js"
+import { interleave, type Subject } from "./Rounds.js"
+import { count, perItemRows, type Section, type SectionContext, selected } from "./Section.js"
 
 const issuer = "https://login.example.com/"
 const audience = "https://orders.example.com"
@@ -115,21 +115,14 @@ export const apiSection = async (ctx: SectionContext): Promise<Section> => {
     const measurements = await ctx.around(() => interleave(chosen, { ...config.api, gc: config.gc, log }))
     return {
       name: "api",
-      title: "6. API: validating a JWT access token",
+      title: "7. API: validating a JWT access token",
       note: `One RFC 9068 access token (${count(token.length)} characters, RS256, 2048-bit key) validated ` +
         `${count(n)} times per sample – the issuer, audience, \`typ\` at+jwt, RFC 9068's required claims, exp/nbf with ` +
         `5 s of tolerance – the key set cached; ${config.api.rounds} rounds of ${config.api.passes} samples per ` +
         "row, taken in turns; µs per validation is the median of the rounds' median samples divided by " +
         `${count(n)}; a ratio is the median of the per-round ratios to \`jose\` alone (min–max over the rounds).`,
       columns: ["subject", "µs/validation (median)", "vs jose"],
-      rows: measurements.subjects.map((s) => ({
-        id: s.id,
-        cells: [
-          s.label,
-          fixed(figure(measurements, s.id) / n / 1e3, 2),
-          s.id === "api.jose" ? times(1) : formatSpread(ratio(measurements, s.id, "api.jose"))
-        ]
-      })),
+      rows: perItemRows(measurements, { divisor: n * 1e3, baseline: "api.jose" }),
       measurements
     }
   } finally {

@@ -1,5 +1,5 @@
 /**
- * The whole benchmark: six sections, each a ratio taken in the same run against a baseline measured next to it, and
+ * The whole benchmark: seven sections, each a ratio taken in the same run against a baseline measured next to it, and
  * the issue's targets computed from their rows.
  *
  * Timed rows of a section are measured in interleaved rounds (see `Rounds.ts`), so that a burst of load from elsewhere
@@ -17,11 +17,13 @@ import { type Config, forProfiling, fullConfig, quickConfig } from "./Config.js"
 import { dpopSection } from "./Dpop.js"
 import { measureMemory, type MemoryResult } from "./Memory.js"
 import type * as Peers from "./Peers.js"
+import { type WebCounts, webSection } from "./Web.js"
 import { fixed, times } from "./Rounds.js"
 import {
   clientId,
   clientSecret,
   count,
+  markdownTable,
   type Section,
   type SectionContext,
   type SectionName,
@@ -31,7 +33,7 @@ import { evaluate, type TargetResult, targetsTable } from "./Targets.js"
 import * as TokenServer from "./TokenServer.js"
 
 export { fullConfig, quickConfig }
-export type { CachedCounts, CoalescingResult, Config, Section }
+export type { CachedCounts, CoalescingResult, Config, Section, WebCounts }
 
 export interface RunOptions {
   /** a tiny configuration that proves the bench runs end to end (seconds, numbers meaningless) */
@@ -60,6 +62,8 @@ export interface Results {
   readonly cachedCounts: CachedCounts | undefined
   readonly coalescing: ReadonlyArray<CoalescingResult>
   readonly memory: MemoryResult | undefined
+  /** what the token endpoint saw during the web section (undefined when it did not run) */
+  readonly webCounts: WebCounts | undefined
   readonly markdown: string
 }
 
@@ -115,19 +119,25 @@ const memorySection = (memory: MemoryResult): Section => {
   }
 }
 
-export const table = (section: Section): string => {
-  const escape = (cell: string) => cell.replace(/\|/g, "\\|")
-  const align = section.columns.map((_, i) => (i === 0 ? "---" : "---:"))
-  return [
+export const table = (section: Section): string =>
+  [
     `### ${section.title}`,
     "",
     section.note,
     "",
-    `| ${section.columns.map(escape).join(" | ")} |`,
-    `| ${align.join(" | ")} |`,
-    ...section.rows.map((row) => `| ${row.cells.map(escape).join(" | ")} |`)
+    markdownTable(section.columns, section.rows.map((row) => row.cells))
   ].join("\n")
-}
+
+/** the CPU, the cores, the platform and Node */
+export const machine = (): Pick<Environment, "cpu" | "cores" | "platform" | "node"> => ({
+  node: process.version,
+  cpu: os.cpus()[0]?.model ?? "unknown",
+  cores: os.availableParallelism(),
+  platform: `${os.platform()} ${os.arch()}`
+})
+
+/** `1.23 / 2.34 / 3.45`: a load average (1/5/15 min) */
+export const formatLoad = (load: ReadonlyArray<number>): string => load.map((x) => fixed(x, 2)).join(" / ")
 
 const versionOf = (name: string): string => {
   try {
@@ -161,7 +171,6 @@ export const render = (
   targets: ReadonlyArray<TargetResult>,
   config: Config
 ): string => {
-  const load = (l: ReadonlyArray<number>) => l.map((x) => fixed(x, 2)).join(" / ")
   const met = targets.filter((t) => t.met).length
   const measured = targets.filter((t) => t.ratio !== undefined).length
   return [
@@ -173,13 +182,13 @@ export const render = (
     `- machine: ${environment.cpu}, ${environment.cores} cores, ${environment.platform}`,
     `- Node ${environment.node}, openid-client ${environment.openidClient}; ` +
     `commit ${environment.commit}`,
-    `- load average (1/5/15 min) at start ${load(environment.loadBefore)}, at end ${load(environment.loadAfter)}`,
+    `- load average (1/5/15 min) at start ${formatLoad(environment.loadBefore)}, at end ${formatLoad(environment.loadAfter)}`,
     `- interleaved rounds × samples per row and round: cached ${config.cached.rounds} × ${config.cached.passes}, ` +
     `cold ${config.cold.rounds} × ${config.cold.passes}, coalescing ${config.coalescing.rounds} × ` +
-    `${config.coalescing.passes}, DPoP ${config.dpop.rounds} × ${config.dpop.passes}, API ${config.api.rounds} × ` +
-    `${config.api.passes}; the rows of a section take their samples in turns; a figure is the median of the rounds' ` +
-    "medians, a ratio the median of the per-round ratios to a row measured in the same round, with its spread " +
-    "(min–max over the rounds)",
+    `${config.coalescing.passes}, DPoP ${config.dpop.rounds} × ${config.dpop.passes}, web ${config.web.rounds} × ` +
+    `${config.web.passes}, API ${config.api.rounds} × ${config.api.passes}; the rows of a section take their samples ` +
+    "in turns; a figure is the median of the rounds' medians, a ratio the median of the per-round ratios to a row " +
+    "measured in the same round, with its spread (min–max over the rounds)",
     `- whole run: ${fixed(environment.durationSeconds, 0)} s`,
     "",
     "## Targets (issue 14)",
@@ -223,6 +232,7 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
     let cachedCounts: CachedCounts | undefined
     let coalescing: ReadonlyArray<CoalescingResult> = []
     let memory: MemoryResult | undefined
+    let webCounts: WebCounts | undefined
     if (wanted.includes("cached")) {
       log("1. cached acquire")
       const cached = await cachedSection(ctx("cached"))
@@ -248,18 +258,20 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       log("5. DPoP proofs")
       sections.push(await dpopSection(ctx("dpop")))
     }
+    if (wanted.includes("web")) {
+      log("6. web sessions")
+      const web = await webSection(ctx("web"))
+      sections.push(web.section)
+      webCounts = web.counts
+    }
     if (wanted.includes("api")) {
-      log("6. API token validation")
+      log("7. API token validation")
       sections.push(await apiSection(ctx("api")))
     }
     const targets = evaluate(sections)
-    const cpus = os.cpus()
     const environment: Environment = {
       date: new Date().toISOString(),
-      node: process.version,
-      cpu: cpus[0]?.model ?? "unknown",
-      cores: os.availableParallelism(),
-      platform: `${os.platform()} ${os.arch()}`,
+      ...machine(),
       loadBefore,
       loadAfter: os.loadavg(),
       openidClient: versionOf("openid-client"),
@@ -274,6 +286,7 @@ export const run = async (options: RunOptions = {}): Promise<Results> => {
       cachedCounts,
       coalescing,
       memory,
+      webCounts,
       markdown: render(mode, environment, sections, targets, config)
     }
   } finally {

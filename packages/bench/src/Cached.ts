@@ -12,8 +12,8 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 import * as Library from "./Library.js"
-import { figure, fixed, formatSpread, interleave, ratio, type Subject, times } from "./Rounds.js"
-import { count, scope, type Section, type SectionContext, selected } from "./Section.js"
+import { interleave, type Subject } from "./Rounds.js"
+import { count, perItemRows, scope, type Section, type SectionContext, selected } from "./Section.js"
 
 /** What the token endpoint saw during the section (warm-ups included): nothing that depends on timing. */
 export interface CachedCounts {
@@ -57,6 +57,18 @@ export const subjectToken = (nowSeconds: number): string => {
   return `${base64url(header)}.${base64url(claims)}.${randomBytes(256).toString("base64url")}`
 }
 
+/** one sample of a cached row: `n` calls of `f` in one effect (run with one `runPromise`) */
+export const loop = <A, E>(n: number, f: () => Effect.Effect<A, E>): Effect.Effect<void, E> =>
+  Effect.gen(function*() {
+    for (let i = 0; i < n; i++) yield* f()
+  })
+
+/** a sample of the floor: `n` times `Effect.sync(() => map.get(key))` over a plain `Map` */
+export const mapFloor = (n: number): Effect.Effect<void> => {
+  const map = new Map<string, string>([["key", "token"]])
+  return loop(n, () => Effect.sync(() => map.get("key")))
+}
+
 export const cachedSection = async (ctx: SectionContext): Promise<{ section: Section; counts: CachedCounts }> => {
   const { config, endpoint, server, log } = ctx
   const lib = await Library.cachedRuntime(endpoint, "fetch")
@@ -89,19 +101,14 @@ export const cachedSection = async (ctx: SectionContext): Promise<{ section: Sec
     }))
     await runtime.runPromise(sessions.start(sessionId, signedIn))
 
-    const map = new Map<string, string>([["key", "token"]])
-    const loop = <A, E>(f: () => Effect.Effect<A, E>): Effect.Effect<void, E> =>
-      Effect.gen(function*() {
-        for (let i = 0; i < n; i++) yield* f()
-      })
-    const floor = loop(() => Effect.sync(() => map.get("key")))
-    const cacheHit = loop(() => cache.getOrAcquire("bench-key", missing))
+    const floor = mapFloor(n)
+    const cacheHit = loop(n, () => cache.getOrAcquire("bench-key", missing))
     // a fresh options object and a fresh scope array on every call
-    const acquire = loop(() => cc.acquire({ scope: ["api:read"] }))
-    const sourceGet = loop(() => source.get)
+    const acquire = loop(n, () => cc.acquire({ scope: ["api:read"] }))
+    const sourceGet = loop(n, () => source.get)
     // the same subject string, a fresh `Redacted` and a fresh request on every call
-    const exchangeHit = loop(() => exchange.exchange({ subjectToken: Redacted.make(subject), audience }))
-    const managedGet = loop(() => sessions.get(sessionId))
+    const exchangeHit = loop(n, () => exchange.exchange({ subjectToken: Redacted.make(subject), audience }))
+    const managedGet = loop(n, () => sessions.get(sessionId))
 
     const subjects: ReadonlyArray<Subject> = [
       { id: "cached.floor", label: "floor: `Effect.sync(() => map.get(key))`", run: () => runtime.runPromise(floor) },
@@ -150,14 +157,7 @@ export const cachedSection = async (ctx: SectionContext): Promise<{ section: Sec
           `(the endpoint saw ${stats.tokenExchange} exchange request(s) in this section); the session was started ` +
           `with a fresh token set (${stats.refreshToken} refresh request(s)).`,
         columns: ["subject", "ns/call (median)", "vs floor"],
-        rows: measurements.subjects.map((s) => ({
-          id: s.id,
-          cells: [
-            s.label,
-            fixed(figure(measurements, s.id) / n, 1),
-            s.id === "cached.floor" ? times(1) : formatSpread(ratio(measurements, s.id, "cached.floor"))
-          ]
-        })),
+        rows: perItemRows(measurements, { divisor: n, baseline: "cached.floor" }),
         measurements
       },
       counts: {

@@ -33,6 +33,15 @@ interface CoalescingSubject extends Subject {
   readonly acquires: number
 }
 
+/**
+ * One run of the Effect floor: `total` fibers started at once, each joining the one `Effect.cached` acquisition of its
+ * key in a fresh `Map<key, Effect.cached(fetch)>` (keys taken in turn from `scopes`).
+ */
+export const effectFloor = (raw: (scope: string) => Promise<Peers.RawToken>, total: number, scopes: ReadonlyArray<string>) => {
+  const memo = Peers.effectMemo(raw)
+  return Effect.runPromise(Library.concurrently(total, (i) => memo(scopes[i % scopes.length]!)))
+}
+
 export const coalescingSection = async (
   ctx: SectionContext
 ): Promise<{ section: Section; results: ReadonlyArray<CoalescingResult> }> => {
@@ -83,16 +92,7 @@ export const coalescingSection = async (
         keys,
         acquires: total,
         rounds,
-        run: () => {
-          const memo = Peers.effectMemo(raw)
-          return Effect.runPromise(
-            Effect.forEach(
-              Array.from({ length: total }, (_, i) => i),
-              (i) => memo(scopes[i % scopes.length]!),
-              { concurrency: "unbounded", discard: true }
-            )
-          )
-        }
+        run: () => effectFloor(raw, total, scopes)
       },
       {
         id: `coalescing.openid-client.${keys}`,

@@ -34,6 +34,12 @@ export interface Config {
     /** unmeasured samples per subject before the rounds (JIT) */
     readonly warmup: number
   }
+  readonly web: Plan & {
+    /** requests per sample, one after the other */
+    readonly batch: number
+    /** unmeasured samples per subject before the rounds (JIT) */
+    readonly warmup: number
+  }
   readonly api: Plan & {
     /** validations per sample */
     readonly batch: number
@@ -60,6 +66,7 @@ export const fullConfig: Config = {
     uncoalescedRounds: 1
   },
   dpop: { rounds: 20, passes: 20, batch: 100, warmup: 10 },
+  web: { rounds: 30, passes: 5, batch: 50, warmup: 20 },
   api: { rounds: 20, passes: 30, batch: 100, warmup: 20 },
   gc: true,
   memory: { tokens: 100_000, capacity: 10_000, inserted: 100_000 }
@@ -80,6 +87,7 @@ export const quickConfig: Config = {
     uncoalescedRounds: 1
   },
   dpop: { rounds: 2, passes: 3, batch: 10, warmup: 1 },
+  web: { rounds: 2, passes: 3, batch: 10, warmup: 2 },
   api: { rounds: 2, passes: 3, batch: 10, warmup: 1 },
   gc: true,
   memory: { tokens: 5_000, capacity: 1_000, inserted: 5_000 }

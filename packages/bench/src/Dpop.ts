@@ -11,8 +11,8 @@ import * as DPoP from "@effect-oauth/client/DPoP"
 import * as Effect from "effect/Effect"
 import * as Jose from "jose"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
-import { figure, fixed, formatSpread, interleave, ratio, type Subject, times } from "./Rounds.js"
-import { count, type Section, type SectionContext, selected } from "./Section.js"
+import { interleave, type Subject } from "./Rounds.js"
+import { count, perItemRows, type Section, type SectionContext, selected } from "./Section.js"
 
 export const dpopSection = async (ctx: SectionContext): Promise<Section> => {
   const { config, log } = ctx
@@ -64,14 +64,7 @@ export const dpopSection = async (ctx: SectionContext): Promise<Section> => {
       `samples divided by ${count(n)}, a ratio the median of the per-round ratios to \`SignJWT\` alone (min–max over ` +
       "the rounds). Same key (WebCrypto, public JWK exported once) for both.",
     columns: ["subject", "µs/proof (median)", "vs SignJWT"],
-    rows: measurements.subjects.map((s) => ({
-      id: s.id,
-      cells: [
-        s.label,
-        fixed(figure(measurements, s.id) / n / 1e3, 1),
-        s.id === "dpop.signjwt" ? times(1) : formatSpread(ratio(measurements, s.id, "dpop.signjwt"))
-      ]
-    })),
+    rows: perItemRows(measurements, { divisor: n * 1e3, baseline: "dpop.signjwt" }),
     measurements
   }
 }

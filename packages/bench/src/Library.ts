@@ -29,10 +29,11 @@ import { basicAuthorization } from "./TokenServer.js"
 
 export type Transport = "fetch" | "undici"
 
-const httpLayer = (transport: Transport): Layer.Layer<HttpClient.HttpClient> =>
+/** the platform client of a transport, as a user provides it */
+export const httpLayer = (transport: Transport): Layer.Layer<HttpClient.HttpClient> =>
   transport === "fetch" ? FetchHttpClient.layer : NodeHttpClient.layerUndici
 
-const authOf = (endpoint: Endpoint): ClientAuth.ClientAuth =>
+export const authOf = (endpoint: Endpoint): ClientAuth.ClientAuth =>
   ClientAuth.clientSecretBasic(endpoint.clientId, Redacted.make(endpoint.clientSecret))
 
 /** The real token endpoint (the bench's child-process server) through the given platform client. */
@@ -98,13 +99,16 @@ export const coalesced = (endpoint: Endpoint, transport: Transport, total: numbe
     Effect.gen(function*() {
       const cc = yield* ClientCredentials.ClientCredentials
       const requests = scopes.map(scopeOf)
-      yield* Effect.forEach(
-        Array.from({ length: total }, (_, i) => i),
-        (i) => cc.acquire({ scope: requests[i % requests.length]! }),
-        { concurrency: "unbounded", discard: true }
-      )
+      yield* concurrently(total, (i) => cc.acquire({ scope: requests[i % requests.length]! }))
     }).pipe(Effect.provide(layer(endpoint, transport)))
   )
+
+/** `total` acquisitions started at once, one fiber each (`acquire(0)` … `acquire(total - 1)`), results discarded */
+export const concurrently = <E, R>(
+  total: number,
+  acquire: (i: number) => Effect.Effect<unknown, E, R>
+): Effect.Effect<void, E, R> =>
+  Effect.forEach(Array.from({ length: total }, (_, i) => i), acquire, { concurrency: "unbounded", discard: true })
 
 /** The library's default response-body cap (`TokenEndpoint`'s `maxResponseBytes`): 1 MiB. */
 export const maxResponseBytes = 1024 * 1024

@@ -32,7 +32,7 @@ export interface ProfileResult {
 }
 
 export interface ProfileOptions {
-  /** a section (`cached`, `cold`, `coalescing`, `memory`, `dpop`, `api`), or a row id or prefix in it (`cached.exchange`) */
+  /** a section (`cached`, `cold`, `coalescing`, `memory`, `dpop`, `web`, `api`), or a row id or prefix in it (`cached.exchange`) */
   readonly target: string
   readonly quick?: boolean | undefined
   readonly log?: ((line: string) => void) | undefined

@@ -148,8 +148,12 @@ const measured = (values: ReadonlyArray<number | undefined>): Array<number> =>
 export const figure = (results: Interleaved, id: string, clock?: "cpu"): number =>
   median(measured((clock === "cpu" ? results.cpuP50 : results.p50)?.get(id) ?? []))
 
-/** `subject / baseline` per round (rounds that measured both), with its spread; `undefined` when none did */
-export const ratio = (results: Interleaved, id: string, baselineId: string): Spread | undefined => {
+/**
+ * `subject / baseline` per round (rounds that measured both), with its spread; `undefined` when none did. `scale`
+ * multiplies every per-round ratio: `baseline calls / subject calls` turns a ratio of samples of different sizes into
+ * a ratio per call.
+ */
+export const ratio = (results: Interleaved, id: string, baselineId: string, scale = 1): Spread | undefined => {
   const subject = results.p50.get(id)
   const baseline = results.p50.get(baselineId)
   if (subject === undefined || baseline === undefined) return undefined
@@ -157,7 +161,7 @@ export const ratio = (results: Interleaved, id: string, baselineId: string): Spr
   for (let round = 0; round < results.rounds; round++) {
     const s = subject[round]
     const b = baseline[round]
-    if (s !== undefined && b !== undefined) ratios.push(s / b)
+    if (s !== undefined && b !== undefined) ratios.push((s / b) * scale)
   }
   return ratios.length === 0 ? undefined : spreadOf(ratios)
 }

@@ -4,10 +4,10 @@
  */
 import type { Config } from "./Config.js"
 import type * as Peers from "./Peers.js"
-import type { Interleaved } from "./Rounds.js"
+import { figure, fixed, formatSpread, type Interleaved, ratio, times } from "./Rounds.js"
 import type * as TokenServer from "./TokenServer.js"
 
-export const sectionNames = ["cached", "cold", "coalescing", "memory", "dpop", "api"] as const
+export const sectionNames = ["cached", "cold", "coalescing", "memory", "dpop", "web", "api"] as const
 export type SectionName = (typeof sectionNames)[number]
 
 export const isSectionName = (name: string): name is SectionName => sectionNames.some((s) => s === name)
@@ -17,6 +17,23 @@ export interface Row {
   readonly id: string
   readonly cells: ReadonlyArray<string>
 }
+
+/**
+ * The rows of a section whose columns are the subject, its time per item (the row's figure divided by `divisor`: items
+ * per sample, times 1,000 for µs from ns) and its ratio to the `baseline` row of the same rounds.
+ */
+export const perItemRows = (
+  measurements: Interleaved,
+  options: { readonly divisor: number; readonly baseline: string }
+): ReadonlyArray<Row> =>
+  measurements.subjects.map((s) => ({
+    id: s.id,
+    cells: [
+      s.label,
+      fixed(figure(measurements, s.id) / options.divisor, 1),
+      s.id === options.baseline ? times(1) : formatSpread(ratio(measurements, s.id, options.baseline))
+    ]
+  }))
 
 export interface Section {
   readonly name: SectionName
@@ -55,3 +72,14 @@ export const selected = <S extends { readonly id: string }>(
   baselines: ReadonlyArray<string>
 ): ReadonlyArray<S> =>
   only === undefined ? subjects : subjects.filter((s) => baselines.includes(s.id) || only(s.id))
+
+/** a markdown table: the first column left-aligned, the others right-aligned; `|` in a cell escaped */
+export const markdownTable = (columns: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const escape = (cell: string) => cell.replace(/\|/g, "\\|")
+  const line = (cells: ReadonlyArray<string>) => `| ${cells.map(escape).join(" | ")} |`
+  return [
+    line(columns),
+    `| ${columns.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
+    ...rows.map(line)
+  ].join("\n")
+}

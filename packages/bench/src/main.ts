@@ -3,8 +3,9 @@
  *
  * - `BENCH_QUICK=1`: the tiny configuration (prints only: a quick run never overwrites the committed results).
  * - `--profile <section>` (or `BENCH_PROFILE=<section>`): runs only that section (`cached`, `cold`, `coalescing`,
- *   `memory`, `dpop`, `api`, or one row of it, e.g. `cached.exchange`) under the CPU profiler, writes a
- *   `.cpuprofile` under `packages/bench/profiles/` and prints its path with the top self-time functions. Never writes RESULTS.md.
+ *   `memory`, `dpop`, `web`, `api`, or one row of it, e.g. `cached.exchange`) under the CPU profiler, writes a
+ *   `.cpuprofile` under `packages/bench/profiles/` and prints its path with the top self-time functions. Never writes
+ *   RESULTS.md.
  * - `--section <section>`: runs only that section, timed as in a full run, and prints its table (with the targets it
  *   measures). Never writes RESULTS.md.
  */

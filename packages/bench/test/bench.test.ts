@@ -27,7 +27,8 @@ describe("bench (quick configuration)", () => {
         "3. Coalescing",
         "4. Memory",
         "5. DPoP proofs",
-        "6. API: validating a JWT access token"
+        "6. Web sessions",
+        "7. API: validating a JWT access token"
       ])
       expect(results.sections.flatMap((section) => section.rows.map((row) => row.id))).toEqual([
         "cached.floor",
@@ -57,6 +58,9 @@ describe("bench (quick configuration)", () => {
         "memory.bounded",
         "dpop.signjwt",
         "dpop.proof",
+        "web.bare",
+        "web.server",
+        "web.cookie",
         "api.jose",
         "api.verify",
         "api.authenticate"
@@ -73,7 +77,8 @@ describe("bench (quick configuration)", () => {
           "### 3. Coalescing",
           "### 4. Memory",
           "### 5. DPoP proofs",
-          "### 6. API: validating a JWT access token"
+          "### 6. Web sessions",
+          "### 7. API: validating a JWT access token"
         ]
       ) expect(md).toContain(heading)
       for (
@@ -105,6 +110,9 @@ describe("bench (quick configuration)", () => {
           "| capacity 1,000, 5,000 inserted: ",
           "| jose `SignJWT` alone (the same claims, `ath` computed once; baseline) | ",
           "| `DPoP.proof({ method, url, accessToken })`: `htu`, `ath`, the origin's nonce, `iat` from the `Clock` | ",
+          "| the handler alone (no middleware, no cookie) | ",
+          "| `WebAuth.middleware`, sessions on the server (`TokenStore.layerMemory()`), live session | ",
+          "| `WebAuth.middleware`, cookie-only (`RotationStore.layerMemory()`), live session | ",
           "| `jose` `jwtVerify` alone, local key set (baseline) | ",
           "| `Jwks.verify`, cached key set | ",
           "| `ApiAuth.authenticate(request)`: the middleware's whole check | "
@@ -141,6 +149,10 @@ describe("bench (quick configuration)", () => {
       // DPoP: the library's proof against jose's SignJWT alone, same rounds
       expect(cell("dpop.signjwt", 2)).toBe("1.00×")
       expect(cell("dpop.proof", 2)).toMatch(withSpread)
+      // web: each session row against the bare handler of the same rounds
+      expect(cell("web.bare", 2)).toBe("1.00×")
+      expect(cell("web.server", 2)).toMatch(withSpread)
+      expect(cell("web.cookie", 2)).toMatch(withSpread)
       // API: a JWT access token validated per request against jose's jwtVerify alone, same rounds
       expect(cell("api.jose", 2)).toBe("1.00×")
       expect(cell("api.verify", 2)).toMatch(withSpread)
@@ -173,6 +185,9 @@ describe("bench (quick configuration)", () => {
       expect(coalesced("effect-memo", 100)).toMatchObject({ acquires: 10_000, requests: 100, distinctKeys: 100 })
       expect(coalesced("openid-client", 1)).toMatchObject({ acquires: 500, requests: 500, distinctKeys: 1 })
       expect(coalesced("openid-client", 100)).toMatchObject({ acquires: 500, requests: 500, distinctKeys: 100 })
+
+      // web: every access token stayed fresh – no request reached the endpoint in the section
+      expect(results.webCounts).toEqual({ refreshRequests: 0, requests: 0 })
 
       // memory: the bound holds
       const memory = results.memory
@@ -207,6 +222,6 @@ describe("bench (quick configuration)", () => {
   it.live("profile mode refuses an unknown section", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.tryPromise(() => profile({ target: "warm", quick: true })))
-      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory')
+      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory, dpop, web')
     }))
 })

@@ -87,6 +87,10 @@ export * as ManagedToken from "./ManagedToken.js"
  * @since 0.1.0
  */
 export * as Revocation from "./Revocation.js"
+/**
+ * @since 0.1.0
+ */
+export * as RotationStore from "./RotationStore.js"
 
 /**
  * @since 0.1.0

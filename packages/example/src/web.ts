@@ -27,7 +27,10 @@ import * as ManagedToken from "@effect-oauth/client/ManagedToken"
 import * as RefreshToken from "@effect-oauth/client/RefreshToken"
 import * as Revocation from "@effect-oauth/client/Revocation"
 import * as TokenEndpoint from "@effect-oauth/client/TokenEndpoint"
+import * as RotationStore from "@effect-oauth/client/RotationStore"
 import * as TokenStore from "@effect-oauth/client/TokenStore"
+import * as RedisRotationStore from "@effect-oauth/redis/RedisRotationStore"
+import * as RedisTokenStore from "@effect-oauth/redis/RedisTokenStore"
 import * as TestServer from "@effect-oauth/test-server"
 import * as CurrentSession from "@effect-oauth/web/CurrentSession"
 import * as WebAuth from "@effect-oauth/web/WebAuth"
@@ -38,6 +41,7 @@ import * as Redacted from "effect/Redacted"
 import * as Http from "node:http"
 import { randomBytes } from "node:crypto"
 import * as Api from "./api.js"
+import * as Proxy from "./proxy.js"
 
 /**
  * The running web demo.
@@ -46,8 +50,12 @@ import * as Api from "./api.js"
  * @category models
  */
 export interface WebAppInfo {
-  /** `http://127.0.0.1:<port>` */
+  /** what a browser opens: `http://127.0.0.1:<port>` – the application, or the proxy in front of a fleet */
   readonly baseUrl: string
+  /** each instance's own URL (one: the same as `baseUrl`) */
+  readonly instances: ReadonlyArray<string>
+  /** the requests the proxy passed to each instance, in the order of `instances` */
+  readonly served: () => ReadonlyArray<number>
 }
 
 /**
@@ -65,6 +73,15 @@ export interface Options {
   readonly port: number
   /** the access-token lifetime the test server grants, in seconds */
   readonly accessTokenTtl: number
+  /**
+   * where the sessions live: `"server"` (default: the cookie holds an id, the tokens a `TokenStore`) or `"cookie"`
+   * (the token set sealed in the cookie, rotation results in a `RotationStore`)
+   */
+  readonly sessions?: "server" | "cookie" | undefined
+  /** a `redis://` URL: the store in Redis (`RedisTokenStore` / `RedisRotationStore`, encrypted) instead of memory */
+  readonly redis?: string | undefined
+  /** how many instances (default 1); more run behind a loopback proxy that alternates requests between them */
+  readonly instances?: number | undefined
 }
 
 const escapeHtml = (value: string): string => value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -151,51 +168,100 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.get("/signed-out", Effect.succeed(HttpServerResponse.html(signedOutPage)))
 )
 
+/** what the instances of a fleet share besides the authorization server and the API: the secrets */
+interface Shared {
+  /** seals the cookies: the same for every instance, or one could not open another's cookies */
+  readonly cookieSecret: Redacted.Redacted<string>
+  /** encrypts what Redis holds (sessions, rotation results) */
+  readonly storeKey: Redacted.Redacted<string>
+}
+
 /**
- * The whole demo as a layer: the HTTP server on 127.0.0.1 (`port`), the test authorization server registering this
- * application's callback and post-logout URIs, the protected API, and the client's services wired for web sign-in.
- * Requires an `HttpClient` (`NodeHttpClient.layerUndici`).
+ * One instance's sessions: `WebAuth` over the client's services wired by hand, with its store – sessions on the
+ * server (`ManagedToken` over a `TokenStore`: memory, or `RedisTokenStore`) or cookie-only (a `RotationStore`: memory,
+ * or `RedisRotationStore`).
+ */
+const sessionsLayer = (oidc: TestServer.TestServerInfo, baseUrl: string, shared: Shared, options: Options) => {
+  const auth = ClientAuth.clientSecretBasic(oidc.clients.web.clientId, Redacted.make(oidc.clients.web.clientSecret))
+  const webOptions: WebAuth.Options = {
+    baseUrl,
+    cookieSecrets: [shared.cookieSecret],
+    scope: ["openid", "offline_access", "api:read", "api:write"],
+    resource: oidc.resource,
+    postLogoutRedirectUri: `${baseUrl}/signed-out`
+  }
+  const Clients = Layer.mergeAll(
+    AuthorizationCode.layer({ auth, redirectUri: `${baseUrl}/callback` }),
+    RefreshToken.layer({ auth }),
+    Revocation.layer({ auth })
+  ).pipe(
+    Layer.provideMerge(Layer.merge(TokenEndpoint.layer(), Jwks.layer())),
+    Layer.provideMerge(AuthorizationServer.layerDiscovery(oidc.issuer, { kind: "oidc" }))
+  )
+  const redis = options.redis
+  const protection = { prefix: "web-demo:", encryption: { key: shared.storeKey } }
+  const Sessions = options.sessions === "cookie"
+    ? WebAuth.layerCookie(webOptions).pipe(
+      Layer.provide(redis === undefined ? RotationStore.layerMemory() : RedisRotationStore.layer({ redis, ...protection }))
+    )
+    : WebAuth.layer(webOptions).pipe(
+      Layer.provide(ManagedToken.layer({ refresh: { resource: oidc.resource } })),
+      Layer.provide(redis === undefined ? TokenStore.layerMemory() : RedisTokenStore.layer({ redis, ...protection }))
+    )
+  return Sessions.pipe(Layer.provide(Clients))
+}
+
+const portOf = (server: HttpServer.HttpServer, fallback: number): number =>
+  server.address._tag === "TcpAddress" ? server.address.port : fallback
+
+/**
+ * The whole demo as a layer: the test authorization server registering this application's callback and post-logout
+ * URIs, the protected API, and the application – one instance on 127.0.0.1 (`port`), or (`instances: 2`) a fleet of
+ * instances on free ports behind a loopback proxy on `port` that alternates requests between them, sharing the
+ * authorization server, the API, the cookie secret and the Redis (`redis`). Requires an `HttpClient`
+ * (`NodeHttpClient.layerUndici`).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (options: Options) =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    const server = yield* HttpServer.HttpServer
-    const port = server.address._tag === "TcpAddress" ? server.address.port : options.port
-    const baseUrl = `http://127.0.0.1:${port}`
-    const Oidc = TestServer.layer({
+  Layer.unwrapScoped(Effect.gen(function*() {
+    const count = Math.max(1, options.instances ?? 1)
+    if (count > 1 && options.redis === undefined && options.sessions !== "cookie") {
+      return yield* Effect.dieMessage("a fleet with sessions on the server needs a shared store: give redis")
+    }
+    // every instance listens first (its port is its URL), then serves
+    const listening = yield* Effect.forEach(Array.from({ length: count }), () =>
+      Layer.build(NodeHttpServer.layer(() => Http.createServer(), { port: count === 1 ? options.port : 0, host: "127.0.0.1" })))
+    const ports = listening.map((context) => portOf(Context.get(context, HttpServer.HttpServer), options.port))
+    const proxy = count === 1 ? undefined : yield* Proxy.listen(options.port)
+    const baseUrl = proxy?.origin ?? `http://127.0.0.1:${ports[0]}`
+
+    const shared: Shared = {
+      // a new secret every run: sessions do not outlive the demo (a real application reads WEB_COOKIE_SECRETS)
+      cookieSecret: Redacted.make(randomBytes(32).toString("base64url")),
+      storeKey: Redacted.make(randomBytes(32).toString("base64url"))
+    }
+    const oidcContext = yield* Layer.build(TestServer.layer({
       accessTokenTtl: options.accessTokenTtl,
       webRedirectUris: [`${baseUrl}/callback`],
       webPostLogoutRedirectUris: [`${baseUrl}/signed-out`]
-    })
-    const Web = Layer.unwrapEffect(Effect.map(TestServer.TestServer, (oidc) => {
-      const auth = ClientAuth.clientSecretBasic(oidc.clients.web.clientId, Redacted.make(oidc.clients.web.clientSecret))
-      return WebAuth.layer({
-        baseUrl,
-        // a new secret every run: sessions do not outlive the demo (a real application reads WEB_COOKIE_SECRETS)
-        cookieSecrets: [Redacted.make(randomBytes(32).toString("base64url"))],
-        scope: ["openid", "offline_access", "api:read", "api:write"],
-        resource: oidc.resource,
-        postLogoutRedirectUri: `${baseUrl}/signed-out`
-      }).pipe(
-        Layer.provideMerge(ManagedToken.layer({ refresh: { resource: oidc.resource } })),
-        Layer.provide(TokenStore.layerMemory()),
-        Layer.provide(Layer.mergeAll(
-          AuthorizationCode.layer({ auth, redirectUri: `${baseUrl}/callback` }),
-          RefreshToken.layer({ auth }),
-          Revocation.layer({ auth })
-        )),
-        Layer.provideMerge(Layer.merge(TokenEndpoint.layer(), Jwks.layer())),
-        Layer.provideMerge(AuthorizationServer.layerDiscovery(oidc.issuer, { kind: "oidc" }))
-      )
     }))
-    return HttpServer.serve(router).pipe(
-      Layer.provide(Web),
-      Layer.provideMerge(Api.layerTestServer),
-      Layer.provideMerge(Oidc),
-      Layer.merge(Layer.succeed(WebApp, { baseUrl }))
-    )
-  })).pipe(
-    Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { port: options.port, host: "127.0.0.1" }))
-  )
+    const oidc = Context.get(oidcContext, TestServer.TestServer)
+    const apiContext = yield* Layer.build(Api.layerTestServer.pipe(Layer.provide(Layer.succeedContext(oidcContext))))
+    for (const context of listening) {
+      yield* Layer.build(
+        HttpServer.serve(router).pipe(
+          Layer.provide(sessionsLayer(oidc, baseUrl, shared, options)),
+          Layer.provide(Layer.succeedContext(Context.merge(context, apiContext)))
+        )
+      )
+    }
+    proxy?.route(ports)
+    const info: WebAppInfo = {
+      baseUrl,
+      instances: ports.map((port) => `http://127.0.0.1:${port}`),
+      served: () => proxy?.served() ?? [0]
+    }
+    return Layer.succeedContext(Context.merge(oidcContext, apiContext)).pipe(Layer.merge(Layer.succeed(WebApp, info)))
+  }))

@@ -111,7 +111,7 @@ export const make = (
       lockTtl: Duration.decode(options.lockTtl ?? Duration.seconds(10)),
       pollInterval: Duration.decode(options.pollInterval ?? Duration.millis(25)),
       protection: yield* Protection.make(options)
-    })
+    }, internal.tokenSetCodec)
     return TokenStore.of({
       get: Effect.fn("RedisTokenStore.get")(store.get),
       set: Effect.fn("RedisTokenStore.set")(store.set),
@@ -168,12 +168,5 @@ export const layerConfig = (
   options: Omit<BaseOptions, "prefix"> = {}
 ): Layer.Layer<TokenStore, ConfigurationError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(
-    Effect.map(
-      Connection.connectionConfig("OAUTH_SESSION_PREFIX", {
-        keys: "OAUTH_SESSION_ENCRYPTION_KEYS",
-        encryption: "OAUTH_SESSION_ENCRYPTION",
-        keyHashSecret: "OAUTH_SESSION_KEY_HASH_SECRET"
-      }),
-      (connection) => layer({ ...options, ...connection })
-    )
+    Effect.map(Connection.sessionConnectionConfig, (connection) => layer({ ...options, ...connection }))
   )

@@ -66,7 +66,7 @@ describe("RedisTokenStore keys", () => {
     lockTtl: Duration.seconds(10),
     pollInterval: Duration.millis(25),
     protection: Effect.runSync(Protection.make({ encryption }))
-  })
+  }, internal.tokenSetCodec)
   const derived = Buffer.from(hkdfSync("sha256", Buffer.from(Redacted.value(KEY_7), "base64url"), Buffer.alloc(0), "effect-oauth/redis key-hash v1", 32))
 
   it("the key-hash key is HKDF of the oldest encryption key; a session's key is its HMAC, never its SHA-256", () => {

@@ -4,10 +4,14 @@
  * through `ManagedToken` – **once per session however many requests arrive at once** – renews the session cookie, and
  * signs the user out when the refresh token is dead.
  *
- * - **Sessions live on the server.** The session cookie holds an opaque random id (a new one at every sign-in: no
- *   fixation), sealed; the tokens live in the `TokenStore` behind `ManagedToken`, under a keyed hash of that id
- *   (HMAC-SHA-256 under a key derived with HKDF from the cookie secret), so whoever reads the store cannot turn its
- *   keys back into cookies.
+ * - **Sessions on the server** ({@link layer}): the session cookie holds an opaque random id (a new one at every
+ *   sign-in: no fixation), sealed; the tokens live in the `TokenStore` behind `ManagedToken`, under a keyed hash of
+ *   that id (HMAC-SHA-256 under a key derived with HKDF from the cookie secret), so whoever reads the store cannot
+ *   turn its keys back into cookies.
+ * - **Or in the cookie** ({@link layerCookie}): the token set itself sealed into the session cookie (chunked past
+ *   4 KB), no session store. A refresh rotates the refresh token the browser's other requests still carry; its result
+ *   is kept a short while in a `RotationStore` under a keyed hash of the old refresh token, and a request presenting
+ *   that token is given it (and the new cookie) instead of presenting the spent token again.
  * - **The pending sign-in** (state, nonce, PKCE verifier, `returnTo`) lives in a sealed, 10-minute, single-use cookie
  *   named after its `state` – several tabs can sign in at once, and a callback that arrives without its cookie (from
  *   another browser: login CSRF) is refused.
@@ -32,9 +36,11 @@ import * as ManagedToken from "@effect-oauth/client/ManagedToken"
 import { ConfigurationError } from "@effect-oauth/client/OAuthError"
 import * as RefreshToken from "@effect-oauth/client/RefreshToken"
 import * as Revocation from "@effect-oauth/client/Revocation"
+import * as RotationStore from "@effect-oauth/client/RotationStore"
 import * as TokenEndpoint from "@effect-oauth/client/TokenEndpoint"
-import type { TokenSet } from "@effect-oauth/client/TokenSet"
-import type { TokenStore } from "@effect-oauth/client/TokenStore"
+import { TokenSet } from "@effect-oauth/client/TokenSet"
+import type { TokenSource } from "@effect-oauth/client/TokenSource"
+import { TokenStore } from "@effect-oauth/client/TokenStore"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -46,8 +52,11 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import { CurrentSession } from "./CurrentSession.js"
+import * as Chunks from "./internal/chunks.js"
 import * as Pages from "./internal/pages.js"
+import * as Presented from "./internal/presented.js"
 import * as Request from "./internal/request.js"
 import * as Seal from "./internal/seal.js"
 
@@ -79,13 +88,23 @@ export const paths = {
  *   `access_denied`, a state or issuer mismatch, no code) – `error` holds the server's error code when it sent one;
  * - `TokenRequestFailed`: the code exchange failed (the token endpoint, the ID token's verification);
  * - `NoIdToken`: the server answered without an ID token (request the `openid` scope);
+ * - `TooLarge`: cookie-only sessions – the sealed token set needs more than three cookies (about 11 KB): use sessions
+ *   on the server ({@link layer});
  * - `Unavailable`: the server's metadata or the session store could not be reached.
  *
  * @since 0.1.0
  * @category errors
  */
 export class SignInError extends Schema.TaggedError<SignInError>("@effect-oauth/web/SignInError")("SignInError", {
-  reason: Schema.Literal("InvalidReturnTo", "NoPendingSignIn", "Refused", "TokenRequestFailed", "NoIdToken", "Unavailable"),
+  reason: Schema.Literal(
+    "InvalidReturnTo",
+    "NoPendingSignIn",
+    "Refused",
+    "TokenRequestFailed",
+    "NoIdToken",
+    "TooLarge",
+    "Unavailable"
+  ),
   description: Schema.String,
   error: Schema.optional(Schema.String)
 }) {
@@ -95,7 +114,7 @@ export class SignInError extends Schema.TaggedError<SignInError>("@effect-oauth/
 
   /**
    * The HTTP status the default page answers with: 400 for a request the browser got wrong, 502 for an answer of the
-   * authorization server that could not be used, 503 when something could not be reached.
+   * authorization server that could not be used (or kept), 503 when something could not be reached.
    *
    * @since 0.1.0
    */
@@ -107,6 +126,7 @@ export class SignInError extends Schema.TaggedError<SignInError>("@effect-oauth/
         return 400
       case "TokenRequestFailed":
       case "NoIdToken":
+      case "TooLarge":
         return 502
       case "Unavailable":
         return 503
@@ -225,15 +245,55 @@ export declare namespace WebAuth {
       WithoutReauthentication<E>,
       Exclude<R, CurrentSession> | HttpServerRequest.HttpServerRequest
     >
+    /**
+     * What the middleware decides before the handler runs, for a middleware of another kind (`WebAuthApi`'s, for
+     * `HttpApi`): the cross-site check, then the session (refreshed when due). `Active`: the session for the handler,
+     * and `respond`, which the handler's response must go through (it renews the cookie – in cookie-only mode with the
+     * token set the handler ended with); `Refused`: the response to send instead (sign-in, `401`, `403`, `503`). In
+     * cookie-only mode the request's token set is presented for the `Scope` (the request's).
+     */
+    readonly authenticate: Effect.Effect<Authentication, never, HttpServerRequest.HttpServerRequest | Scope.Scope>
   }
 }
 
-/** what the session cookie holds, sealed */
+/**
+ * What `WebAuth.Service.authenticate` decided about a request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Authentication =
+  | {
+    readonly _tag: "Active"
+    readonly session: CurrentSession.Service
+    /** the handler's response with the session's cookie renewed when due */
+    readonly respond: (response: HttpServerResponse.HttpServerResponse) => Effect.Effect<HttpServerResponse.HttpServerResponse>
+    /** the response for a handler that found the session ended while it ran (`ReauthenticationRequired`) */
+    readonly ended: HttpServerResponse.HttpServerResponse
+  }
+  | {
+    readonly _tag: "Refused"
+    /** `CrossSite`: a state-changing request from another site (403); `NoSession` (sign-in or 401); `Unavailable` (503) */
+    readonly reason: "CrossSite" | "NoSession" | "Unavailable"
+    readonly response: HttpServerResponse.HttpServerResponse
+  }
+
+/** what the session cookie holds, sealed, for sessions on the server */
 const SessionCookie = Schema.Struct({
   /** the session id */
   sid: Schema.String,
   /** the fingerprint of the secret its store key is hashed under */
   hk: Schema.String,
+  /** signed in at (epoch ms) */
+  iat: Schema.Number,
+  /** renewed at (epoch ms) */
+  rat: Schema.Number
+})
+
+/** what the session cookie holds, sealed, for cookie-only sessions */
+const TokenCookie = Schema.Struct({
+  /** the token set */
+  t: TokenSet,
   /** signed in at (epoch ms) */
   iat: Schema.Number,
   /** renewed at (epoch ms) */
@@ -253,6 +313,8 @@ const PendingCookie = Schema.Struct({
 })
 
 const decodeSessionCookie = Schema.decodeUnknownOption(SessionCookie)
+const decodeTokenCookie = Schema.decodeUnknownOption(TokenCookie)
+const encodeTokenCookie = Schema.encodeSync(TokenCookie)
 const decodePendingCookie = Schema.decodeUnknownOption(PendingCookie)
 
 /** the claims that only served the sign-in's own checks: not part of who the user is */
@@ -268,45 +330,62 @@ const defaults = {
   csrfHeader: "x-csrf"
 } as const
 
+/**
+ * Cookie-only sessions refresh in the request, never in the background: a background refresh would rotate the
+ * refresh token while the response that could carry the new cookie is already gone, and a browser that stays away
+ * past the `RotationStore`'s window would come back with a spent token. So there is no "usable" phase: a token set
+ * is fresh until `expiresAt` minus the skew, then refreshed by the request that finds it so.
+ */
+const cookieFreshness = { refreshRatio: 1, jitter: 0 } as const
+
+/** where the sessions live: the application's `ManagedToken` over a `TokenStore`, or one over the cookies themselves */
+type Mode =
+  | { readonly _tag: "Server"; readonly managed: ManagedToken.ManagedToken.Service }
+  | { readonly _tag: "Cookie"; readonly managed: ManagedToken.ManagedToken.Service; readonly presented: Presented.Presented }
+
+/** a session cookie, opened */
+interface Opened {
+  /** the `ManagedToken` key: the session's store key, or the rotation key of the refresh token the cookie carries */
+  readonly key: string
+  /** signed in at, renewed at (epoch ms) */
+  readonly iat: number
+  readonly rat: number
+  /** the fingerprint of the secret that sealed it */
+  readonly sealedWith: string
+  /** cookie-only sessions: the token set it carries */
+  readonly tokenSet: TokenSet | undefined
+  /** its value sealed again with the newest secret, renewed at `now` – with `tokenSet` for a cookie-only session */
+  readonly reseal: (now: number, tokenSet: TokenSet) => Effect.Effect<string>
+}
+
 type Resolved =
   | { readonly _tag: "None"; readonly cookieSent: boolean }
   | { readonly _tag: "Unavailable" }
   | {
     readonly _tag: "Active"
     readonly session: CurrentSession.Service
-    /** a renewed cookie value and its max-age (s), when the cookie is due for renewal */
-    readonly renewed: Option.Option<readonly [string, number]>
+    readonly respond: (response: HttpServerResponse.HttpServerResponse) => Effect.Effect<HttpServerResponse.HttpServerResponse>
   }
 
 const invalid = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
 
-/**
- * Builds the service from the `AuthorizationCode`, `ManagedToken`, `Revocation` and `AuthorizationServer` in context.
- * Fails with `ConfigurationError` (`InvalidOptions`, `InsecureEndpoint`) for a base URL or a cookie secret it cannot
- * use.
- *
- * `ManagedToken` must be the application's one instance (its single flight is what makes one refresh per session);
- * give it without revocation (`ManagedToken.layer()`): `/logout` revokes the refresh token itself, through
- * `Revocation`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (
-  options: Options
+const sameToken = (a: Redacted.Redacted<string> | undefined, b: Redacted.Redacted<string> | undefined): boolean =>
+  a === undefined || b === undefined ? a === b : Redacted.value(a) === Redacted.value(b)
+
+/** the service over a mode: everything but where the sessions live is the same */
+const build = (
+  options: Options,
+  mode: Mode
 ): Effect.Effect<
   WebAuth.Service,
   ConfigurationError,
-  | AuthorizationCode.AuthorizationCode
-  | ManagedToken.ManagedToken
-  | Revocation.Revocation
-  | AuthorizationServer.AuthorizationServer
+  AuthorizationCode.AuthorizationCode | Revocation.Revocation | AuthorizationServer.AuthorizationServer
 > =>
   Effect.gen(function*() {
     const flow = yield* AuthorizationCode.AuthorizationCode
-    const managed = yield* ManagedToken.ManagedToken
     const revocation = yield* Revocation.Revocation
     const server = yield* AuthorizationServer.AuthorizationServer
+    const managed = mode.managed
     const base = yield* Either.mapLeft(
       Request.parseBaseUrl(options.baseUrl),
       (description) => new ConfigurationError({ reason: "InsecureEndpoint", description })
@@ -350,6 +429,29 @@ export const make = (
     const clearCookie = (name: string) => HttpServerResponse.unsafeSetCookie(name, "", cookieOptions(0))
     const noStore = HttpServerResponse.setHeader("cache-control", "no-store")
 
+    /**
+     * The session cookie set to `chunks` (one value, or the chunks of a long one), and every chunk of an earlier,
+     * longer value the request carries cleared in the same response.
+     */
+    const setSessionCookie =
+      (request: HttpServerRequest.HttpServerRequest, chunks: ReadonlyArray<string>, maxAgeSeconds: number) =>
+      (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse => {
+        let out = response
+        chunks.forEach((value, i) => (out = setCookie(Chunks.chunkName(sessionCookieName, i), value, maxAgeSeconds)(out)))
+        for (const stale of Chunks.staleNames(request.cookies, sessionCookieName, chunks.length)) {
+          out = clearCookie(stale)(out)
+        }
+        return out
+      }
+    /** every chunk of the session cookie the request carries cleared (`always`: the first one even if it carries none) */
+    const clearSessionCookie =
+      (request: HttpServerRequest.HttpServerRequest, always = false) =>
+      (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse => {
+        let out = always && request.cookies[sessionCookieName] === undefined ? clearCookie(sessionCookieName)(response) : response
+        for (const name of Chunks.staleNames(request.cookies, sessionCookieName, 0)) out = clearCookie(name)(out)
+        return out
+      }
+
     const html = (status: number, body: string) =>
       HttpServerResponse.text(body, { status, contentType: "text/html; charset=utf-8" })
     const json = (status: number, body: unknown) => HttpServerResponse.unsafeJson(body, { status })
@@ -367,7 +469,7 @@ export const make = (
     }
 
     /** no session: navigations go to sign-in and come back, everything else gets 401 JSON; a sent cookie is cleared */
-    const signInRequired = (request: HttpServerRequest.HttpServerRequest, cookieSent: boolean, api = false) => {
+    const signInRequired = (request: HttpServerRequest.HttpServerRequest, api = false) => {
       const method = request.method.toUpperCase()
       const navigate = !api && (method === "GET" || method === "HEAD") && Request.isNavigation(request.headers)
       const response = navigate
@@ -377,7 +479,7 @@ export const make = (
           error_description: "no session, or the session ended: sign in again",
           login: loginPath()
         })
-      return noStore(cookieSent ? clearCookie(sessionCookieName)(response) : response)
+      return noStore(clearSessionCookie(request)(response))
     }
 
     const unavailable = (request: HttpServerRequest.HttpServerRequest, api = false) =>
@@ -424,25 +526,80 @@ export const make = (
 
     // ---- sessions --------------------------------------------------------------------------------------------
 
-    /** the session cookie of the request, opened: its id's store key and its times */
-    const openSessionCookie = (request: HttpServerRequest.HttpServerRequest) =>
+    /**
+     * The request's session cookie, opened: its `ManagedToken` key and its times. A cookie-only session's token set
+     * is presented under its key for the scope (the request), so that `ManagedToken` finds it.
+     */
+    const openSessionCookie = (
+      request: HttpServerRequest.HttpServerRequest
+    ): Effect.Effect<Option.Option<Opened>, never, Scope.Scope> =>
       Effect.gen(function*() {
-        const value = request.cookies[sessionCookieName]
-        if (value === undefined || value === "") return Option.none()
-        const opened = yield* sealer.open("session", value)
+        const value = Chunks.join(request.cookies, sessionCookieName)
+        if (Option.isNone(value)) return Option.none()
+        if (mode._tag === "Server") {
+          const opened = yield* sealer.open("session", value.value)
+          if (Option.isNone(opened)) return Option.none()
+          const cookie = decodeSessionCookie(opened.value.payload)
+          if (Option.isNone(cookie)) return Option.none()
+          const { hk, iat, rat, sid } = cookie.value
+          return Option.map(sealer.storeKey(hk, sid), (key): Opened => ({
+            key,
+            iat,
+            rat,
+            sealedWith: opened.value.secretId,
+            tokenSet: undefined,
+            reseal: (now) => sealer.seal("session", { sid, hk, iat, rat: now })
+          }))
+        }
+        const opened = yield* sealer.open("tokens", value.value)
         if (Option.isNone(opened)) return Option.none()
-        const cookie = decodeSessionCookie(opened.value.payload)
+        const cookie = decodeTokenCookie(opened.value.payload)
         if (Option.isNone(cookie)) return Option.none()
-        return Option.map(sealer.storeKey(cookie.value.hk, cookie.value.sid), (storeKey) => ({
-          storeKey,
-          cookie: cookie.value,
-          sealedWith: opened.value.secretId
-        }))
+        const { iat, rat, t } = cookie.value
+        // the key of what presenting this cookie leads to: its refresh token's (else its access token's: a session
+        // without refresh token ends at expiry)
+        const key = sealer.rotationKey(opened.value.secretId, Redacted.value(t.refreshToken ?? t.accessToken))
+        if (Option.isNone(key)) return Option.none()
+        yield* mode.presented.present(key.value, t)
+        return Option.some<Opened>({
+          key: key.value,
+          iat,
+          rat,
+          sealedWith: opened.value.secretId,
+          tokenSet: t,
+          reseal: (now, tokenSet) => sealer.seal("tokens", encodeTokenCookie({ t: tokenSet, iat, rat: now }))
+        })
+      })
+
+    /** a new session for `tokens` (a sign-in): the session cookie's value, sealed and split into chunks */
+    const beginSession = (tokens: TokenSet, now: number): Effect.Effect<ReadonlyArray<string>, SignInError> =>
+      Effect.gen(function*() {
+        let sealed: string
+        if (mode._tag === "Server") {
+          const sessionId = Seal.newSessionId()
+          const storeKey = sealer.storeKey(sealer.newestId, sessionId)
+          if (Option.isNone(storeKey)) return yield* Effect.dieMessage("the newest secret has no store key")
+          yield* Effect.mapError(
+            managed.start(storeKey.value, tokens),
+            () => new SignInError({ reason: "Unavailable", description: "the session store failed" })
+          )
+          sealed = yield* sealer.seal("session", { sid: sessionId, hk: sealer.newestId, iat: now, rat: now })
+        } else {
+          sealed = yield* sealer.seal("tokens", encodeTokenCookie({ t: tokens, iat: now, rat: now }))
+        }
+        const chunks = Chunks.split(sealed)
+        if (Option.isNone(chunks)) {
+          return yield* new SignInError({
+            reason: "TooLarge",
+            description: `the sealed token set (${sealed.length} characters) does not fit in ${Chunks.maxChunks} cookies`
+          })
+        }
+        return chunks.value
       })
 
     /** ends a session here and revokes its refresh token at the server; failures are logged, never shown */
-    const endSession = (storeKey: string) =>
-      managed.remove(storeKey).pipe(
+    const endSession = (key: string) =>
+      managed.remove(key).pipe(
         Effect.tap(Option.match({
           onNone: () => Effect.void,
           onSome: (tokens) =>
@@ -471,6 +628,27 @@ export const make = (
         return Option.some({ subject: sub, claims: kept })
       })
 
+    /**
+     * The session's `TokenSource` for the handler. In cookie-only mode it also remembers the last token set it
+     * handed out – a refresh the handler caused (after a 401 and `invalidate`) must reach this response's cookie.
+     */
+    const tokenSourceOf = (opened: Opened, first: TokenSet): { readonly source: TokenSource<ManagedToken.ManagedTokenError>; readonly latest: () => TokenSet } => {
+      const source = managed.source(opened.key)
+      if (mode._tag === "Server") return { source, latest: () => first }
+      let latest = first
+      return {
+        source: {
+          get: Effect.tap(source.get, (tokenSet) =>
+            Effect.sync(() => {
+              latest = tokenSet
+              mode.presented.offer(opened.key, tokenSet)
+            })),
+          invalidate: source.invalidate
+        },
+        latest: () => latest
+      }
+    }
+
     const resolve = Effect.fn("WebAuth.resolveSession")(function*(request: HttpServerRequest.HttpServerRequest) {
       const opened = yield* openSessionCookie(request)
       const cookieSent = request.cookies[sessionCookieName] !== undefined
@@ -478,16 +656,16 @@ export const make = (
         yield* Effect.annotateCurrentSpan("web.session", cookieSent ? "invalid_cookie" : "none")
         return { _tag: "None", cookieSent } satisfies Resolved
       }
-      const { cookie, sealedWith, storeKey } = opened.value
+      const cookie = opened.value
       const now = yield* Clock.currentTimeMillis
       const endsAt = cookie.iat + absoluteMillis
       if (now >= endsAt || now >= cookie.rat + idleMillis || cookie.rat > now + 60_000) {
         // expired (a browser drops it at Max-Age; a replayed one ends the session it names)
         yield* Effect.annotateCurrentSpan("web.session", "expired")
-        yield* endSession(storeKey)
+        yield* endSession(cookie.key)
         return { _tag: "None", cookieSent } satisfies Resolved
       }
-      const got = yield* Effect.either(managed.get(storeKey))
+      const got = yield* Effect.either(managed.get(cookie.key))
       if (Either.isLeft(got)) {
         if (got.left._tag === "ReauthenticationRequired") {
           yield* Effect.annotateCurrentSpan("web.session", "ended")
@@ -501,37 +679,76 @@ export const make = (
       }
       const user = claimsOf(got.right)
       if (Option.isNone(user)) {
-        yield* endSession(storeKey)
+        yield* endSession(cookie.key)
         return { _tag: "None", cookieSent } satisfies Resolved
       }
-      const renewed = now - cookie.rat >= renewMillis || sealedWith !== sealer.newestId
-        ? Option.some(
-          [
-            yield* sealer.seal("session", { ...cookie, rat: now }),
-            Math.min(idleMillis, endsAt - now) / 1000
-          ] as const
-        )
-        : Option.none()
-      yield* Effect.annotateCurrentSpan({ "web.session": "active", "web.cookie_renewed": Option.isSome(renewed) })
+      if (mode._tag === "Cookie") mode.presented.offer(cookie.key, got.right)
+      const { latest, source } = tokenSourceOf(cookie, got.right)
+      yield* Effect.annotateCurrentSpan({
+        "web.session": "active",
+        "web.tokens_changed": cookie.tokenSet !== undefined && !sameToken(cookie.tokenSet.accessToken, got.right.accessToken)
+      })
       const session: CurrentSession.Service = {
         subject: user.value.subject,
         claims: user.value.claims,
-        tokens: managed.source(storeKey),
+        tokens: source,
         signedInAt: cookie.iat,
         expiresAt: endsAt
       }
-      return { _tag: "Active", session, renewed } satisfies Resolved
+      /**
+       * The cookie renewed in the response when due: `renewAfter` passed, sealed with an older secret – or, for a
+       * cookie-only session, the tokens changed (a refresh): the response that refreshed always carries the new
+       * cookie, its stale chunks cleared.
+       */
+      const respond = (response: HttpServerResponse.HttpServerResponse) =>
+        Effect.gen(function*() {
+          const at = yield* Clock.currentTimeMillis
+          const tokens = latest()
+          const changed = cookie.tokenSet !== undefined && (
+            !sameToken(cookie.tokenSet.accessToken, tokens.accessToken) ||
+            !sameToken(cookie.tokenSet.refreshToken, tokens.refreshToken)
+          )
+          if (!changed && at - cookie.rat < renewMillis && cookie.sealedWith === sealer.newestId) return response
+          const sealed = yield* cookie.reseal(at, tokens)
+          const chunks = Chunks.split(sealed)
+          if (Option.isNone(chunks)) {
+            yield* Effect.logWarning("WebAuth: the refreshed token set does not fit in the session cookie; the session ends")
+            return clearSessionCookie(request)(response)
+          }
+          return setSessionCookie(request, chunks.value, Math.min(idleMillis, endsAt - at) / 1000)(response)
+        })
+      return { _tag: "Active", session, respond } satisfies Resolved
     })
-
-    const withRenewal = (renewed: Option.Option<readonly [string, number]>) =>
-    (response: HttpServerResponse.HttpServerResponse) =>
-      Option.match(renewed, {
-        onNone: () => response,
-        onSome: ([value, maxAge]) => setCookie(sessionCookieName, value, maxAge)(response)
-      })
 
     const isReauthentication = <E>(error: E): error is Extract<E, ManagedToken.ReauthenticationRequired> =>
       error instanceof ManagedToken.ReauthenticationRequired
+
+    const authenticate: Effect.Effect<Authentication, never, HttpServerRequest.HttpServerRequest | Scope.Scope> = Effect
+      .gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const check = csrfCheck(request)
+        if (Either.isLeft(check)) {
+          return { _tag: "Refused", reason: "CrossSite", response: yield* refused(request, check.left) } as const
+        }
+        const resolved = yield* resolve(request)
+        switch (resolved._tag) {
+          case "None":
+            return { _tag: "Refused", reason: "NoSession", response: signInRequired(request) } as const
+          case "Unavailable":
+            return { _tag: "Refused", reason: "Unavailable", response: unavailable(request) } as const
+          case "Active":
+            return {
+              _tag: "Active",
+              session: resolved.session,
+              respond: resolved.respond,
+              ended: signInRequired(request)
+            } as const
+        }
+      })
+
+    /** `effect` with a scope of its own, closed when it ends (the handler's own `Scope`, if it needs one, is not it) */
+    const withOwnScope = <A, E, R>(effect: (scope: Scope.Scope) => Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(Scope.make(), effect, (scope, exit) => Scope.close(scope, exit))
 
     const middleware = <E, R>(
       app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
@@ -540,25 +757,18 @@ export const make = (
       WithoutReauthentication<E>,
       Exclude<R, CurrentSession> | HttpServerRequest.HttpServerRequest
     > =>
-      Effect.gen(function*() {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        const check = csrfCheck(request)
-        if (Either.isLeft(check)) return yield* refused(request, check.left)
-        const resolved = yield* resolve(request)
-        switch (resolved._tag) {
-          case "None":
-            return signInRequired(request, resolved.cookieSent)
-          case "Unavailable":
-            return unavailable(request)
-          case "Active": {
-            const response = yield* app.pipe(
-              Effect.provideService(CurrentSession, resolved.session),
-              Effect.catchIf(isReauthentication, () => Effect.succeed(signInRequired(request, true)))
-            )
-            return withRenewal(resolved.renewed)(response)
-          }
-        }
-      })
+      withOwnScope((scope) =>
+        Effect.gen(function*() {
+          const authentication = yield* Scope.extend(authenticate, scope)
+          if (authentication._tag === "Refused") return authentication.response
+          const response = yield* app.pipe(
+            Effect.provideService(CurrentSession, authentication.session),
+            Effect.map(Either.right),
+            Effect.catchIf(isReauthentication, () => Effect.succeed(Either.left(authentication.ended)))
+          )
+          return Either.isLeft(response) ? response.left : yield* authentication.respond(response.right)
+        })
+      )
 
     // ---- routes ----------------------------------------------------------------------------------------------
 
@@ -640,21 +850,21 @@ export const make = (
         )
       }
       // the browser's previous session (a second sign-in) ends: one session per cookie, a new id every time
-      const previous = yield* openSessionCookie(request)
-      if (Option.isSome(previous)) yield* endSession(previous.value.storeKey)
-      const sessionId = Seal.newSessionId()
-      const storeKey = sealer.storeKey(sealer.newestId, sessionId)
-      if (Option.isNone(storeKey)) return yield* Effect.dieMessage("the newest secret has no store key")
-      const started = yield* Effect.either(managed.start(storeKey.value, tokens))
-      if (Either.isLeft(started)) {
-        return finish(
-          yield* signInFailed(new SignInError({ reason: "Unavailable", description: "the session store failed" }))
-        )
+      yield* Effect.scoped(
+        Effect.flatMap(openSessionCookie(request), Option.match({
+          onNone: () => Effect.void,
+          onSome: (cookie) => Effect.asVoid(endSession(cookie.key))
+        }))
+      )
+      const begun = yield* Effect.either(beginSession(tokens, now))
+      if (Either.isLeft(begun)) {
+        // the tokens are not kept: their refresh token is revoked
+        if (begun.left.reason === "TooLarge") yield* Effect.ignore(revocation.revoke(tokens))
+        return finish(yield* signInFailed(begun.left))
       }
-      const sealed = yield* sealer.seal("session", { sid: sessionId, hk: sealer.newestId, iat: now, rat: now })
       yield* Effect.annotateCurrentSpan("web.callback", "signed_in")
       return finish(
-        setCookie(sessionCookieName, sealed, Math.min(idleMillis, absoluteMillis) / 1000)(
+        setSessionCookie(request, begun.right, Math.min(idleMillis, absoluteMillis) / 1000)(
           HttpServerResponse.redirect(payload.value.r, { status: 302 })
         )
       )
@@ -664,8 +874,12 @@ export const make = (
       const request = yield* HttpServerRequest.HttpServerRequest
       const check = csrfCheck(request)
       if (Either.isLeft(check)) return yield* refused(request, check.left)
-      const opened = yield* openSessionCookie(request)
-      const removed = Option.isSome(opened) ? yield* endSession(opened.value.storeKey) : Option.none<TokenSet>()
+      const removed = yield* Effect.scoped(
+        Effect.flatMap(openSessionCookie(request), Option.match({
+          onNone: () => Effect.succeed(Option.none<TokenSet>()),
+          onSome: (cookie) => endSession(cookie.key)
+        }))
+      )
       const idToken = Option.flatMap(removed, (tokens) => Option.fromNullable(tokens.idToken))
       const endSessionEndpoint = Option.flatMap(
         Option.getRight(yield* Effect.either(server.metadata)),
@@ -685,28 +899,103 @@ export const make = (
       const response = Request.isNavigation(request.headers)
         ? HttpServerResponse.redirect(location, { status: 303 })
         : json(200, { location })
-      return noStore(clearCookie(sessionCookieName)(response))
+      return noStore(clearSessionCookie(request, true)(response))
     })
 
     const session = Effect.fn("WebAuth.session")(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const resolved = yield* resolve(request)
-      switch (resolved._tag) {
-        case "None":
-          return signInRequired(request, resolved.cookieSent, true)
-        case "Unavailable":
-          return unavailable(request, true)
-        case "Active":
-          return noStore(withRenewal(resolved.renewed)(json(200, resolved.session.claims)))
-      }
+      return yield* withOwnScope((scope) =>
+        Effect.gen(function*() {
+          const resolved = yield* Scope.extend(resolve(request), scope)
+          switch (resolved._tag) {
+            case "None":
+              return signInRequired(request, true)
+            case "Unavailable":
+              return unavailable(request, true)
+            case "Active":
+              return noStore(yield* resolved.respond(json(200, resolved.session.claims)))
+          }
+        })
+      )
     })
 
-    return WebAuth.of({ login: login(), callback: callback(), logout: logout(), session: session(), middleware })
+    return WebAuth.of({
+      login: login(),
+      callback: callback(),
+      logout: logout(),
+      session: session(),
+      middleware,
+      authenticate
+    })
   })
 
 /**
- * The service, from the `AuthorizationCode`, `ManagedToken`, `Revocation` and `AuthorizationServer` in context (see
- * {@link make}).
+ * Sessions on the server: builds the service from the `AuthorizationCode`, `ManagedToken`, `Revocation` and
+ * `AuthorizationServer` in context. Fails with `ConfigurationError` (`InvalidOptions`, `InsecureEndpoint`) for a base
+ * URL or a cookie secret it cannot use.
+ *
+ * `ManagedToken` must be the application's one instance (its single flight is what makes one refresh per session);
+ * give it without revocation (`ManagedToken.layer()`): `/logout` revokes the refresh token itself, through
+ * `Revocation`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<
+  WebAuth.Service,
+  ConfigurationError,
+  | AuthorizationCode.AuthorizationCode
+  | ManagedToken.ManagedToken
+  | Revocation.Revocation
+  | AuthorizationServer.AuthorizationServer
+> => Effect.flatMap(ManagedToken.ManagedToken, (managed) => build(options, { _tag: "Server", managed }))
+
+/**
+ * Cookie-only sessions: no session store – the token set is sealed into the session cookie (JWE `dir` + `A256GCM`
+ * under a key derived from the cookie secret, chunked into `<name>`, `<name>.1`, `<name>.2` past 3,800 characters,
+ * joined and opened as one). The service refreshes through a `ManagedToken` of its own, built here over the
+ * `RefreshToken` in context (the same single flight, the same ID-token checks), whose keys are keyed hashes of the
+ * refresh tokens the cookies carry:
+ *
+ * - a refresh's result is kept in the `RotationStore` for its window (60 s by default) under the keyed hash of the
+ *   refresh token it rotated – a request that still carries the old cookie is given that result and the new cookie,
+ *   and the spent refresh token is never presented again within the window; concurrent requests carrying the same
+ *   cookie share one refresh (across instances too when the store has a lock, as `RedisRotationStore` does);
+ * - a token set is refreshed in the request that finds it expired (never in the background), and the response that
+ *   refreshed always carries the new cookie, its stale chunks cleared;
+ * - the refreshes use `options.resource`.
+ *
+ * Scoped: the refreshes run in fibers of the layer's scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeCookie = (
+  options: Options
+): Effect.Effect<
+  WebAuth.Service,
+  ConfigurationError,
+  | AuthorizationCode.AuthorizationCode
+  | RefreshToken.RefreshToken
+  | RotationStore.RotationStore
+  | Revocation.Revocation
+  | AuthorizationServer.AuthorizationServer
+  | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const presented = Presented.make(yield* RotationStore.RotationStore)
+    const managed = yield* ManagedToken.make({
+      freshness: cookieFreshness,
+      ...(options.resource !== undefined ? { refresh: { resource: options.resource } } : {})
+    }).pipe(Effect.provideService(TokenStore, presented.store))
+    return yield* build(options, { _tag: "Cookie", managed, presented })
+  })
+
+/**
+ * Sessions on the server, from the `AuthorizationCode`, `ManagedToken`, `Revocation` and `AuthorizationServer` in
+ * context (see {@link make}).
  *
  * @since 0.1.0
  * @category layers
@@ -721,6 +1010,25 @@ export const layer = (
   | Revocation.Revocation
   | AuthorizationServer.AuthorizationServer
 > => Layer.effect(WebAuth, make(options))
+
+/**
+ * Cookie-only sessions, from the `AuthorizationCode`, `RefreshToken`, `RotationStore`, `Revocation` and
+ * `AuthorizationServer` in context (see {@link makeCookie}).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerCookie = (
+  options: Options
+): Layer.Layer<
+  WebAuth,
+  ConfigurationError,
+  | AuthorizationCode.AuthorizationCode
+  | RefreshToken.RefreshToken
+  | RotationStore.RotationStore
+  | Revocation.Revocation
+  | AuthorizationServer.AuthorizationServer
+> => Layer.scoped(WebAuth, makeCookie(options))
 
 const optionalList = (name: string) =>
   Config.map(
@@ -770,13 +1078,26 @@ export const config: Config.Config<Options> = Config.all({
   }))
 )
 
+/** the client's services from the environment, for `layerConfig` and `layerCookieConfig` */
+const clientsFromConfig = Layer.mergeAll(
+  AuthorizationCode.layerConfig({
+    auth: ClientAuth.config,
+    redirectUri: Config.map(Config.string("WEB_BASE_URL"), (url) => `${url.replace(/\/$/, "")}${paths.callback}`)
+  }),
+  RefreshToken.layerConfig(),
+  Revocation.layerConfig()
+).pipe(
+  Layer.provideMerge(Layer.merge(TokenEndpoint.layer(), Jwks.layer())),
+  Layer.provideMerge(AuthorizationServer.layerDiscoveryConfig(Config.string("OAUTH_ISSUER"), { kind: "oidc" }))
+)
+
 /**
- * Everything from the environment: `WebAuth` (with {@link config}) **and** the `ManagedToken` it uses (provided too,
- * so that handlers and `WebAuth` share its one refresh per session), over the client's services – the server
- * discovered from `OAUTH_ISSUER` (OpenID Connect discovery), the client from `ClientAuth.config` (`OAUTH_CLIENT_ID`,
- * `OAUTH_CLIENT_SECRET`, …), its redirect URI `<WEB_BASE_URL>/callback`. You bring the `TokenStore` (memory for one
- * instance, `RedisTokenStore` for a fleet) and the `HttpClient`. `overrides` sets the options the environment does
- * not (session lifetimes, the CSRF check, …).
+ * Everything from the environment, sessions on the server: `WebAuth` (with {@link config}) **and** the `ManagedToken`
+ * it uses (provided too, so that handlers and `WebAuth` share its one refresh per session), over the client's
+ * services – the server discovered from `OAUTH_ISSUER` (OpenID Connect discovery), the client from `ClientAuth.config`
+ * (`OAUTH_CLIENT_ID`, `OAUTH_CLIENT_SECRET`, …), its redirect URI `<WEB_BASE_URL>/callback`. You bring the
+ * `TokenStore` (memory for one instance, `RedisTokenStore` for a fleet) and the `HttpClient`. `overrides` sets the
+ * options the environment does not (session lifetimes, the CSRF check, …).
  *
  * @since 0.1.0
  * @category layers
@@ -791,19 +1112,28 @@ export const layerConfig = (
   Layer.unwrapEffect(Effect.map(config, (fromEnv) => {
     const options: Options = { ...fromEnv, ...overrides }
     const resource = options.resource
-    const Server = AuthorizationServer.layerDiscoveryConfig(Config.string("OAUTH_ISSUER"), { kind: "oidc" })
-    const Foundation = Layer.merge(TokenEndpoint.layer(), Jwks.layer()).pipe(Layer.provideMerge(Server))
-    const Clients = Layer.mergeAll(
-      AuthorizationCode.layerConfig({
-        auth: ClientAuth.config,
-        redirectUri: Config.map(Config.string("WEB_BASE_URL"), (url) => `${url.replace(/\/$/, "")}${paths.callback}`)
-      }),
-      RefreshToken.layerConfig(),
-      Revocation.layerConfig()
-    ).pipe(Layer.provideMerge(Foundation))
     const Managed = ManagedToken.layer(resource === undefined ? {} : { refresh: { resource } })
-    return layer(options).pipe(Layer.provideMerge(Managed), Layer.provide(Clients))
+    return layer(options).pipe(Layer.provideMerge(Managed), Layer.provide(clientsFromConfig))
   }))
+
+/**
+ * Everything from the environment, cookie-only sessions ({@link makeCookie}): `WebAuth` with {@link config}, over the
+ * same client services as {@link layerConfig}. You bring the `RotationStore` (`RotationStore.layerMemory()` for one
+ * instance, `RedisRotationStore` for a fleet) and the `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerCookieConfig = (
+  overrides?: Omit<Options, "baseUrl" | "cookieSecrets">
+): Layer.Layer<
+  WebAuth,
+  ConfigError.ConfigError | ConfigurationError,
+  RotationStore.RotationStore | HttpClient.HttpClient
+> =>
+  Layer.unwrapEffect(
+    Effect.map(config, (fromEnv) => layerCookie({ ...fromEnv, ...overrides }).pipe(Layer.provide(clientsFromConfig)))
+  )
 
 /**
  * The routes as an `HttpRouter` (`@effect/platform/HttpRouter`): `GET /login`, `GET /callback`, `POST /logout`,

@@ -11,6 +11,7 @@ import * as CurrentSession from "../src/CurrentSession.js"
 import * as WebAuth from "../src/WebAuth.js"
 import {
   type Answer,
+  burstAfterExpiry,
   fetchJson,
   FakesTag,
   Jar,
@@ -18,7 +19,8 @@ import {
   navigation,
   secretA,
   secretB,
-  send
+  send,
+  signIn
 } from "./support.js"
 
 /** the sealed value of a Set-Cookie line: a JWE (dir, A256GCM) in compact serialization */
@@ -55,17 +57,6 @@ const accessToken = WebAuth.middleware(Effect.gen(function*() {
   const tokens = yield* session.tokens.get
   return HttpServerResponse.text(Redacted.value(tokens.accessToken))
 }))
-
-/** login, then the callback with `code` */
-const signIn = (jar: Jar, options: { readonly returnTo?: string; readonly code?: string } = {}) =>
-  Effect.gen(function*() {
-    const { callback, login } = yield* web
-    const fakes = yield* FakesTag
-    const started = yield* send(login, options.returnTo === undefined ? "/login" : `/login?returnTo=${encodeURIComponent(options.returnTo)}`, { jar })
-    const state = fakes.authorizationUrls[fakes.authorizationUrls.length - 1]?.state ?? ""
-    const done = yield* send(callback, `/callback?code=${options.code ?? "c1"}&state=${state}&iss=https%3A%2F%2Flogin.example`, { jar })
-    return { started, done, state }
-  })
 
 describe("WebAuth", () => {
   describe("cookies", () => {
@@ -252,18 +243,8 @@ describe("WebAuth", () => {
 
     it.live("one refresh for 20 concurrent requests of an expired session; all 20 get the new token", () =>
       Effect.gen(function*() {
+        const answers = yield* burstAfterExpiry(accessToken)
         const fakes = yield* FakesTag
-        fakes.lifetimeMillis = 1_000
-        const jar = new Jar()
-        yield* signIn(jar)
-        yield* Effect.sleep("1100 millis")
-        fakes.refreshDelayMillis = 200
-        // the refreshed token lives long: a request that arrives late on a loaded machine finds it fresh
-        fakes.lifetimeMillis = 3_600_000
-        const answers = yield* Effect.all(
-          Array.from({ length: 20 }, () => send(accessToken, "/api/token", { headers: fetchJson, jar })),
-          { concurrency: "unbounded" }
-        )
         expect(answers.map((a) => `${a.status} ${a.body}`)).toEqual(Array.from({ length: 20 }, () => "200 A-refreshed-1"))
         expect(fakes.refreshes).toEqual(["R-c1"])
         // the rotated refresh token is what the store holds now

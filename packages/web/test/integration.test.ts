@@ -1,18 +1,20 @@
 /**
- * `WebAuth.layerConfig` against the real test server (oidc-provider: code flow with PKCE, verified ID tokens,
- * rotation with reuse detection, revocation, RP-initiated logout), served with `HttpLayerRouter` on a loopback
+ * `WebAuth.layerConfig` (sessions on the server) and `WebAuth.layerCookieConfig` (cookie-only) against the real test
+ * server (oidc-provider: code flow with PKCE, verified ID tokens, rotation with reuse detection, revocation,
+ * RP-initiated logout), served with `HttpLayerRouter` on a loopback
  * `NodeHttpServer`, driven headless with `fetch` and a cookie jar. The browser test (packages/example) runs the same
  * story in Chromium with the classic `HttpRouter`.
  */
 import { HttpLayerRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Jwt, TokenStore } from "@effect-oauth/client"
+import { Jwt, RotationStore, TokenStore } from "@effect-oauth/client"
 import * as TestServer from "@effect-oauth/test-server"
 import { ConfigProvider, Context, Effect, Layer, Option } from "effect"
 import * as Http from "node:http"
 import * as CurrentSession from "../src/CurrentSession.js"
 import * as WebAuth from "../src/WebAuth.js"
+import { loopbackBrowser } from "./support.js"
 
 class App extends Context.Tag("test/App")<App, { readonly baseUrl: string; readonly posts: () => number }>() {}
 
@@ -37,7 +39,8 @@ const routes = (count: () => void) =>
     ).pipe(Layer.provide(WebAuth.layerMiddleware))
   )
 
-const Stack = Layer.unwrapEffect(Effect.gen(function*() {
+/** the application over `layerConfig` (a memory `TokenStore`), or `layerCookieConfig` (a memory `RotationStore`) */
+const Stack = (sessions: "server" | "cookie") => Layer.unwrapEffect(Effect.gen(function*() {
   const server = yield* HttpServer.HttpServer
   const port = server.address._tag === "TcpAddress" ? server.address.port : 0
   const baseUrl = `http://127.0.0.1:${port}`
@@ -58,55 +61,28 @@ const Stack = Layer.unwrapEffect(Effect.gen(function*() {
       ["WEB_COOKIE_SECRETS", "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE,QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI"],
       ["WEB_POST_LOGOUT_REDIRECT_URI", `${baseUrl}/signed-out`]
     ])))))
+  const Sessions = sessions === "server"
+    ? WebAuth.layerConfig().pipe(Layer.provide(TokenStore.layerMemory()))
+    : WebAuth.layerCookieConfig().pipe(Layer.provide(RotationStore.layerMemory()))
   return HttpLayerRouter.serve(routes(() => posts++), { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provide(WebAuth.layerConfig()),
+    Layer.provide(Sessions),
     Layer.provide(Env),
-    Layer.provide(TokenStore.layerMemory()),
     Layer.provide(NodeHttpClient.layerUndici),
     Layer.merge(Layer.succeed(App, { baseUrl, posts: () => posts })),
     Layer.provideMerge(Oidc)
   )
 })).pipe(Layer.provideMerge(NodeHttpServer.layer(() => Http.createServer(), { port: 0, host: "127.0.0.1" })))
 
-/**
- * Requests as one browser sends them, with its cookies, redirects not followed – through node:http, because Node's
- * fetch always sends `Sec-Fetch-Mode: cors` and a test must be able to send what a browser's navigation sends.
- */
-const browser = (baseUrl: string) => {
-  const jar = new Map<string, string>()
-  const request = (path: string, init: { method?: string; headers?: Record<string, string> } = {}) =>
-    Effect.async<{ readonly status: number; readonly location: string | null; readonly body: string }, Error>((resume) => {
-      const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ")
-      const req = Http.request(new URL(path, baseUrl), {
-        method: init.method ?? "GET",
-        headers: { ...(cookie === "" ? {} : { cookie }), ...init.headers }
-      }, (res) => {
-        for (const line of res.headers["set-cookie"] ?? []) {
-          const [pair = ""] = line.split(";", 1)
-          const name = pair.slice(0, pair.indexOf("="))
-          if (/Max-Age=0/.test(line)) jar.delete(name)
-          else jar.set(name, pair.slice(pair.indexOf("=") + 1))
-        }
-        let body = ""
-        res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk))
-        res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, location: res.headers.location ?? null, body })))
-      })
-      req.on("error", (error) => resume(Effect.fail(error)))
-      req.end()
-    }).pipe(Effect.orDie)
-  return { jar, request }
-}
-
 const json = { accept: "application/json" }
 /** what a browser sends for a link, a typed address or a form */
 const navigate = { accept: "text/html", "sec-fetch-mode": "navigate" }
 
-describe("WebAuth against the test server (HttpLayerRouter, layerConfig)", () => {
+describe.each(["server", "cookie"] as const)("WebAuth against the test server (HttpLayerRouter, sessions: %s)", (sessions) => {
   it.live("sign-in, refresh once for ten requests, a cross-site POST refused, logout with revocation and end_session, a revoked grant signs out", () =>
     Effect.gen(function*() {
       const { baseUrl, posts } = yield* App
       const oidc = yield* TestServer.TestServer
-      const { jar, request } = browser(baseUrl)
+      const { jar, request } = loopbackBrowser(baseUrl)
 
       expect((yield* request("/api/me", { headers: json })).status).toBe(401)
       const signIn = Effect.gen(function*() {
@@ -161,5 +137,5 @@ describe("WebAuth against the test server (HttpLayerRouter, layerConfig)", () =>
       expect([ended.status, JSON.parse(ended.body).error, jar.size]).toEqual([401, "login_required", 0])
       const navigation = yield* request("/api/me", { headers: navigate })
       expect([navigation.status, navigation.location]).toEqual([302, "/login?returnTo=%2Fapi%2Fme"])
-    }).pipe(Effect.provide(Stack)), { timeout: 60_000 })
+    }).pipe(Effect.provide(Stack(sessions))), { timeout: 60_000 })
 })

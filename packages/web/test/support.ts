@@ -1,16 +1,19 @@
 /**
  * A `WebAuth` over fakes for unit tests: an `AuthorizationCode` that numbers its requests (`state-1`, …) and checks
- * the callback's state like the real one, a `RefreshToken` that counts and rotates (or answers `invalid_grant`), a
- * `Revocation` that records, the real `ManagedToken` over a memory `TokenStore` whose keys are recorded – and a
- * browser-like cookie jar to send requests with.
+ * the callback's state like the real one, a `RefreshToken` that counts and rotates (or answers `invalid_grant`) and,
+ * like a server with reuse detection, refuses a refresh token presented a second time, a `Revocation` that records,
+ * the real `ManagedToken` over a memory `TokenStore` whose keys are recorded (sessions on the server) or the real
+ * memory `RotationStore` whose keys are recorded (cookie-only sessions) – and a browser-like cookie jar to send
+ * requests with.
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { AuthorizationCode, AuthorizationServer, ManagedToken, Revocation, TokenStore } from "@effect-oauth/client"
+import { AuthorizationCode, AuthorizationServer, ManagedToken, Revocation, RotationStore, TokenStore } from "@effect-oauth/client"
 import { AuthorizationResponseError, PendingAuthorization } from "@effect-oauth/client/AuthorizationCode"
 import { TokenEndpointError } from "@effect-oauth/client/OAuthError"
 import { RefreshToken } from "@effect-oauth/client/RefreshToken"
 import { Provenance, TokenSet } from "@effect-oauth/client/TokenSet"
 import { Clock, Context, Effect, Layer, Option, Redacted } from "effect"
+import * as Http from "node:http"
 import * as WebAuth from "../src/WebAuth.js"
 
 /** base64url of 32 bytes: test secrets, never used anywhere else */
@@ -44,6 +47,8 @@ export interface Fakes {
   readonly revoked: Array<string>
   readonly storeKeys: Array<string>
   readonly store: Map<string, TokenSet>
+  /** cookie-only sessions: the keys the rotation store was written under, in order */
+  readonly rotationKeys: Array<string>
   /** what the next refreshes do */
   refresh: "rotate" | "invalid_grant"
   /** how long a refresh takes (live tests: lets concurrent requests arrive while it runs) */
@@ -63,6 +68,7 @@ export const makeFakes = (): Fakes => ({
   revoked: [],
   storeKeys: [],
   store: new Map(),
+  rotationKeys: [],
   refresh: "rotate",
   refreshDelayMillis: 0,
   lifetimeMillis: 300_000,
@@ -115,9 +121,12 @@ const fakeRefresh = (fakes: Fakes) =>
   RefreshToken.of({
     refresh: (refreshToken, options) =>
       Effect.gen(function*() {
-        fakes.refreshes.push(Redacted.value(refreshToken))
+        const presented = Redacted.value(refreshToken)
+        // reuse detection: a refresh token is good for one refresh
+        const reused = fakes.refreshes.includes(presented)
+        fakes.refreshes.push(presented)
         if (fakes.refreshDelayMillis > 0) yield* Effect.sleep(fakes.refreshDelayMillis)
-        if (fakes.refresh === "invalid_grant") {
+        if (fakes.refresh === "invalid_grant" || reused) {
           return yield* new TokenEndpointError({
             operation: "token",
             error: "invalid_grant",
@@ -153,14 +162,30 @@ export interface HarnessOptions extends Partial<WebAuth.Options> {
   readonly endSessionEndpoint?: string | undefined
 }
 
-/** `WebAuth` over the fakes, and the fakes themselves */
-export const layer = (options: HarnessOptions = {}) => {
+/** the memory rotation store, its keys recorded */
+const recordingRotations = (fakes: Fakes) =>
+  Layer.effect(
+    RotationStore.RotationStore,
+    Effect.map(RotationStore.makeMemory(), (store) => ({
+      ...store,
+      set: (key: string, outcome: RotationStore.Outcome) =>
+        Effect.zipRight(Effect.sync(() => fakes.rotationKeys.push(key)), store.set(key, outcome))
+    }))
+  )
+
+/** `WebAuth` over the fakes, and the fakes themselves: sessions on the server, or (`sessions: "cookie"`) in the cookie */
+export const layer = (options: HarnessOptions & { readonly sessions?: "server" | "cookie" } = {}) => {
   const fakes = makeFakes()
-  const { endSessionEndpoint, ...web } = options
-  return WebAuth.layer({ baseUrl: "https://app.example", cookieSecrets: [secretA], ...web }).pipe(
-    Layer.provideMerge(ManagedToken.layer()),
+  const { endSessionEndpoint, sessions, ...web } = options
+  const webOptions: WebAuth.Options = { baseUrl: "https://app.example", cookieSecrets: [secretA], ...web }
+  const Sessions = sessions === "cookie"
+    ? WebAuth.layerCookie(webOptions).pipe(Layer.provide(recordingRotations(fakes)))
+    : WebAuth.layer(webOptions).pipe(
+      Layer.provideMerge(ManagedToken.layer()),
+      Layer.provide(Layer.succeed(TokenStore.TokenStore, recordingStore(fakes)))
+    )
+  return Sessions.pipe(
     Layer.provide(Layer.succeed(RefreshToken, fakeRefresh(fakes))),
-    Layer.provide(Layer.succeed(TokenStore.TokenStore, recordingStore(fakes))),
     Layer.provide(Layer.succeed(AuthorizationCode.AuthorizationCode, fakeFlow(fakes))),
     Layer.provide(Layer.succeed(Revocation.Revocation, {
       revoke: (token) =>
@@ -245,4 +270,83 @@ export const send = <E, R>(
     const result = yield* answer(response)
     init.jar?.store(result)
     return result
+  })
+
+/** a response over the wire */
+export interface LoopbackAnswer {
+  readonly status: number
+  readonly location: string | null
+  readonly setCookie: ReadonlyArray<string>
+  readonly contentType: string | null
+  readonly body: string
+}
+
+/**
+ * Requests as one browser sends them, with its cookies, redirects not followed – through node:http, because Node's
+ * fetch always sends `Sec-Fetch-Mode: cors` and a test must be able to send what a browser's navigation sends.
+ */
+export const loopbackBrowser = (baseUrl: string) => {
+  const jar = new Map<string, string>()
+  const request = (path: string, init: { method?: string; headers?: Record<string, string> } = {}) =>
+    Effect.async<LoopbackAnswer, Error>((resume) => {
+      const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ")
+      const req = Http.request(new URL(path, baseUrl), {
+        method: init.method ?? "GET",
+        headers: { ...(cookie === "" ? {} : { cookie }), ...init.headers }
+      }, (res) => {
+        for (const line of res.headers["set-cookie"] ?? []) {
+          const [pair = ""] = line.split(";", 1)
+          const name = pair.slice(0, pair.indexOf("="))
+          if (/Max-Age=0/.test(line)) jar.delete(name)
+          else jar.set(name, pair.slice(pair.indexOf("=") + 1))
+        }
+        let body = ""
+        res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk))
+        res.on("end", () =>
+          resume(Effect.succeed({
+            status: res.statusCode ?? 0,
+            location: res.headers.location ?? null,
+            setCookie: res.headers["set-cookie"] ?? [],
+            contentType: res.headers["content-type"] ?? null,
+            body
+          })))
+      })
+      req.on("error", (error) => resume(Effect.fail(error)))
+      req.end()
+    }).pipe(Effect.orDie)
+  return { jar, request }
+}
+
+/** login (with `returnTo`), then the callback with `code` (default `c1`: the fakes issue `A-<code>`, `R-<code>`) */
+export const signIn = (jar: Jar, options: { readonly returnTo?: string; readonly code?: string } = {}) =>
+  Effect.gen(function*() {
+    const { callback, login } = yield* WebAuth.WebAuth
+    const fakes = yield* FakesTag
+    const started = yield* send(login, options.returnTo === undefined ? "/login" : `/login?returnTo=${encodeURIComponent(options.returnTo)}`, { jar })
+    const state = fakes.authorizationUrls[fakes.authorizationUrls.length - 1]?.state ?? ""
+    const done = yield* send(callback, `/callback?code=${options.code ?? "c1"}&state=${state}&iss=https%3A%2F%2Flogin.example`, { jar })
+    return { started, done, state }
+  })
+
+/**
+ * A session signed in with a 1-second access token, then – once it expired – 20 concurrent requests to `route`, each
+ * with the cookies of `jarFor(jar)`; the refresh takes 200 ms and its token lives an hour (a request that arrives late
+ * on a loaded machine finds it fresh).
+ */
+export const burstAfterExpiry = <E, R>(
+  route: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  jarFor: (jar: Jar) => Jar = (jar) => jar
+) =>
+  Effect.gen(function*() {
+    const fakes = yield* FakesTag
+    fakes.lifetimeMillis = 1_000
+    const jar = new Jar()
+    yield* signIn(jar)
+    yield* Effect.sleep("1100 millis")
+    fakes.refreshDelayMillis = 200
+    fakes.lifetimeMillis = 3_600_000
+    return yield* Effect.all(
+      Array.from({ length: 20 }, () => send(route, "/api/token", { headers: fetchJson, jar: jarFor(jar) })),
+      { concurrency: "unbounded" }
+    )
   })

@@ -39,3 +39,16 @@ export const connectionConfig = (prefixVariable: string, protection: Protection.
     }),
     ({ prefix, protection, url }) => ({ redis: url, prefix: Option.getOrUndefined(prefix), ...protection })
   )
+
+/**
+ * The configuration of the stores of user sessions – `RedisTokenStore` and `RedisRotationStore` share one Redis and
+ * one protection: `REDIS_URL`, `OAUTH_SESSION_PREFIX`, `OAUTH_SESSION_ENCRYPTION_KEYS` – or
+ * `OAUTH_SESSION_ENCRYPTION=none` with `OAUTH_SESSION_KEY_HASH_SECRET`.
+ *
+ * @internal
+ */
+export const sessionConnectionConfig = connectionConfig("OAUTH_SESSION_PREFIX", {
+  keys: "OAUTH_SESSION_ENCRYPTION_KEYS",
+  encryption: "OAUTH_SESSION_ENCRYPTION",
+  keyHashSecret: "OAUTH_SESSION_KEY_HASH_SECRET"
+})

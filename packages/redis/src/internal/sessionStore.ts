@@ -1,7 +1,8 @@
 /**
- * The Redis side of `RedisTokenStore`: session token sets under keyed-hash keys, sealed by the store's protection
- * (`protection.ts`), and the per-session lock.
- * Every Redis failure becomes a `TokenStoreError` (the port's typed error); nothing here dies.
+ * The Redis side of `RedisTokenStore` and `RedisRotationStore`: values under keyed-hash keys of one namespace
+ * (`session:` – token sets by session id; `rotation:` – rotation outcomes by rotation key), sealed by the store's
+ * protection (`protection.ts`) for the Redis key they are stored under, and a lock per key.
+ * Every Redis failure becomes a `TokenStoreError` (the ports' typed error); nothing here dies.
  */
 import * as TokenSet from "@effect-oauth/client/TokenSet"
 import { TokenStoreError } from "@effect-oauth/client/TokenStore"
@@ -15,8 +16,29 @@ import * as Shared from "./redis.js"
 
 type Operation = TokenStoreError["operation"]
 
+/**
+ * What a store keeps under its keys: how a value is named in messages, written as JSON and read back.
+ *
+ * @internal
+ */
+export interface Codec<A> {
+  /** the kind of value, in messages: "token set", "rotation outcome" */
+  readonly noun: string
+  readonly encode: (value: A) => string
+  readonly decode: (json: string) => Effect.Effect<A, unknown>
+}
+
+/** @internal */
+export const tokenSetCodec: Codec<TokenSet.TokenSet> = {
+  noun: "token set",
+  encode: TokenSet.encodeJson,
+  decode: TokenSet.decodeJson
+}
+
 /** @internal */
 export interface SessionStoreOptions {
+  /** the namespace of its keys after the prefix: `session` (RedisTokenStore), `rotation` (RedisRotationStore) */
+  readonly namespace?: string | undefined
   readonly prefix: string
   readonly ttl: Duration.Duration | undefined
   readonly operationTimeout: Duration.Duration
@@ -25,22 +47,24 @@ export interface SessionStoreOptions {
   readonly protection: Protection.Protection
 }
 
-/** What is written under a session's key: a version and the `TokenSet` JSON, sealed by the store's protection. */
+/** What is written under a key: a version and the value's JSON, sealed by the store's protection. */
 const StoredValue = Schema.parseJson(Schema.Struct({
   v: Schema.Literal(2),
   data: Schema.String
 }))
 
 /** @internal */
-export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => {
+export const makeSessionStore = <A>(redis: Redis, options: SessionStoreOptions, codec: Codec<A>) => {
   const { protection } = options
+  const namespace = options.namespace ?? "session"
+  const noun = codec.noun
   /**
    * The session id as it appears in keys: its keyed hash. A session id is often the value of the user's session
    * cookie; whoever can list the keys of Redis must learn nothing of it, not even a hash to test guesses against.
    */
   const sessionHash = (sessionId: string): string => protection.keyHash(sessionId)
-  const sessionKey = (sessionId: string) => `${options.prefix}session:${sessionHash(sessionId)}`
-  const lockKey = (sessionId: string) => `${options.prefix}session-lock:${sessionHash(sessionId)}`
+  const sessionKey = (sessionId: string) => `${options.prefix}${namespace}:${sessionHash(sessionId)}`
+  const lockKey = (sessionId: string) => `${options.prefix}${namespace}-lock:${sessionHash(sessionId)}`
 
   const fail = (operation: Operation, description: string) => new TokenStoreError({ operation, description })
 
@@ -52,15 +76,15 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
 
   /** why a stored value is refused: a `get` error, never "no session" (a key rotated by mistake must show) */
   const refused: Record<Protection.OpenError["reason"], string> = {
-    Malformed: "the stored value is not a token set of this library",
-    NotEncrypted: "the stored token set is not sealed but this store encrypts (planted, or written with encryption \"none\")",
-    Encrypted: "the stored token set is sealed and this store's encryption is \"none\"",
-    UnknownKey: "the stored token set could not be decrypted with any encryption key (a different key?)",
-    OtherKey: "the stored token set was sealed for another session",
-    Forged: "the stored token set's tag does not verify (planted, altered, or another keyHashSecret)"
+    Malformed: `the stored value is not a ${noun} of this library`,
+    NotEncrypted: `the stored ${noun} is not sealed but this store encrypts (planted, or written with encryption "none")`,
+    Encrypted: `the stored ${noun} is sealed and this store's encryption is "none"`,
+    UnknownKey: `the stored ${noun} could not be decrypted with any encryption key (a different key?)`,
+    OtherKey: `the stored ${noun} was sealed for another ${namespace === "session" ? "session" : "key"}`,
+    Forged: `the stored ${noun}'s tag does not verify (planted, altered, or another keyHashSecret)`
   }
 
-  const get = (sessionId: string): Effect.Effect<Option.Option<TokenSet.TokenSet>, TokenStoreError> =>
+  const get = (sessionId: string): Effect.Effect<Option.Option<A>, TokenStoreError> =>
     Effect.flatMap(call("get", "GET", () => redis.get(sessionKey(sessionId))), (raw) => {
       if (raw === null) return Effect.succeedNone
       return Effect.gen(function*() {
@@ -70,16 +94,16 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
           (error) => fail("get", refused[error.reason])
         )
         return Option.some(
-          yield* Effect.mapError(TokenSet.decodeJson(json), () => fail("get", "the stored token set does not decode"))
+          yield* Effect.mapError(codec.decode(json), () => fail("get", `the stored ${noun} does not decode`))
         )
       })
     })
 
-  const set = (sessionId: string, tokenSet: TokenSet.TokenSet): Effect.Effect<void, TokenStoreError> =>
+  const set = (sessionId: string, stored: A): Effect.Effect<void, TokenStoreError> =>
     Effect.gen(function*() {
       const data = yield* Effect.mapError(
-        protection.seal(TokenSet.encodeJson(tokenSet), sessionKey(sessionId)),
-        () => fail("set", "the token set could not be encrypted")
+        protection.seal(codec.encode(stored), sessionKey(sessionId)),
+        () => fail("set", `the ${noun} could not be encrypted`)
       )
       const value = JSON.stringify({ v: 2, data })
       const ttl = options.ttl
@@ -95,7 +119,7 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
     Effect.asVoid(call("remove", "DEL", () => redis.del(sessionKey(sessionId))))
 
   /**
-   * The session's lock, waited for (polling every `pollInterval`) at most `lockTtl`; while the holder runs it is
+   * The lock of a key, waited for (polling every `pollInterval`) at most `lockTtl`; while the holder runs it is
    * extended every third of the ttl (a slow refresh keeps its lock; a holder that dies frees it within one ttl).
    */
   const withLock = <A, E, R>(
@@ -105,7 +129,8 @@ export const makeSessionStore = (redis: Redis, options: SessionStoreOptions) => 
     locks.withLock(lockKey(sessionId), {
       ttl: options.lockTtl,
       retry: Shared.pollEvery(options.pollInterval),
-      onTimeout: () => fail("lock", `the session's lock stayed taken for ${Duration.format(options.lockTtl)}`),
+      onTimeout: () =>
+        fail("lock", `the ${namespace === "session" ? "session's" : `${noun}'s`} lock stayed taken for ${Duration.format(options.lockTtl)}`),
       onError: (error) => fail("lock", error.description)
     }, effect)
 

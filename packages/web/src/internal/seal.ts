@@ -4,13 +4,17 @@
  * - **the secrets**, decoded and checked once: base64url, 32 bytes or more, the newest first. The newest seals every
  *   cookie; every one opens.
  * - **keys per purpose**, derived with HKDF-SHA-256 (no salt, 32 bytes) from each secret: one seals session cookies,
- *   one seals pending sign-ins, one hashes session ids for the `TokenStore`. A value sealed for one purpose does not
- *   open for another.
+ *   one seals cookie-only sessions (the token set itself), one seals pending sign-ins, one hashes session ids for the
+ *   `TokenStore`, one hashes refresh tokens for the `RotationStore`. A value sealed for one purpose does not open for
+ *   another.
  * - **sealing**: a JWE (`dir`, `A256GCM`, through `jose`) whose protected header names the secret (`kid`: a
  *   fingerprint, never the secret) – encrypted and authenticated, so the browser can neither read nor alter it.
  * - **the keyed hash** of a session id: HMAC-SHA-256 under the key derived from the secret that was newest when the
  *   session began (the session cookie names that secret), so the store key of a session stays where it is when a
  *   new secret is put in front.
+ * - **the keyed hash** of a refresh token (cookie-only sessions): HMAC-SHA-256 under the key derived from the secret
+ *   that sealed the cookie carrying it, so that every instance presented that cookie computes the same
+ *   `RotationStore` key – and nobody who reads the store can test a token against it.
  *
  * @internal
  */
@@ -20,19 +24,23 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Jose from "jose"
-import { hkdfSync, randomBytes } from "node:crypto"
+import { hkdfSync, randomBytes, webcrypto } from "node:crypto"
 
 /** what a sealed value is for: each has its own key */
-export type Purpose = "session" | "pending"
+export type Purpose = "session" | "tokens" | "pending"
 
 /** one secret's derived keys */
 interface DerivedKeys {
   /** the fingerprint the `kid` header carries */
   readonly id: string
-  readonly session: Uint8Array
-  readonly pending: Uint8Array
+  /** the AES-256-GCM keys, imported once (jose would import raw bytes again on every seal and open) */
+  readonly session: webcrypto.CryptoKey
+  readonly tokens: webcrypto.CryptoKey
+  readonly pending: webcrypto.CryptoKey
   /** HMAC-SHA-256 (base64url) of a session id, the `TokenStore` key of the session */
   readonly hashSessionId: (sessionId: string) => string
+  /** HMAC-SHA-256 (base64url) of a refresh token, the `RotationStore` key of its rotation */
+  readonly hashRefreshToken: (refreshToken: string) => string
 }
 
 /** @internal */
@@ -48,6 +56,8 @@ export interface Sealer {
   ) => Effect.Effect<Option.Option<{ readonly payload: unknown; readonly secretId: string }>>
   /** the store key of a session: the keyed hash of its id under the secret `secretId` names, if that is still known */
   readonly storeKey: (secretId: string, sessionId: string) => Option.Option<string>
+  /** the rotation key of a refresh token: its keyed hash under the secret `secretId` names, if that is still known */
+  readonly rotationKey: (secretId: string, refreshToken: string) => Option.Option<string>
 }
 
 const info = (label: string) => `effect-oauth/web ${label} v1`
@@ -55,12 +65,19 @@ const info = (label: string) => `effect-oauth/web ${label} v1`
 const derive = (secret: Uint8Array, label: string, length = 32): Uint8Array =>
   new Uint8Array(hkdfSync("sha256", secret, new Uint8Array(0), info(label), length))
 
-const deriveKeys = (secret: Uint8Array): DerivedKeys => ({
-  id: Jose.base64url.encode(derive(secret, "key id", 6)),
-  session: derive(secret, "session cookie"),
-  pending: derive(secret, "pending sign-in cookie"),
-  hashSessionId: CacheKey.hmacSha256(derive(secret, "session id hash"))
-})
+/** an AES-256-GCM key for `dir` + `A256GCM`, not extractable */
+const importKey = (bytes: Uint8Array): Promise<webcrypto.CryptoKey> =>
+  webcrypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"])
+
+const deriveKeys = (secret: Uint8Array): Effect.Effect<DerivedKeys> =>
+  Effect.promise(async () => ({
+    id: Jose.base64url.encode(derive(secret, "key id", 6)),
+    session: await importKey(derive(secret, "session cookie")),
+    tokens: await importKey(derive(secret, "token set cookie")),
+    pending: await importKey(derive(secret, "pending sign-in cookie")),
+    hashSessionId: CacheKey.hmacSha256(derive(secret, "session id hash")),
+    hashRefreshToken: CacheKey.hmacSha256(derive(secret, "refresh token hash"))
+  }))
 
 const invalid = (description: string) => new ConfigurationError({ reason: "InvalidOptions", description })
 
@@ -86,7 +103,7 @@ export const make = (
       if (bytes.length < 32) {
         return yield* invalid(`${name} must be 32 random bytes or more (base64url); it has ${bytes.length}`)
       }
-      keys.push(deriveKeys(bytes))
+      keys.push(yield* deriveKeys(bytes))
     }
     const newest = keys[0]
     if (newest === undefined) return yield* invalid("cookieSecrets lists no secret")
@@ -127,7 +144,9 @@ export const make = (
       seal,
       open,
       storeKey: (secretId, sessionId) =>
-        Option.map(Option.fromNullable(byId.get(secretId)), (key) => `web-session:${key.hashSessionId(sessionId)}`)
+        Option.map(Option.fromNullable(byId.get(secretId)), (key) => `web-session:${key.hashSessionId(sessionId)}`),
+      rotationKey: (secretId, refreshToken) =>
+        Option.map(Option.fromNullable(byId.get(secretId)), (key) => `web-rotation:${key.hashRefreshToken(refreshToken)}`)
     }
   })
 
