@@ -293,6 +293,7 @@ export const make = (
               auth: request.auth,
               retry: policyFor(request),
               countAttempt: (outcome) => count(attemptsTotal, grant, outcome),
+              span,
               decode: (success) =>
                 TokenResponse.decodeSuccess(success.body, {
                   grant,
@@ -321,8 +322,7 @@ export const make = (
               count(requestsTotal, grant, outcome)
               span.attribute("oauth.outcome", outcome)
               return exit
-            }),
-            Effect.withParentSpan(span)
+            })
           )
       )
     }

@@ -23,6 +23,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Random from "effect/Random"
+import type * as Tracer from "effect/Tracer"
 import type { Metadata } from "../AuthorizationServer.js"
 import type { ClientAuth } from "../ClientAuth.js"
 import * as ClientAuthModule from "../ClientAuth.js"
@@ -151,6 +152,8 @@ export interface Post<A, E extends { readonly _tag: string }> {
   readonly decode: (success: Success) => Either.Either<A, E>
   /** called once per attempt with its outcome (see {@link outcomeOf}), in place (no effect to run) */
   readonly countAttempt?: ((outcome: string) => void) | undefined
+  /** the span of the request (its caller's): the parent of the platform's HTTP spans */
+  readonly span?: Tracer.AnySpan | undefined
 }
 
 /**
@@ -586,9 +589,7 @@ export const make = (
         // a DPoP proof
         const secrets = Redaction.sent(form, proof === undefined ? applied.secrets : [...applied.secrets, proof])
         const sentAt = clock.unsafeCurrentTimeMillis()
-        const response = yield* client.execute(httpRequest).pipe(
-          noRedirects,
-          Http.withCredentialHeadersRedacted,
+        const response = yield* Http.executeRedacted(httpRequest, client.execute).pipe(
           Effect.catchAll((error) => {
             const { description, maybeSent } = Http.classifyRequestError(error)
             return transport("RequestError", description, { maybeSent })
@@ -673,7 +674,7 @@ export const make = (
       : { timeout, description: attemptDescription }
     const later = { timeout, description: attemptDescription }
 
-    return <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
+    const sent = <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
       Effect.clockWith((clock) => {
         const startedAt = clock.unsafeCurrentTimeMillis()
         return withResend(attempt(request, first)).pipe(
@@ -702,6 +703,10 @@ export const make = (
           })
         )
       })
+
+    // the request runs with `redirect: "manual"` (and under its span) in its context, set once for every attempt
+    return <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
+      noRedirects(sent(request), request.span)
   })
 
 /** a `RateLimited` failure: refused by the gate before sending */

@@ -11,10 +11,13 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 
 /**
  * `fetch` follows redirects unless told otherwise, and the platform's `FetchHttpClient` reads its `RequestInit` from
@@ -28,15 +31,19 @@ import * as Stream from "effect/Stream"
 export const withoutRedirects = (captured: Option.Option<globalThis.RequestInit>) => {
   // the common case – no other RequestInit where the request runs – merged once, not per request
   const manual: globalThis.RequestInit = { ...Option.getOrUndefined(captured), redirect: "manual" }
-  return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (current) =>
-      Effect.provideService(
-        effect,
-        FetchHttpClient.RequestInit,
-        Option.isNone(current) || current.value === manual
-          ? manual
-          : { ...Option.getOrUndefined(captured), ...current.value, redirect: "manual" }
-      ))
+  /**
+   * `effect` with `redirect: "manual"` in its context – and `parent` as its parent span, when given: one update of the
+   * context for both (each `provideService` copies the fiber's context and its fiber refs)
+   */
+  return <A, E, R>(effect: Effect.Effect<A, E, R>, parent?: Tracer.AnySpan | undefined): Effect.Effect<A, E, R> =>
+    Effect.locallyWith(effect, FiberRef.currentContext, (context) => {
+      const current = Context.getOption(context, FetchHttpClient.RequestInit)
+      const init = Option.isNone(current) || current.value === manual
+        ? manual
+        : { ...Option.getOrUndefined(captured), ...current.value, redirect: "manual" as const }
+      const withInit = Context.add(context, FetchHttpClient.RequestInit, init)
+      return parent === undefined ? withInit : Context.add(withInit, Tracer.ParentSpan, parent)
+    })
 }
 
 /**
@@ -305,6 +312,28 @@ export const withCredentialHeadersRedacted = <A, E, R>(effect: Effect.Effect<A, 
   Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => {
     const missing = credentialHeaders.filter((name) => !names.includes(name))
     return missing.length === 0 ? names : [...names, ...missing]
+  })
+
+/**
+ * Sends `request` through `execute` with its credential headers (`authorization`, `dpop`) among the names the platform
+ * redacts in its spans: the list in force is changed only when a header the request carries is missing from it (the
+ * platform's default list has `authorization`), so a request with nothing to add pays nothing.
+ *
+ * @internal
+ */
+export const executeRedacted = <A, E, R>(
+  request: HttpClientRequest.HttpClientRequest,
+  execute: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    const names = fiber.getFiberRef(Headers.currentRedactedNames)
+    let missing: Array<string> | undefined
+    for (const name of credentialHeaders) {
+      if (request.headers[name] !== undefined && !names.includes(name)) (missing ??= []).push(name)
+    }
+    return missing === undefined
+      ? execute(request)
+      : Effect.locally(execute(request), Headers.currentRedactedNames, [...names, ...missing])
   })
 
 const credentialHeaders = ["authorization", "dpop"]

@@ -59,6 +59,12 @@ describe.each(clients)("$name: credential headers in the platform's client span"
       )
       assert.deepStrictEqual(authorizationAttributes(recorder), [header, "<redacted>"])
       assert.strictEqual(server.received[1]?.headers.authorization, header)
+      // the platform's span of the token request is a child of the request's own span
+      const requestSpan = recorder.spans.find((span) => span.name === "TokenEndpoint.request")
+      const httpSpans = recorder.spans.filter((span) => span.name.startsWith("http.client"))
+      assert.strictEqual(httpSpans.length, 2)
+      assert.strictEqual(httpSpans[1]?.parent._tag, "Some")
+      assert.strictEqual(httpSpans[1]?.parent._tag === "Some" ? httpSpans[1].parent.value.spanId : undefined, requestSpan?.spanId)
     }))
 
   it.scopedLive("with Headers.currentRedactedNames emptied: the revocation request's header is redacted", () =>
