@@ -6,8 +6,9 @@
  * - A row's figure is the median of its per-round medians.
  * - A ratio is the median of the per-round ratios `subject / baseline`, printed with its spread: the least and the
  *   greatest per-round ratio (`2.41× (2.30–2.55)`).
- * - The order of the subjects rotates by one each round, so that no subject always runs first after the section's
- *   set-up, or always right after the same neighbour.
+ * - The order of the subjects is shuffled every pass (a seeded shuffle: the same orders on every run), so that no
+ *   subject always runs first, or always right after the same neighbour – a row that follows a heavy allocator pays
+ *   for its garbage. (A rotation by one would not do: it keeps every subject's predecessor.)
  */
 import { gc } from "./Gc.js"
 
@@ -87,7 +88,7 @@ export interface InterleaveOptions extends Plan {
 }
 
 /**
- * Times every subject `passes` times per round, one sample of each in turn (the order rotating by one each pass), so
+ * Times every subject `passes` times per round, one sample of each in turn (in a new shuffled order each pass), so
  * that samples of different subjects are never more than one pass apart; a round's figure for a subject is the median
  * of its samples in that round.
  */
@@ -99,15 +100,15 @@ export const interleave = async (
   const collect = options.gc !== false
   const p50 = new Map<string, Array<number | undefined>>(subjects.map((s) => [s.id, []]))
   const cpuP50 = new Map<string, Array<number | undefined>>(subjects.map((s) => [s.id, []]))
-  let turn = 0
+  const random = seeded(0x0a7c5e11)
   for (let round = 0; round < options.rounds; round++) {
     const active = subjects.filter((s) => measuredIn(round, s.rounds ?? options.rounds, options.rounds))
     const samples = new Map<string, Array<number>>(active.map((s) => [s.id, []]))
     const cpus = new Map<string, Array<number>>(active.map((s) => [s.id, []]))
     if (collect && options.gcEachSample !== true) gc()
     for (let pass = 0; pass < options.passes; pass++) {
-      for (let k = 0; k < active.length; k++) {
-        const subject = active[(k + turn) % active.length]!
+      const order = shuffled(active, random)
+      for (const subject of order) {
         await options.before?.(subject.id)
         if (collect && options.gcEachSample === true) gc()
         const cpu0 = withCpu ? process.cpuUsage() : undefined
@@ -119,7 +120,6 @@ export const interleave = async (
         samples.get(subject.id)!.push((t1 - t0) * 1e6)
         if (cpu !== undefined) cpus.get(subject.id)!.push((cpu.user + cpu.system) * 1e3)
       }
-      turn++
     }
     for (const subject of subjects) {
       const taken = samples.get(subject.id)
@@ -139,6 +139,30 @@ export const interleave = async (
     p50,
     cpuP50: withCpu ? cpuP50 : undefined
   }
+}
+
+/** a small seeded generator (mulberry32): numbers in [0, 1), the same sequence for the same seed */
+const seeded = (seed: number): (() => number) => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** `items` in a random order (Fisher–Yates) */
+const shuffled = <A>(items: ReadonlyArray<A>, random: () => number): Array<A> => {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    const swap = out[i]!
+    out[i] = out[j]!
+    out[j] = swap
+  }
+  return out
 }
 
 const measured = (values: ReadonlyArray<number | undefined>): Array<number> =>
