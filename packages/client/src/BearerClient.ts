@@ -37,7 +37,6 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -174,17 +173,13 @@ const checkAccessToken = (
 /**
  * How an authorized request is sent: no redirect followed inside the client (fetch follows by default), and the
  * `authorization` (and `dpop`) header redacted in the platform's span attributes even where the application changed
- * the list.
+ * the list – the form POST's own two steps (`internal/http`), the `RequestInit` read where the request runs.
  */
-const sendAuthorized = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(
-    Effect.serviceOption(FetchHttpClient.RequestInit),
-    (init) =>
-      effect.pipe(
-        Effect.provideService(FetchHttpClient.RequestInit, { ...Option.getOrUndefined(init), redirect: "manual" }),
-        Http.withCredentialHeadersRedacted
-      )
-  )
+const noRedirects = Http.withoutRedirects(Option.none())
+const sendAuthorized = <E, R>(
+  client: HttpClient.HttpClient.With<E, R>,
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<HttpClientResponse.HttpClientResponse, E, R> => noRedirects(Http.executeRedacted(request, client.execute))
 
 const unsafeTransform = <E, R, ES>(
   self: HttpClient.HttpClient.With<E, R>,
@@ -196,11 +191,11 @@ const unsafeTransform = <E, R, ES>(
   const acquire = Effect.flatMap(source.get, (token) => checkAccessToken(token, dpop))
   const send = (request: HttpClientRequest.HttpClientRequest, url: URL, sendable: Sendable) => {
     const token = Redacted.value(sendable.token.accessToken)
-    if (sendable.key === undefined) return sendAuthorized(self.execute(internal.authorize(request, token)))
+    if (sendable.key === undefined) return sendAuthorized(self, internal.authorize(request, token))
     const { dpop, key } = sendable
     // a fresh proof per send (a replay is a new request: a new jti, the nonce as it is now), `ath` binding the token
     return dpop.proof({ method: request.method, url, accessToken: token, key }).pipe(
-      Effect.flatMap((proof) => sendAuthorized(self.execute(internal.authorize(request, token, proof)))),
+      Effect.flatMap((proof) => sendAuthorized(self, internal.authorize(request, token, proof))),
       Effect.tap((response) => dpop.observe(url, response.headers))
     )
   }

@@ -303,18 +303,6 @@ export const getDocument = (
   )
 
 /**
- * Runs `effect` (the sending of a request that carries credentials) with `authorization` and `dpop` among the header
- * names the platform redacts in its spans, whatever the application set in `Headers.currentRedactedNames`.
- *
- * @internal
- */
-export const withCredentialHeadersRedacted = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => {
-    const missing = credentialHeaders.filter((name) => !names.includes(name))
-    return missing.length === 0 ? names : [...names, ...missing]
-  })
-
-/**
  * Sends `request` through `execute` with its credential headers (`authorization`, `dpop`) among the names the platform
  * redacts in its spans: the list in force is changed only when a header the request carries is missing from it (the
  * platform's default list has `authorization`), so a request with nothing to add pays nothing.
