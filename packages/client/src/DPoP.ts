@@ -311,16 +311,15 @@ export const make = (options?: Options): Effect.Effect<DPoP.Service, DPoPError> 
  */
 export const layer = (options?: Options): Layer.Layer<DPoP, DPoPError> => Layer.effect(DPoP, make(options))
 
-const algorithmConfig: Config.Config<Algorithm> = Config.literal(...internal.algorithms)("OAUTH_DPOP_ALGORITHM").pipe(
-  Config.withDefault<Algorithm>("ES256")
-)
+// optional: a given key's algorithm is the JWK's `alg` unless this names one; a generated key is ES256 unless it does
+const algorithmConfig = Config.option(Config.literal(...internal.algorithms)("OAUTH_DPOP_ALGORITHM"))
 
 /**
  * The service's options from the environment:
  *
  * | variable | meaning |
  * | --- | --- |
- * | `OAUTH_DPOP_ALGORITHM` | the algorithm of a generated key (default `ES256`; `ES384`, `ES512`, `EdDSA`, `Ed25519`, `RS256`, `PS256`) |
+ * | `OAUTH_DPOP_ALGORITHM` | the algorithm of a generated key (default `ES256`; `ES384`, `ES512`, `EdDSA`, `Ed25519`, `RS256`, `PS256`), or of the given key (default: its JWK's `alg`) |
  * | `OAUTH_DPOP_KEY` | the key as a private JWK (JSON, read with `Config.redacted`; optional: a new key when absent) |
  *
  * @since 0.1.0
@@ -331,7 +330,7 @@ export const config: Config.Config<Options> = Config.all({
   key: Config.option(Config.redacted("OAUTH_DPOP_KEY"))
 }).pipe(
   Config.map(({ algorithm, key }): Options => ({
-    algorithm,
+    ...(Option.isSome(algorithm) ? { algorithm: algorithm.value } : {}),
     ...(Option.isSome(key) ? { key: key.value } : {})
   }))
 )

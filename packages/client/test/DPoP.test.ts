@@ -7,7 +7,7 @@
  */
 import { HttpClientRequest } from "@effect/platform"
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Context, Effect, FastCheck as fc, Layer, Option, Redacted, TestClock } from "effect"
+import { ConfigProvider, Context, Effect, FastCheck as fc, Layer, Option, Redacted, TestClock } from "effect"
 import * as Jose from "jose"
 import { inspect } from "node:util"
 import * as AuthorizationServer from "../src/AuthorizationServer.js"
@@ -167,6 +167,26 @@ describe("DPoP", () => {
         // as JSON (a Redacted string, as a session keeps it), the same key
         const again = yield* DPoP.importKey(Redacted.make(JSON.stringify(privateJwk)), "ES256")
         expect(again.thumbprint).toBe(expected)
+      }))
+
+    it.effect("from the environment (DPoP.config): a given ES384 key keeps its JWK's alg; without a key, a new ES256 key", () =>
+      Effect.gen(function*() {
+        const { privateKey, publicKey } = yield* Effect.promise(() => Jose.generateKeyPair("ES384", { extractable: true }))
+        const privateJwk = yield* Effect.promise(() => Jose.exportJWK(privateKey))
+        const publicJwk = yield* Effect.promise(() => Jose.exportJWK(publicKey))
+        const expected = yield* Effect.promise(() => Jose.calculateJwkThumbprint(publicJwk))
+        const fromEnv = (env: Record<string, string>) =>
+          Effect.flatMap(DPoP.DPoP, (dpop) => Effect.succeed(dpop.key)).pipe(
+            Effect.provide(DPoP.layerConfig()),
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+          )
+        const given = yield* fromEnv({ OAUTH_DPOP_KEY: JSON.stringify({ ...privateJwk, alg: "ES384" }) })
+        expect(given.algorithm).toBe("ES384")
+        expect(given.thumbprint).toBe(expected)
+        const generated = yield* fromEnv({})
+        expect(generated.algorithm).toBe("ES256")
+        const named = yield* fromEnv({ OAUTH_DPOP_ALGORITHM: "EdDSA" })
+        expect(named.algorithm).toBe("EdDSA")
       }))
 
     it.effect("refused: no private part, an unknown or symmetric algorithm, no algorithm, not JSON", () =>
