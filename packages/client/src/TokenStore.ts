@@ -56,6 +56,11 @@ export declare namespace TokenStore {
     /** forgets a session; removing an unknown session is not an error */
     readonly remove: (sessionId: string) => Effect.Effect<void, TokenStoreError>
     /**
+     * Optional, for the hot path of `ManagedToken.get`: the token set of a session read synchronously, when the store
+     * can (a store in memory); `undefined` for none. A remote store leaves it out.
+     */
+    readonly unsafeGet?: ((sessionId: string) => TokenSet | undefined) | undefined
+    /**
      * Optional: runs `effect` while holding the session's lock, shared by every instance that uses the same store,
      * and releases it however `effect` ends. `ManagedToken` refreshes under it (re-reading the store once the lock
      * is held), so a session is refreshed once across the fleet, not once per process. A store shared by one
@@ -64,11 +69,6 @@ export declare namespace TokenStore {
      * Fails with a `TokenStoreError` (operation `"lock"`) when the lock cannot be taken – the store is down, or
      * another holder kept it past its time limit.
      */
-    /**
-     * Optional, for the hot path of `ManagedToken.get`: the token set of a session read synchronously, when the store
-     * can (a store in memory); `undefined` for none. A remote store leaves it out.
-     */
-    readonly unsafeGet?: ((sessionId: string) => TokenSet | undefined) | undefined
     readonly withLock?: <A, E, R>(
       sessionId: string,
       effect: Effect.Effect<A, E, R>

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, TokenEndpoint } from "@effect-oauth/client"
 import { Effect, FastCheck, Layer, Redacted, TestClock } from "effect"
 import * as jose from "jose"
-import { basicAuthorization } from "../src/internal/clientAuth.js"
+import { staticApplied } from "../src/internal/clientAuth.js"
 import { expectFailure } from "./support/assertions.js"
 import { json, mockHttp } from "./support/http.js"
 
@@ -175,7 +175,16 @@ describe("client_secret_basic, as a property", () => {
     "any id and secret survive the round trip; the encoded form is printable ASCII",
     [FastCheck.string({ unit: "binary" }), FastCheck.string({ unit: "binary", minLength: 1 })],
     ([id, secret]) => {
-      const header = basicAuthorization(id, secret)
+      // the header the client sends, built as every request builds it
+      const applied = staticApplied(ClientAuth.clientSecretBasic(id, Redacted.make(secret)))
+      if (applied === undefined) return assert.fail("client_secret_basic is static")
+      if (applied._tag === "Left") {
+        // only text that is not well-formed Unicode (a lone surrogate) is refused
+        const wellFormed = (text: string) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text)
+        assert.isFalse(wellFormed(id) && wellFormed(secret))
+        return assert.strictEqual(applied.left._tag, "ConfigurationError")
+      }
+      const header = applied.right.headers.authorization ?? ""
       const raw = Buffer.from(header.slice("Basic ".length), "base64").toString("latin1")
       assert.match(raw, /^[\x21-\x7e]*$/)
       assert.deepStrictEqual(serverDecode(header), [id, secret])
