@@ -287,33 +287,33 @@ export const make = (
             const tokenEndpoint = metadata.tokenEndpoint
             span.attribute("oauth.token_endpoint", tokenEndpoint)
             return Effect.flatMap(keyOf(request, metadata), (dpopKey) => {
-            const sent = post({
-              target: { operation: "token", grant, url: tokenEndpoint, issuer: metadata.issuer, tokenEndpoint },
-              form: formOf(grant, request.params),
-              auth: request.auth,
-              retry: policyFor(request),
-              countAttempt: (outcome) => count(attemptsTotal, grant, outcome),
-              span,
-              decode: (success) =>
-                TokenResponse.decodeSuccess(success.body, {
-                  grant,
-                  status: success.status,
-                  clientId,
-                  tokenEndpoint,
-                  requestedScope: request.requestedScope,
-                  now: success.sentAt,
-                  defaultLifetimeMillis,
-                  sentSecrets: success.secrets,
-                  dpopProof: success.dpopProof,
-                  dpopKey: dpopKey === undefined ? undefined : {
-                    thumbprint: dpopKey.thumbprint,
-                    keep: request.keepDpopKey === true ? dpopKey.privateJwk : undefined
-                  },
-                  request: success.context
-                })
-            })
-            // a request's own key (a session's) signs its proofs: the hook reads it from the fiber
-            return request.dpopKey === undefined ? sent : Effect.locally(sent, InternalDPoP.currentKey, request.dpopKey)
+              const sent = post({
+                target: { operation: "token", grant, url: tokenEndpoint, issuer: metadata.issuer, tokenEndpoint },
+                form: formOf(grant, request.params),
+                auth: request.auth,
+                retry: policyFor(request),
+                countAttempt: (outcome) => count(attemptsTotal, grant, outcome),
+                span,
+                decode: (success) =>
+                  TokenResponse.decodeSuccess(success.body, {
+                    grant,
+                    status: success.status,
+                    clientId,
+                    tokenEndpoint,
+                    requestedScope: request.requestedScope,
+                    now: success.sentAt,
+                    defaultLifetimeMillis,
+                    sentSecrets: success.secrets,
+                    dpopProof: success.dpopProof,
+                    dpopKey: dpopKey === undefined ? undefined : {
+                      thumbprint: dpopKey.thumbprint,
+                      keep: request.keepDpopKey === true ? dpopKey.privateJwk : undefined
+                    },
+                    request: success.context
+                  })
+              })
+              // a request's own key (a session's) signs its proofs: the hook reads it from the fiber
+              return request.dpopKey === undefined ? sent : Effect.locally(sent, InternalDPoP.currentKey, request.dpopKey)
             })
           }).pipe(
             Effect.exit,

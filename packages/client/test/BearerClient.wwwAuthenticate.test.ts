@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { bearerTokenRejected, parse } from "../src/internal/wwwAuthenticate.js"
+import { parse, tokenRejected } from "../src/internal/wwwAuthenticate.js"
 
 describe("WWW-Authenticate parsing", () => {
   it("reads RFC 6750 examples", () => {
@@ -30,15 +30,15 @@ describe("WWW-Authenticate parsing", () => {
   })
 
   it("decides which 401s mean the bearer token was rejected", () => {
-    expect(bearerTokenRejected(undefined)).toBe(true)
-    expect(bearerTokenRejected("Bearer")).toBe(true)
-    expect(bearerTokenRejected("Bearer realm=\"api\"")).toBe(true)
-    expect(bearerTokenRejected("bearer realm=\"api\", error=\"invalid_token\"")).toBe(true)
-    expect(bearerTokenRejected("Basic realm=\"x\", Bearer error=\"invalid_token\"")).toBe(true)
-    expect(bearerTokenRejected("Bearer error=\"insufficient_scope\", scope=\"api:admin\"")).toBe(false)
-    expect(bearerTokenRejected("Bearer error=\"invalid_request\"")).toBe(false)
-    expect(bearerTokenRejected("Basic realm=\"x\"")).toBe(false)
-    expect(bearerTokenRejected("DPoP error=\"invalid_token\"")).toBe(false)
+    expect(tokenRejected(undefined, "bearer")).toBe(true)
+    expect(tokenRejected("Bearer", "bearer")).toBe(true)
+    expect(tokenRejected("Bearer realm=\"api\"", "bearer")).toBe(true)
+    expect(tokenRejected("bearer realm=\"api\", error=\"invalid_token\"", "bearer")).toBe(true)
+    expect(tokenRejected("Basic realm=\"x\", Bearer error=\"invalid_token\"", "bearer")).toBe(true)
+    expect(tokenRejected("Bearer error=\"insufficient_scope\", scope=\"api:admin\"", "bearer")).toBe(false)
+    expect(tokenRejected("Bearer error=\"invalid_request\"", "bearer")).toBe(false)
+    expect(tokenRejected("Basic realm=\"x\"", "bearer")).toBe(false)
+    expect(tokenRejected("DPoP error=\"invalid_token\"", "bearer")).toBe(false)
   })
 
   const token = fc.stringMatching(/^[A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]{0,8}$/)

@@ -542,10 +542,10 @@ export const make = (
         count?.(outcomeOf(error))
         return Effect.fail({ error, retryAfterMillis })
       }
-      const transportFailure = Retry.transportFailure(context)
-      const transport: typeof transportFailure = (reason, description, extra) => {
+      const failTransport = transportFailure(context)
+      const transport: typeof failTransport = (reason, description, extra) => {
         count?.(reason)
-        return transportFailure(reason, description, extra)
+        return failTransport(reason, description, extra)
       }
       const succeed = (value: A): Effect.Effect<A> => {
         count?.("success")
@@ -718,4 +718,26 @@ const timeoutError = (context: RequestContext, description: string): TransportEr
     reason: "Timeout",
     description,
     maybeSent: true
+  })
+
+/**
+ * A failed attempt with no usable answer, for the request `target` (its operation, and the grant of a token request).
+ *
+ */
+const transportFailure = (context: RequestContext) =>
+(
+  reason: TransportError["reason"],
+  description: string,
+  extra: { readonly status?: number; readonly retryAfterMillis?: number; readonly maybeSent?: boolean } = {}
+): Effect.Effect<never, { readonly error: TransportError; readonly retryAfterMillis: number | undefined }> =>
+  Effect.fail({
+    error: new TransportError({
+      ...errorFields(context),
+      reason,
+      description,
+      maybeSent: extra.maybeSent ?? true,
+      ...(extra.status !== undefined ? { status: extra.status } : {}),
+      ...(extra.retryAfterMillis !== undefined ? { retryAfterMillis: extra.retryAfterMillis } : {})
+    }),
+    retryAfterMillis: extra.retryAfterMillis
   })

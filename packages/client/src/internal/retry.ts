@@ -4,12 +4,10 @@
  * @internal
  */
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type { TokenRequestError } from "../OAuthError.js"
-import { isTransient, TransportError } from "../OAuthError.js"
+import { isTransient } from "../OAuthError.js"
 import type { RetryPolicy } from "../RetryPolicy.js"
-import { errorFields, type RequestContext } from "./formPost.js"
 
 /**
  * One failed attempt: the error, and the server's `Retry-After` (ms) when it sent one – also for a
@@ -63,26 +61,3 @@ export const schedule = (policy: RetryPolicy): Schedule.Schedule<unknown, Attemp
     )
   )
 }
-
-/**
- * A failed attempt with no usable answer, for the request `target` (its operation, and the grant of a token request).
- *
- * @internal
- */
-export const transportFailure = (context: RequestContext) =>
-(
-  reason: TransportError["reason"],
-  description: string,
-  extra: { readonly status?: number; readonly retryAfterMillis?: number; readonly maybeSent?: boolean } = {}
-): Effect.Effect<never, { readonly error: TransportError; readonly retryAfterMillis: number | undefined }> =>
-  Effect.fail({
-    error: new TransportError({
-      ...errorFields(context),
-      reason,
-      description,
-      maybeSent: extra.maybeSent ?? true,
-      ...(extra.status !== undefined ? { status: extra.status } : {}),
-      ...(extra.retryAfterMillis !== undefined ? { retryAfterMillis: extra.retryAfterMillis } : {})
-    }),
-    retryAfterMillis: extra.retryAfterMillis
-  })

@@ -111,15 +111,6 @@ export const parse = (header: string): ReadonlyArray<Challenge> => {
 }
 
 /**
- * Whether a 401 says the bearer token itself was rejected (RFC 6750 §3.1): a `Bearer` challenge with
- * `error="invalid_token"` or with no `error` at all – or no `WWW-Authenticate` header at all. `insufficient_scope` and
- * `invalid_request` are not fixed by another token; neither is a 401 that only asks for another scheme.
- *
- * @internal
- */
-export const bearerTokenRejected = (header: string | undefined): boolean => tokenRejected(header, "bearer")
-
-/**
  * Whether a 401 says the token sent with `scheme` (`bearer`, or `dpop` for a DPoP-bound token, RFC 9449 §7.1) was
  * rejected: a challenge of that scheme with `error="invalid_token"` or with no `error` – or no `WWW-Authenticate`.
  *
