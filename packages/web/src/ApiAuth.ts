@@ -72,7 +72,7 @@ import * as AuthorizationServer from "@effect-oauth/client/AuthorizationServer"
 import * as DPoP from "@effect-oauth/client/DPoP"
 import * as Introspection from "@effect-oauth/client/Introspection"
 import * as Jwks from "@effect-oauth/client/Jwks"
-import type { Claims } from "@effect-oauth/client/Jwt"
+import * as Jwt from "@effect-oauth/client/Jwt"
 import { ConfigurationError } from "@effect-oauth/client/OAuthError"
 import * as ReplayCache from "@effect-oauth/client/ReplayCache"
 import * as Clock from "effect/Clock"
@@ -352,8 +352,7 @@ const makeWith = (
         if (ApiAuthError.isApiAuthError(outcome)) {
           const challenge = Challenge.render(challengeOptions, outcome)
           if (challenge !== undefined) out["www-authenticate"] = challenge
-          const dpopChallenge = challenge !== undefined && (challenge.startsWith("DPoP") || challenge.includes(", DPoP"))
-          if (nonces !== undefined && outcome._tag === "Unauthorized" && dpopChallenge) {
+          if (nonces !== undefined && outcome._tag === "Unauthorized" && Challenge.challengesDPoP(challengeOptions, outcome)) {
             out["dpop-nonce"] = nonces.current(now)
           }
         } else if (nonces !== undefined && outcome.scheme === "DPoP") {
@@ -405,7 +404,7 @@ const makeWith = (
           Effect.mapError(() => unavailable("the authorization server could not introspect the access token"))
         )
         if (!answer.active) return yield* invalidToken("the access token is not active", scheme)
-        const claims: Claims = answer
+        const claims: Jwt.Claims = answer
         const checked = AccessToken.checkIntrospected(claims, { issuer: expectedIssuer, audience, now, tolerance })
         if (Either.isLeft(checked)) return yield* invalidToken(checked.left, scheme)
         return { format: "opaque" as const, claims }
@@ -488,7 +487,6 @@ const makeWith = (
         }
 
         const tokenScope = AccessToken.scopes(claims)
-        const exp = AccessToken.numberClaim(claims, "exp")
         const verified: VerifiedToken.Service = {
           token: Redacted.make(token),
           format,
@@ -497,7 +495,7 @@ const makeWith = (
           subject: AccessToken.stringClaim(claims, "sub"),
           clientId: AccessToken.stringClaim(claims, "client_id"),
           scope: tokenScope,
-          expiresAt: exp === undefined ? undefined : exp * 1000,
+          expiresAt: Option.getOrUndefined(Jwt.expiration(claims)),
           jkt,
           requireScope: (...required) => {
             if (required.every((scope) => tokenScope.includes(scope))) return Effect.void
@@ -774,14 +772,13 @@ export const httpApiMiddleware = (
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const scope = options?.scope ?? []
-      const result = yield* Effect.either(
-        Effect.flatMap(auth.authenticate(request), (token) =>
-          scope.length === 0 ? Effect.succeed(token) : Effect.as(token.requireScope(...scope), token))
-      )
+      const result = yield* Effect.either(auth.authenticate(request))
       if (Either.isLeft(result)) {
         yield* Effect.flatMap(auth.headers(result.left), (set) => setOnResponse(result.left, set))
         return yield* result.left
       }
+      // a missing scope: requireScope sets the refusal's headers itself
+      if (scope.length > 0) yield* result.right.requireScope(...scope)
       yield* Effect.flatMap(auth.headers(result.right), (set) => setOnResponse(result.right, set))
       return result.right
     }))

@@ -1036,7 +1036,8 @@ const optionalList = (name: string) =>
     Option.match({
       onNone: () => undefined,
       onSome: (value) => {
-        const items = value.split(/[\s,]+/).filter((item) => item !== "")
+        // space-separated, as OAuth writes scopes (a scope token may contain a comma) and as the client reads them
+        const items = value.split(/\s+/).filter((item) => item !== "")
         return items.length === 0 ? undefined : items
       }
     })

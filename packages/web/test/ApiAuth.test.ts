@@ -707,7 +707,34 @@ describe("ApiAuth (HttpRouter middleware)", () => {
           Effect.provide(dpopApp({ dpop: { nonce: { secret: Redacted.make("YW5vdGhlci1zZWNyZXQtb2YtYW5vdGhlci1hcGktMzI") } } }))
         )
         assert.strictEqual(other.status, 401)
+        assert.strictEqual(
+          other.headers["www-authenticate"],
+          dpopRefusal(
+            "use_dpop_nonce",
+            "the DPoP proof's nonce is not current",
+            "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA Ed25519"
+          )
+        )
       }))
+
+    it.effect("DPoP-Nonce goes with a DPoP challenge only – a Bearer refusal gets none, even under a realm naming DPoP", () =>
+      Effect.gen(function*() {
+        const { app } = makeApp()
+        const expired = yield* signAccessToken(accessClaims({ exp: -10 }, -400))
+        const refused = yield* send(app, url, { headers: bearer(expired) })
+        assert.strictEqual(
+          refused.headers["www-authenticate"],
+          `Bearer realm="x, DPoP", error="invalid_token", error_description="the access token has expired"`
+        )
+        assert.isUndefined(refused.headers["dpop-nonce"])
+        const none = yield* send(app, url)
+        assert.isString(none.headers["dpop-nonce"])
+      }).pipe(
+        Effect.provide(dpopApp({
+          realm: "x, DPoP",
+          dpop: { algorithms: ["ES256", "EdDSA"], nonce: { secret: Redacted.make("bm9uY2Utc2VjcmV0LW9mLXRoZS1hcGktMzItYnl0ZXMh") } }
+        }))
+      ))
 
     it.effect("an EdDSA key works as well as ES256", () =>
       Effect.gen(function*() {

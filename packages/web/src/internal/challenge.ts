@@ -78,10 +78,23 @@ export const render = (options: ChallengeOptions, error: ApiAuthError): string |
     offered.push(challenge("DPoP", [...realm, ...algs]))
     return offered.join(", ")
   }
-  const scheme: Scheme = error.scheme ?? (options.bearer ? "Bearer" : "DPoP")
+  const scheme = schemeOf(options, error)
   const params: Array<readonly [string, string]> = [...realm]
   if (error.error !== undefined) params.push(["error", error.error])
   if (error.description !== undefined) params.push(["error_description", error.description])
   if (error._tag === "InsufficientScope") params.push(["scope", error.scope])
   return challenge(scheme, scheme === "DPoP" ? [...params, ...algs] : params)
 }
+
+/** the scheme of a refusal's one challenge: the presented one, else Bearer when accepted, else DPoP */
+const schemeOf = (options: ChallengeOptions, error: Exclude<ApiAuthError, { readonly _tag: "AuthenticationUnavailable" }>): Scheme =>
+  error.scheme ?? (options.bearer ? "Bearer" : "DPoP")
+
+/**
+ * Whether {@link render}'s challenge for `error` includes a DPoP one – the challenge a `DPoP-Nonce` header goes with.
+ *
+ * @internal
+ */
+export const challengesDPoP = (options: ChallengeOptions, error: ApiAuthError): boolean =>
+  error._tag !== "AuthenticationUnavailable" &&
+  ((error._tag === "Unauthorized" && error.error === undefined) || schemeOf(options, error) === "DPoP")

@@ -6,12 +6,13 @@
  *
  * @internal
  */
+import * as CacheKey from "@effect-oauth/client/CacheKey"
 import * as DPoP from "@effect-oauth/client/DPoP"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify } from "jose"
 import type { JWK } from "jose"
-import { createHmac, timingSafeEqual } from "node:crypto"
+import { timingSafeEqual } from "node:crypto"
 
 /**
  * A proof that passed every check that does not need the access token's binding or the replay cache.
@@ -151,8 +152,8 @@ export interface Nonces {
 /** @internal */
 export const makeNonces = (secret: Uint8Array, lifetimeMillis: number): Nonces => {
   const span = Math.max(1, Math.floor(lifetimeMillis))
-  const mac = (window: number) =>
-    createHmac("sha256", secret).update(`dpop-nonce:${window}`).digest("base64url").slice(0, 22)
+  const hmac = CacheKey.hmacSha256(secret)
+  const mac = (window: number) => hmac(`dpop-nonce:${window}`).slice(0, 22)
   const of = (window: number) => `${window.toString(36)}.${mac(window)}`
   const windowAt = (now: number) => Math.floor(now / span)
   return {
