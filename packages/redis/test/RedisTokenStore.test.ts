@@ -57,6 +57,9 @@ const access = (o: Option.Option<TokenSet.TokenSet>) => Option.map(o, (t) => Red
 const refresh = (o: Option.Option<TokenSet.TokenSet>) =>
   Option.flatMap(o, (t) => Option.fromNullable(t.refreshToken).pipe(Option.map(Redacted.value)))
 
+// the store's protection (its AES keys imported with WebCrypto: asynchronous)
+const protection = await Effect.runPromise(Protection.make({ encryption }))
+
 describe("RedisTokenStore keys", () => {
   // never connects: only the key functions are used
   const keys = internal.makeSessionStore(new Redis({ lazyConnect: true }), {
@@ -65,7 +68,7 @@ describe("RedisTokenStore keys", () => {
     operationTimeout: Duration.seconds(1),
     lockTtl: Duration.seconds(10),
     pollInterval: Duration.millis(25),
-    protection: Effect.runSync(Protection.make({ encryption }))
+    protection
   }, internal.tokenSetCodec)
   const derived = Buffer.from(hkdfSync("sha256", Buffer.from(Redacted.value(KEY_7), "base64url"), Buffer.alloc(0), "effect-oauth/redis key-hash v1", 32))
 

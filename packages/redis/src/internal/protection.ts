@@ -23,7 +23,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Jose from "jose"
-import { hkdfSync, timingSafeEqual } from "node:crypto"
+import { hkdfSync, timingSafeEqual, webcrypto } from "node:crypto"
 
 /**
  * A secret key: its bytes, or their base64url (as `node -e "console.log(require('crypto').randomBytes(32)
@@ -92,8 +92,6 @@ export class OpenError extends Data.TaggedError("OpenError")<{
  * @internal
  */
 export interface Protection {
-  /** whether values are encrypted (`false`: encryption `"none"`) */
-  readonly encrypted: boolean
   /** HMAC-SHA-256 (base64url) of a secret or token that goes into a key name: the stores' `hash` */
   readonly keyHash: (secretOrToken: string) => string
   /** HMAC-SHA-256 (base64url) of `value` for one purpose (`label`): a clear mark a script compares */
@@ -170,7 +168,11 @@ export const make = (options: Options): Effect.Effect<Protection, ConfigurationE
     /** binds a value to the Redis key it is stored under (length-prefixed: no two pairs read the same) */
     const boundTag = (plain: string, redisKey: string) => mark("value", `${redisKey.length}:${redisKey}${plain}`)
 
-    const newest = keys[0]
+    // imported once (jose would import raw bytes again on every seal and open: per request for a session store)
+    const cryptoKeys = yield* Effect.promise(() =>
+      Promise.all(keys.map((bytes) => webcrypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"])))
+    )
+    const newest = cryptoKeys[0]
     const seal: Protection["seal"] = (plain, redisKey) =>
       newest === undefined
         ? Effect.succeed(`${clearPrefix}${boundTag(plain, redisKey)}.${plain}`)
@@ -193,7 +195,7 @@ export const make = (options: Options): Effect.Effect<Protection, ConfigurationE
     }
 
     const decryptWithAny = async (data: string): Promise<Option.Option<Jose.CompactDecryptResult>> => {
-      for (const key of keys) {
+      for (const key of cryptoKeys) {
         try {
           return Option.some(
             await Jose.compactDecrypt(data, key, {
@@ -230,7 +232,7 @@ export const make = (options: Options): Effect.Effect<Protection, ConfigurationE
       return clear ? Effect.fail(new OpenError({ reason: "NotEncrypted" })) : openSealed(data, redisKey)
     }
 
-    return { encrypted: keys.length > 0, keyHash, mark, seal, open }
+    return { keyHash, mark, seal, open }
   })
 
 /**

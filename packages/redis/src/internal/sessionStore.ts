@@ -84,13 +84,15 @@ export const makeSessionStore = <A>(redis: Redis, options: SessionStoreOptions, 
     Forged: `the stored ${noun}'s tag does not verify (planted, altered, or another keyHashSecret)`
   }
 
-  const get = (sessionId: string): Effect.Effect<Option.Option<A>, TokenStoreError> =>
-    Effect.flatMap(call("get", "GET", () => redis.get(sessionKey(sessionId))), (raw) => {
+  // the key (an HMAC of the session id) computed once per operation
+  const get = (sessionId: string): Effect.Effect<Option.Option<A>, TokenStoreError> => {
+    const key = sessionKey(sessionId)
+    return Effect.flatMap(call("get", "GET", () => redis.get(key)), (raw) => {
       if (raw === null) return Effect.succeedNone
       return Effect.gen(function*() {
         const stored = yield* Effect.mapError(Schema.decodeUnknown(StoredValue)(raw), () => fail("get", refused.Malformed))
         const json = yield* Effect.mapError(
-          protection.open(stored.data, sessionKey(sessionId)),
+          protection.open(stored.data, key),
           (error) => fail("get", refused[error.reason])
         )
         return Option.some(
@@ -98,20 +100,22 @@ export const makeSessionStore = <A>(redis: Redis, options: SessionStoreOptions, 
         )
       })
     })
+  }
 
   const set = (sessionId: string, stored: A): Effect.Effect<void, TokenStoreError> =>
     Effect.gen(function*() {
+      const key = sessionKey(sessionId)
       const data = yield* Effect.mapError(
-        protection.seal(codec.encode(stored), sessionKey(sessionId)),
+        protection.seal(codec.encode(stored), key),
         () => fail("set", `the ${noun} could not be encrypted`)
       )
       const value = JSON.stringify({ v: 2, data })
       const ttl = options.ttl
       if (ttl === undefined) {
-        yield* call("set", "SET", () => redis.set(sessionKey(sessionId), value))
+        yield* call("set", "SET", () => redis.set(key, value))
       } else {
         const millis = Math.max(1, Math.floor(Duration.toMillis(ttl)))
-        yield* call("set", "SET", () => redis.set(sessionKey(sessionId), value, "PX", millis))
+        yield* call("set", "SET", () => redis.set(key, value, "PX", millis))
       }
     })
 
