@@ -32,9 +32,6 @@ import {
 import { evaluate, type TargetResult, targetsTable } from "./Targets.js"
 import * as TokenServer from "./TokenServer.js"
 
-export { fullConfig, quickConfig }
-export type { CachedCounts, CoalescingResult, Config, Section, WebCounts }
-
 export interface RunOptions {
   /** a tiny configuration that proves the bench runs end to end (seconds, numbers meaningless) */
   readonly quick?: boolean | undefined

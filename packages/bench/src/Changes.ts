@@ -27,12 +27,12 @@ import * as Commits from "./Commits.js"
 import * as Library from "./Library.js"
 import * as Peers from "./Peers.js"
 import {
+  figure,
   fixed,
   formatSpread,
   interleave,
   type InterleaveOptions,
   type Interleaved,
-  median,
   type Plan,
   ratio,
   type Spread,
@@ -60,9 +60,8 @@ export interface ChangesConfig {
 }
 
 /**
- * Fewer rounds than `pnpm bench` (its plan for one build, times ten builds, would take half an hour): about three to
- * five minutes (estimated) for the default ten commits on the 2-core machine; the spreads show what that leaves
- * uncertain.
+ * Fewer rounds than `pnpm bench` (its plan for one build, times eleven builds, would take half an hour): 208 s for
+ * eleven commits on the 2-core machine, 75 s of it building them; the spreads show what that leaves uncertain.
  */
 export const fullChangesConfig: ChangesConfig = {
   cached: { rounds: 10, passes: 20, batch: 1_000, warmup: 20, slowCallNs: 10_000, minCalls: 10 },
@@ -786,27 +785,25 @@ export const compare = async (options: ChangesOptions): Promise<ChangesResult> =
         outcomes.set(commit, all)
       }
     }
-    const medianOf = (measurements: Interleaved, id: string) =>
-      median((measurements.p50.get(id) ?? []).filter((v): v is number => v !== undefined))
 
     log("cached rows")
     const cached = await cachedSection(ctx, config.cached)
     merge(cached)
-    floors.push(`\`Effect.sync(() => map.get(key))\` ${fixed(medianOf(cached.measurements, "cached.floor") / config.cached.batch, 1)} ns/call`)
+    floors.push(`\`Effect.sync(() => map.get(key))\` ${fixed(figure(cached.measurements, "cached.floor") / config.cached.batch, 1)} ns/call`)
 
     log("cold rows")
     const cold = await coldSection(ctx, config.cold)
     merge(cold)
     floors.push(
-      `\`HttpClient\` alone: undici ${fixed(medianOf(cold.measurements, "cold.platform-undici") / 1e3, 1)} µs, ` +
-        `fetch ${fixed(medianOf(cold.measurements, "cold.platform-fetch") / 1e3, 1)} µs per request`
+      `\`HttpClient\` alone: undici ${fixed(figure(cold.measurements, "cold.platform-undici") / 1e3, 1)} µs, ` +
+        `fetch ${fixed(figure(cold.measurements, "cold.platform-fetch") / 1e3, 1)} µs per request`
     )
 
     log("coalescing rows")
     const coalescing = await coalescingSection(ctx, config.coalescing)
     merge(coalescing)
     floors.push(
-      `Effect floor ${fixed(medianOf(coalescing.measurements, "coalescing.effect-memo") / 1e6, 1)} ms per ` +
+      `Effect floor ${fixed(figure(coalescing.measurements, "coalescing.effect-memo") / 1e6, 1)} ms per ` +
         `${count(config.coalescing.concurrent)} acquisitions`
     )
   } finally {

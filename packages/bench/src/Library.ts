@@ -82,7 +82,7 @@ export const cachedRuntime = async (endpoint: Endpoint, transport: Transport) =>
 export const scopeOf = (scope: string): ReadonlyArray<string> => scope.split(" ")
 
 /**
- * A runtime with the layer built once: for the cached and the cold rows, where only the calls are timed.
+ * A runtime with the layer built once: for the cold rows, where only the calls are timed.
  */
 export const runtime = async (endpoint: Endpoint, transport: Transport) => {
   const rt = ManagedRuntime.make(layer(endpoint, transport))

@@ -1,6 +1,6 @@
 /**
- * Interleaved rounds: every subject of a section is measured once per round, one after the other, and the rounds
- * repeat. A burst of load from elsewhere on the machine (another developer's test run) then hits a round's baseline
+ * Interleaved rounds: every subject of a section is measured `passes` times per round, one sample of each in turn,
+ * and the rounds repeat. A burst of load from elsewhere on the machine (another developer's test run) then hits a round's baseline
  * and its subjects alike, and a ratio is taken between rows of the same round only.
  *
  * - A row's figure is the median of its per-round medians.

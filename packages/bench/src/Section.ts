@@ -65,7 +65,7 @@ export const scope = "api:read"
 
 export const count = (value: number): string => value.toLocaleString("en-US")
 
-/** the rows to measure: the baseline (first) always, the others when `only` allows */
+/** the rows to measure: the `baselines` always, the others when `only` allows */
 export const selected = <S extends { readonly id: string }>(
   subjects: ReadonlyArray<S>,
   only: ((id: string) => boolean) | undefined,
