@@ -13,34 +13,46 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as TestServer from "@effect-oauth/test-server"
+import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Api from "./api.js"
 import * as Web from "./web.js"
 
-const port = Number(process.env.PORT ?? "3000")
-const sessions = process.env.WEB_SESSIONS === "cookie" ? "cookie" : "server"
-const redis = process.env.REDIS_URL === undefined || process.env.REDIS_URL === "" ? undefined : process.env.REDIS_URL
-const instances = Number(process.env.WEB_INSTANCES ?? "1")
+// the environment through Config: a value that does not parse (WEB_INSTANCES=two) is a ConfigError naming it, not NaN
+const settings = Config.all({
+  port: Config.port("PORT").pipe(Config.withDefault(3000)),
+  sessions: Config.literal("server", "cookie")("WEB_SESSIONS").pipe(Config.withDefault("server" as const)),
+  redis: Config.option(Config.nonEmptyString("REDIS_URL")),
+  instances: Config.integer("WEB_INSTANCES").pipe(
+    Config.validate({ message: "WEB_INSTANCES must be 1 or more", validation: (n) => n >= 1 }),
+    Config.withDefault(1)
+  )
+})
 
-const announce = Effect.gen(function*() {
-  const app = yield* Web.WebApp
-  const oidc = yield* TestServer.TestServer
-  const api = yield* Api.ProtectedApi
-  yield* Console.log(`effect-oauth web demo
+const announce = (sessions: "server" | "cookie", redis: string | undefined) =>
+  Effect.gen(function*() {
+    const app = yield* Web.WebApp
+    const oidc = yield* TestServer.TestServer
+    const api = yield* Api.ProtectedApi
+    yield* Console.log(`effect-oauth web demo
     open                  ${app.baseUrl}/   (sign in with any user name and any password, then consent)
     sessions              ${sessions === "cookie" ? "in the cookie (sealed token set)" : "on the server (the cookie holds an id)"}, ${redis === undefined ? "memory" : `Redis ${redis}`}
     instances             ${app.instances.join(", ")}${app.instances.length > 1 ? " (behind the proxy, in turn)" : ""}
     authorization server  ${oidc.issuer}  (oidc-provider, access tokens live 30 s, refresh tokens rotate)
     protected API         ${api.origin}
   Ctrl-C stops it.`)
-  return yield* Effect.never
-})
+    return yield* Effect.never
+  })
 
-announce.pipe(
-  Effect.provide(
-    Web.layer({ port, accessTokenTtl: 30, sessions, redis, instances }).pipe(Layer.provide(NodeHttpClient.layerUndici))
-  ),
-  NodeRuntime.runMain
-)
+Effect.gen(function*() {
+  const { instances, port, sessions, ...rest } = yield* settings
+  const redis = Option.getOrUndefined(rest.redis)
+  return yield* announce(sessions, redis).pipe(
+    Effect.provide(
+      Web.layer({ port, accessTokenTtl: 30, sessions, redis, instances }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+    )
+  )
+}).pipe(NodeRuntime.runMain)
