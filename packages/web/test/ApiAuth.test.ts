@@ -390,7 +390,7 @@ describe("ApiAuth (HttpRouter middleware)", () => {
       }).pipe(
         Effect.provide(
           ApiAuth.layer({ audience }).pipe(
-            // a jwks_uri that is not https off loopback: refused before any request
+            // the key set's request refused by the HTTP client (connection refused)
             Layer.provide(Jwks.layer()),
             Layer.provide(
               AuthorizationServer.layerStatic({ issuer, tokenEndpoint: `${issuer}/token`, jwksUri: "https://as.example/jwks" })
@@ -490,6 +490,27 @@ describe("ApiAuth (HttpRouter middleware)", () => {
         assert.strictEqual(replayed.headers["www-authenticate"], dpopRefusal("invalid_dpop_proof", "the DPoP proof was already used"))
         assert.strictEqual(runs.count, 1)
       }).pipe(Effect.provide(dpopApp())))
+
+    it.effect("the replay cache unavailable: 503 without a challenge, the handler never runs (fail closed)", () =>
+      Effect.gen(function*() {
+        const { app, runs } = makeApp()
+        const { headers } = yield* boundRequest(yield* dpopKey())
+        const answer = yield* send(app, url, { headers })
+        assert.strictEqual(answer.status, 503)
+        assert.isUndefined(answer.headers["www-authenticate"])
+        assert.strictEqual(JSON.parse(answer.body).error_description, "the DPoP replay cache could not be used")
+        assert.strictEqual(runs.count, 0)
+      }).pipe(
+        Effect.provide(
+          ApiAuth.layer({ audience, origin: "https://api.example", dpop: { algorithms: ["ES256", "EdDSA"] } }).pipe(
+            Layer.provide(Jwks.layerKeys({ keys: [serverJwk] })),
+            Layer.provide(AuthorizationServer.layerStatic({ issuer, tokenEndpoint: `${issuer}/token` })),
+            Layer.provide(Layer.succeed(ReplayCache.ReplayCache, {
+              use: () => Effect.fail(new ReplayCache.ReplayCacheError({ reason: "Unavailable", description: "down" }))
+            }))
+          )
+        )
+      ))
 
     it.effect("the replay is remembered while the proof could be accepted: then the proof is too old anyway", () =>
       Effect.gen(function*() {

@@ -30,7 +30,6 @@ const shape = (line: string): string => {
 
 const attributes = "Path=/; HttpOnly; Secure; SameSite=Lax"
 
-const web = Effect.map(WebAuth.WebAuth, (w) => w)
 
 /** a route behind the middleware that answers with the access token it was given (as BearerClient would send it) */
 const accessToken = WebAuth.middleware(Effect.gen(function*() {
@@ -258,7 +257,7 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
 
     it.effect("logout: the refresh token revoked once, the cookie and its chunks cleared, end_session with id_token_hint; the signed-out cookie is no session here", () =>
       Effect.gen(function*() {
-        const { logout } = yield* web
+        const { logout } = yield* WebAuth.WebAuth
         const fakes = yield* FakesTag
         const jar = new Jar()
         yield* signIn(jar, { code: `big${"x".repeat(2_497)}` })
@@ -299,14 +298,22 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
       yield* Effect.gen(function*() {
         const fakes = yield* FakesTag
         fakes.lifetimeMillis = 60_000
+        const { callback, logout } = yield* WebAuth.WebAuth
         const jar = new Jar()
         yield* signIn(jar)
         const cookie = jar.cookies.get("__Host-session") ?? ""
+        // provoke the warnings: a refused callback, a cross-site POST, then a failed refresh
+        const bodies = [
+          (yield* send(callback, "/callback?code=c9&state=state-9")).body,
+          (yield* send(logout, "/logout", { method: "POST", jar, headers: { "sec-fetch-site": "cross-site" } })).body
+        ]
         fakes.refresh = "invalid_grant"
         yield* TestClock.adjust("61 seconds")
-        const bodies = [(yield* send(accessToken, "/a", { jar, headers: fetchJson })).body]
+        bodies.push((yield* send(accessToken, "/a", { jar, headers: fetchJson })).body)
+        // something was logged: the check below reads real lines
+        expect(logs.length).toBeGreaterThan(0)
         const text = [...logs, ...bodies, ...fakes.rotationKeys].join("\n")
-        for (const secret of [cookie, "A-c1", "R-c1", "verifier-1"]) expect(text).not.toContain(secret)
+        for (const secret of [cookie, "A-c1", "R-c1", "c9", "state-9", "verifier-1"]) expect(text).not.toContain(secret)
       }).pipe(Effect.provide(cookieMode()), Effect.provide(capture))
     }))
 })

@@ -43,7 +43,6 @@ const tamper = (value: string): string => {
   return parts.join(".")
 }
 
-const web = Effect.map(WebAuth.WebAuth, (w) => w)
 
 /** a route behind the middleware that names its user */
 const whoAmI = WebAuth.middleware(Effect.gen(function*() {
@@ -80,7 +79,7 @@ describe("WebAuth", () => {
         ])
         expect([...jar.cookies.keys()]).toEqual(["__Host-session"])
 
-        const { logout } = yield* web
+        const { logout } = yield* WebAuth.WebAuth
         const out = yield* send(logout, "/logout", { method: "POST", jar, headers: { ...navigation, origin: "https://app.example" } })
         expect(out.setCookie).toEqual(["__Host-session=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax"])
         expect(jar.cookies.size).toBe(0)
@@ -132,7 +131,7 @@ describe("WebAuth", () => {
 
     it.effect("returnTo: only a path on this site; anything else is refused before any authorization request", () =>
       Effect.gen(function*() {
-        const { login } = yield* web
+        const { login } = yield* WebAuth.WebAuth
         const fakes = yield* FakesTag
         for (
           const returnTo of [
@@ -157,7 +156,7 @@ describe("WebAuth", () => {
 
     it.effect("two tabs sign in at once: each callback finds its own pending sign-in", () =>
       Effect.gen(function*() {
-        const { callback, login } = yield* web
+        const { callback, login } = yield* WebAuth.WebAuth
         const fakes = yield* FakesTag
         const jar = new Jar()
         yield* send(login, "/login?returnTo=/one", { jar })
@@ -172,7 +171,7 @@ describe("WebAuth", () => {
 
     it.effect("a callback without its pending cookie (another browser: login CSRF), reused or expired is refused, no code exchanged", () =>
       Effect.gen(function*() {
-        const { callback, login } = yield* web
+        const { callback, login } = yield* WebAuth.WebAuth
         const fakes = yield* FakesTag
         const attacker = new Jar()
         yield* send(login, "/login", { jar: attacker })
@@ -203,7 +202,7 @@ describe("WebAuth", () => {
 
     it.effect("an error response (access_denied) is a 400 page that says the sign-in was cancelled; the pending cookie is spent", () =>
       Effect.gen(function*() {
-        const { callback, login } = yield* web
+        const { callback, login } = yield* WebAuth.WebAuth
         const jar = new Jar()
         yield* send(login, "/login", { jar })
         const denied = yield* send(callback, "/callback?error=access_denied&state=state-1", { jar })
@@ -295,7 +294,7 @@ describe("WebAuth", () => {
         const cookie = jar.cookies.get("__Host-session") ?? ""
         // a value sealed with the same secret for another purpose: a pending sign-in
         const pendingJar = new Jar()
-        yield* send((yield* web).login, "/login", { jar: pendingJar })
+        yield* send((yield* WebAuth.WebAuth).login, "/login", { jar: pendingJar })
         const pending = [...pendingJar.cookies.values()][0] ?? ""
         expect(pending).toMatch(sealed)
         const cases: ReadonlyArray<readonly [string, string]> = [
@@ -314,11 +313,18 @@ describe("WebAuth", () => {
 
     it.effect("a cookie sealed under another deployment's secret is no session", () =>
       Effect.gen(function*() {
+        // cookie-only sessions: the cookie alone is the session, so only its seal can refuse it at another deployment
         const jar = new Jar()
-        yield* signIn(jar).pipe(Effect.provide(layer({ cookieSecrets: [secretB] })))
-        const answer = yield* send(whoAmI, "/api/me", { headers: fetchJson, jar })
-        expect(answer.status).toBe(401)
-      }).pipe(Effect.provide(layer({ cookieSecrets: [secretA] }))))
+        yield* signIn(jar).pipe(Effect.provide(layer({ sessions: "cookie", cookieSecrets: [secretB] })))
+        const same = yield* send(whoAmI, "/api/me", { headers: fetchJson, jar }).pipe(
+          Effect.provide(layer({ sessions: "cookie", cookieSecrets: [secretB] }))
+        )
+        expect(same.status).toBe(200)
+        const other = yield* send(whoAmI, "/api/me", { headers: fetchJson, jar }).pipe(
+          Effect.provide(layer({ sessions: "cookie", cookieSecrets: [secretA] }))
+        )
+        expect(other.status).toBe(401)
+      }))
 
     it.effect("renewal: a sliding idle timeout and an absolute cap; an expired session ends and its refresh token is revoked", () =>
       Effect.gen(function*() {
@@ -430,7 +436,7 @@ describe("WebAuth", () => {
 
     it.effect("POST /logout from another site is refused: the session stays, nothing is revoked", () =>
       Effect.gen(function*() {
-        const { logout } = yield* web
+        const { logout } = yield* WebAuth.WebAuth
         const fakes = yield* FakesTag
         const jar = new Jar()
         yield* signIn(jar)
@@ -449,7 +455,7 @@ describe("WebAuth", () => {
   describe("logout and /session", () => {
     it.effect("logout: the session removed, its refresh token revoked once, 303 to end_session with id_token_hint", () =>
       Effect.gen(function*() {
-        const { logout } = yield* web
+        const { logout } = yield* WebAuth.WebAuth
         const fakes = yield* FakesTag
         const jar = new Jar()
         yield* signIn(jar)
@@ -479,7 +485,7 @@ describe("WebAuth", () => {
 
     it.effect("logout without an end_session_endpoint: to the post-logout URI (default <baseUrl>/)", () =>
       Effect.gen(function*() {
-        const { logout } = yield* web
+        const { logout } = yield* WebAuth.WebAuth
         const jar = new Jar()
         yield* signIn(jar)
         const out = yield* send(logout, "/logout", { method: "POST", jar })
@@ -488,7 +494,7 @@ describe("WebAuth", () => {
 
     it.effect("/session: the user's claims as JSON (no nonce or at_hash), no-store; 401 JSON without a session", () =>
       Effect.gen(function*() {
-        const { session } = yield* web
+        const { session } = yield* WebAuth.WebAuth
         const none: Answer = yield* send(session, "/session", { headers: navigation })
         expect([none.status, JSON.parse(none.body).error, none.cacheControl]).toEqual([401, "login_required", "no-store"])
         const jar = new Jar()
@@ -505,7 +511,7 @@ describe("WebAuth", () => {
 
   describe("options", () => {
     const made = (options: Partial<WebAuth.Options>) =>
-      Effect.exit(Effect.provide(web, layer(options)))
+      Effect.exit(Effect.provide(WebAuth.WebAuth, layer(options)))
     it.effect("a base URL that is not https (or loopback http), or with a path, and weak secrets are refused", () =>
       Effect.gen(function*() {
         const failure = (exit: Exit.Exit<unknown, unknown>) =>
@@ -532,7 +538,7 @@ describe("WebAuth", () => {
         logs.push(`${JSON.stringify(message)} ${JSON.stringify([...annotations])}`)
       }))
       yield* Effect.gen(function*() {
-        const { callback, logout, session } = yield* web
+        const { callback, logout, session } = yield* WebAuth.WebAuth
         const fakes = yield* FakesTag
         const jar = new Jar()
         yield* signIn(jar)
