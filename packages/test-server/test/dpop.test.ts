@@ -31,7 +31,11 @@ const newKey = async (): Promise<Key> => {
 }
 
 /** a DPoP proof, written out: typ dpop+jwt, the public JWK in the header, htm, htu, iat, jti, nonce, ath */
-const proof = (key: Key, claims: { htm: string; htu: string; nonce?: string; accessToken?: string; iat?: number }) =>
+const proof = (
+  key: Key,
+  claims: { htm: string; htu: string; nonce?: string; accessToken?: string; iat?: number },
+  header: Partial<Jose.JWTHeaderParameters> = {}
+) =>
   new Jose.SignJWT({
     jti: randomUUID(),
     htm: claims.htm,
@@ -41,7 +45,7 @@ const proof = (key: Key, claims: { htm: string; htu: string; nonce?: string; acc
     ...(claims.accessToken !== undefined
       ? { ath: createHash("sha256").update(claims.accessToken).digest("base64url") }
       : {})
-  }).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk }).sign(key.privateKey)
+  }).setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk, ...header }).sign(key.privateKey)
 
 const cnfJkt = (accessToken: string): unknown => {
   const cnf = Jose.decodeJwt(accessToken)["cnf"]
@@ -238,20 +242,21 @@ describe.each([false, true])("DPoP at the test server, requireDpopNonce: %s", (r
 
     const withNonce = nonce !== undefined ? { nonce } : {}
     const withPrivate: Jose.JWK = { ...key.jwk, d: "AAAA" }
-    const cases: ReadonlyArray<readonly [string, string, string]> = [
-      ["another URL", await proof(key, { htm: "GET", htu: `${server.protectedResource.url}/admin`, accessToken: token, ...withNonce }), "invalid_dpop_proof"],
-      ["another method", await proof(key, { htm: "POST", htu: url, accessToken: token, ...withNonce }), "invalid_dpop_proof"],
-      ["another key", await proof(await newKey(), { htm: "GET", htu: url, accessToken: token, ...withNonce }), "invalid_token"],
-      ["a wrong ath", await proof(key, { htm: "GET", htu: url, accessToken: `${token}x`, ...withNonce }), "invalid_dpop_proof"],
-      ["a stale iat", await proof(key, { htm: "GET", htu: url, accessToken: token, iat: Math.floor(Date.now() / 1000) - 3600 }), "use_dpop_nonce"],
-      ["a private key in the header", await new Jose.SignJWT({ jti: randomUUID(), htm: "GET", htu: url, iat: Math.floor(Date.now() / 1000) })
-        .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: withPrivate }).sign(key.privateKey), "invalid_dpop_proof"],
-      ["another typ", await new Jose.SignJWT({ jti: randomUUID(), htm: "GET", htu: url, iat: Math.floor(Date.now() / 1000) })
-        .setProtectedHeader({ alg: "ES256", typ: "JWT", jwk: key.jwk }).sign(key.privateKey), "invalid_dpop_proof"]
+    const good = { htm: "GET", htu: url, accessToken: token, ...withNonce }
+    // each proof is right but for the one thing its name says, so only that check can refuse it
+    const cases: ReadonlyArray<readonly [string, string, string, string | undefined]> = [
+      ["another URL", await proof(key, { ...good, htu: `${server.protectedResource.url}/admin` }), "invalid_dpop_proof", undefined],
+      ["another method", await proof(key, { ...good, htm: "POST" }), "invalid_dpop_proof", undefined],
+      ["another key", await proof(await newKey(), good), "invalid_token", undefined],
+      ["a wrong ath", await proof(key, { ...good, accessToken: `${token}x` }), "invalid_dpop_proof", "ath is not the access token's hash"],
+      ["a stale iat", await proof(key, { htm: "GET", htu: url, accessToken: token, iat: Math.floor(Date.now() / 1000) - 3600 }), "use_dpop_nonce", undefined],
+      ["a private key in the header", await proof(key, good, { jwk: withPrivate }), "invalid_dpop_proof", "the jwk header carries a private key"],
+      ["another typ", await proof(key, good, { typ: "JWT" }), "invalid_dpop_proof", "the proof does not verify (JWTClaimValidationFailed)"]
     ]
-    for (const [name, dpop, error] of cases) {
+    for (const [name, dpop, error, description] of cases) {
       const refused = await send(dpop)
       expect([name, refused.status, refused.body.error]).toEqual([name, 401, error])
+      if (description !== undefined) expect([name, refused.body.error_description]).toEqual([name, description])
     }
   })
 
