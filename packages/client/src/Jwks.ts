@@ -465,7 +465,7 @@ export const makeKeys = (
   keySet: { readonly keys: ReadonlyArray<unknown> },
   options?: Pick<Options, "algorithms">
 ): Effect.Effect<Jwks.Service, never, Scope.Scope> => {
-  const keys = internal.parseKeySet(JSON.stringify(keySet))
+  const keys = internal.keySetOf(keySet)
   return makeWith(() => keys, options)
 }
 

@@ -74,7 +74,16 @@ export const parseKeySet = (body: string): Either.Either<ReadonlyArray<Jwk>, Jwk
   } catch {
     return Either.left(new JwksError({ reason: "InvalidKeySet", description: "the key set is not JSON" }))
   }
-  return Either.match(decodeDocument(json), {
+  return keySetOf(json)
+}
+
+/**
+ * The usable members of a key set already parsed (a document, or a set given in code): as {@link parseKeySet}.
+ *
+ * @internal
+ */
+export const keySetOf = (json: unknown): Either.Either<ReadonlyArray<Jwk>, JwksError> =>
+  Either.match(decodeDocument(json), {
     onLeft: () =>
       Either.left(new JwksError({ reason: "InvalidKeySet", description: "the key set is not an object with a keys array" })),
     onRight: (document) => {
@@ -86,7 +95,6 @@ export const parseKeySet = (body: string): Either.Either<ReadonlyArray<Jwk>, Jwk
       return Either.right(keys)
     }
   })
-}
 
 /**
  * What fetching the key set needs.
