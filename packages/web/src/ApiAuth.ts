@@ -92,6 +92,7 @@ import type * as Tracer from "effect/Tracer"
 import { randomBytes } from "node:crypto"
 import * as ApiAuthError from "./ApiAuthError.js"
 import * as AccessToken from "./internal/accessToken.js"
+import * as Seal from "./internal/seal.js"
 import * as Challenge from "./internal/challenge.js"
 import * as Dpop from "./internal/dpop.js"
 import { VerifiedToken } from "./VerifiedToken.js"
@@ -299,7 +300,7 @@ const makeWith = (
     const nonces = nonceOptions === undefined ? undefined : Dpop.makeNonces(
       nonceOptions.secret === undefined
         ? new Uint8Array(randomBytes(32))
-        : yield* Either.mapLeft(AccessToken.decodeSecret(nonceOptions.secret), invalid),
+        : yield* Either.mapLeft(Seal.decodeSecret("dpop.nonce.secret", nonceOptions.secret), invalid),
       Duration.toMillis(Duration.decode(nonceOptions.lifetime ?? defaults.nonceLifetime))
     )
     const challengeOptions: Challenge.ChallengeOptions = {

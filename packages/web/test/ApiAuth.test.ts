@@ -818,7 +818,7 @@ describe("ApiAuth (HttpRouter middleware)", () => {
         assert.deepStrictEqual(failures.map((error) => error.description), [
           "audience is required: the API's resource identifier",
           "origin must be an origin (https://api.example): no path, query or fragment",
-          "dpop.nonce.secret must be 32 bytes or more",
+          "dpop.nonce.secret must be 32 random bytes or more (base64url); it has 5",
           "dpop.algorithms lists no asymmetric algorithm"
         ])
       }).pipe(

@@ -521,6 +521,10 @@ describe("WebAuth", () => {
         expect(failure(yield* made({ cookieSecrets: [Redacted.make("c2hvcnQ")] }))).toContain(
           "cookieSecrets[0] must be 32 random bytes or more (base64url); it has 5"
         )
+        // the one rule for the package's secrets: no padding, no space inside (the nonce secret's rule too)
+        expect(failure(yield* made({ cookieSecrets: [Redacted.make("c2VjcmV0LWNvb2tpZS1r ZXktb2YtMzItYnl0ZXMhISE")] }))).toContain(
+          "cookieSecrets[0] is not base64url"
+        )
         expect(failure(yield* made({ cookieSecrets: [] }))).toContain("cookieSecrets lists no secret")
         expect(failure(yield* made({ cookieSecrets: [secretA, secretA] }))).toContain("lists a secret twice")
         expect(failure(yield* made({ session: { idleTimeout: "2 days", absoluteTimeout: "1 day" } }))).toContain(

@@ -8,7 +8,6 @@ import type { Claims } from "@effect-oauth/client/Jwt"
 import type { JwtVerificationError } from "@effect-oauth/client/OAuthError"
 import * as Either from "effect/Either"
 import * as Predicate from "effect/Predicate"
-import * as Redacted from "effect/Redacted"
 
 /**
  * A JWT verification failure as the `error_description` of an `invalid_token`.
@@ -124,12 +123,4 @@ export const parseOrigin = (value: string): Either.Either<string, string> => {
   } catch {
     return Either.left("origin is not an absolute URL")
   }
-}
-
-/** a nonce secret: base64url of 32 bytes or more @internal */
-export const decodeSecret = (secret: Redacted.Redacted<string>): Either.Either<Uint8Array, string> => {
-  const value = Redacted.value(secret).trim()
-  if (!/^[A-Za-z0-9_-]+$/.test(value)) return Either.left("dpop.nonce.secret is not base64url")
-  const bytes = Buffer.from(value, "base64url")
-  return bytes.length >= 32 ? Either.right(new Uint8Array(bytes)) : Either.left("dpop.nonce.secret must be 32 bytes or more")
 }

@@ -21,10 +21,26 @@
 import * as CacheKey from "@effect-oauth/client/CacheKey"
 import { ConfigurationError } from "@effect-oauth/client/OAuthError"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Jose from "jose"
 import { hkdfSync, randomBytes, webcrypto } from "node:crypto"
+
+/**
+ * A secret of the package (a cookie secret, a DPoP nonce secret): base64url (no padding, no spaces inside) of 32 random
+ * bytes or more; the reason it is refused names `name`, never the value.
+ *
+ * @internal
+ */
+export const decodeSecret = (name: string, secret: Redacted.Redacted<string>): Either.Either<Uint8Array, string> => {
+  const value = Redacted.value(secret).trim()
+  if (!/^[A-Za-z0-9_-]+$/.test(value)) return Either.left(`${name} is not base64url`)
+  const bytes = new Uint8Array(Buffer.from(value, "base64url"))
+  return bytes.length >= 32
+    ? Either.right(bytes)
+    : Either.left(`${name} must be 32 random bytes or more (base64url); it has ${bytes.length}`)
+}
 
 /** what a sealed value is for: each has its own key */
 export type Purpose = "session" | "tokens" | "pending"
@@ -96,13 +112,7 @@ export const make = (
     const keys: Array<DerivedKeys> = []
     for (const [i, secret] of given.entries()) {
       const name = `cookieSecrets[${i}]`
-      const bytes = yield* Effect.try({
-        try: () => Jose.base64url.decode(Redacted.value(secret).trim()),
-        catch: () => invalid(`${name} is not base64url`)
-      })
-      if (bytes.length < 32) {
-        return yield* invalid(`${name} must be 32 random bytes or more (base64url); it has ${bytes.length}`)
-      }
+      const bytes = yield* Either.mapLeft(decodeSecret(name, secret), invalid)
       keys.push(yield* deriveKeys(bytes))
     }
     const newest = keys[0]
