@@ -23,8 +23,9 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT } from "jose"
 import type { CryptoKey } from "jose"
 import { randomBytes } from "node:crypto"
-import { interleave, type Subject } from "./Rounds.js"
-import { count, perItemRows, type Section, type SectionContext, selected } from "./Section.js"
+import { loop } from "./Cached.js"
+import type { Subject } from "./Rounds.js"
+import { count, perItemRows, type Section, measure, type SectionContext } from "./Section.js"
 
 const issuer = "https://login.example.com/"
 const audience = "https://orders.example.com"
@@ -53,7 +54,7 @@ const accessToken = (privateKey: CryptoKey, nowSeconds: number): Promise<string>
     .sign(privateKey)
 
 export const apiSection = async (ctx: SectionContext): Promise<Section> => {
-  const { config, log } = ctx
+  const { config } = ctx
   const n = config.api.batch
   const { privateKey, publicKey } = await generateKeyPair("RS256", { modulusLength: 2048 })
   const jwk = { ...(await exportJWK(publicKey)), kid: "2024-11-rsa-key-1", alg: "RS256", use: "sig" }
@@ -92,12 +93,8 @@ export const apiSection = async (ctx: SectionContext): Promise<Section> => {
     const jose = async () => {
       for (let i = 0; i < n; i++) await jwtVerify(token, local, joseOptions)
     }
-    const loop = <A, E>(f: () => Effect.Effect<A, E>): Effect.Effect<void, E> =>
-      Effect.gen(function*() {
-        for (let i = 0; i < n; i++) yield* f()
-      })
-    const verify = loop(() => jwks.verify(token, verifyOptions))
-    const authenticate = loop(() => auth.authenticate(request))
+    const verify = loop(n, () => jwks.verify(token, verifyOptions))
+    const authenticate = loop(n, () => auth.authenticate(request))
 
     const subjects: ReadonlyArray<Subject> = [
       { id: "api.jose", label: "`jose` `jwtVerify` alone, local key set (baseline)", run: jose },
@@ -108,11 +105,7 @@ export const apiSection = async (ctx: SectionContext): Promise<Section> => {
         run: () => runtime.runPromise(authenticate)
       }
     ]
-    const chosen = selected(subjects, ctx.only, ["api.jose"])
-    for (const subject of chosen) {
-      for (let i = 0; i < config.api.warmup; i++) await subject.run()
-    }
-    const measurements = await ctx.around(() => interleave(chosen, { ...config.api, gc: config.gc, log }))
+    const measurements = await measure(ctx, subjects, ["api.jose"], config.api)
     return {
       name: "api",
       title: "7. API: validating a JWT access token",

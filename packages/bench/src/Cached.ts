@@ -12,8 +12,8 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 import * as Library from "./Library.js"
-import { interleave, type Subject } from "./Rounds.js"
-import { count, perItemRows, scope, type Section, type SectionContext, selected } from "./Section.js"
+import type { Subject } from "./Rounds.js"
+import { count, perItemRows, scope, type Section, measure, type SectionContext } from "./Section.js"
 
 /** What the token endpoint saw during the section (warm-ups included): nothing that depends on timing. */
 export interface CachedCounts {
@@ -70,7 +70,7 @@ export const mapFloor = (n: number): Effect.Effect<void> => {
 }
 
 export const cachedSection = async (ctx: SectionContext): Promise<{ section: Section; counts: CachedCounts }> => {
-  const { config, endpoint, server, log } = ctx
+  const { config, endpoint, server } = ctx
   const lib = await Library.cachedRuntime(endpoint, "fetch")
   const { runtime, cc, exchange, sessions, cache } = lib
   try {
@@ -138,11 +138,7 @@ export const cachedSection = async (ctx: SectionContext): Promise<{ section: Sec
         run: () => runtime.runPromise(managedGet)
       }
     ]
-    const chosen = selected(subjects, ctx.only, ["cached.floor"])
-    for (const subject of chosen) {
-      for (let i = 0; i < config.cached.warmup; i++) await subject.run()
-    }
-    const measurements = await ctx.around(() => interleave(chosen, { ...config.cached, gc: config.gc, log }))
+    const measurements = await measure(ctx, subjects, ["cached.floor"], config.cached)
     const stats = await server.stats()
     if (stats.rejected > 0) throw new Error(`the token endpoint rejected ${stats.rejected} requests`)
     return {

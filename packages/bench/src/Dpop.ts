@@ -11,11 +11,12 @@ import * as DPoP from "@effect-oauth/client/DPoP"
 import * as Effect from "effect/Effect"
 import * as Jose from "jose"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
-import { interleave, type Subject } from "./Rounds.js"
-import { count, perItemRows, type Section, type SectionContext, selected } from "./Section.js"
+import { loop } from "./Cached.js"
+import type { Subject } from "./Rounds.js"
+import { count, perItemRows, type Section, measure, type SectionContext } from "./Section.js"
 
 export const dpopSection = async (ctx: SectionContext): Promise<Section> => {
-  const { config, log } = ctx
+  const { config } = ctx
   const n = config.dpop.batch
   const dpop = await Effect.runPromise(DPoP.make())
   const url = "https://api.example/orders/42?expand=items"
@@ -35,9 +36,7 @@ export const dpopSection = async (ctx: SectionContext): Promise<Section> => {
         .sign(dpop.key.privateKey)
     }
   }
-  const library = Effect.gen(function*() {
-    for (let i = 0; i < n; i++) yield* dpop.proof({ method: "GET", url, accessToken })
-  })
+  const library = loop(n, () => dpop.proof({ method: "GET", url, accessToken }))
 
   const subjects: ReadonlyArray<Subject> = [
     {
@@ -51,11 +50,7 @@ export const dpopSection = async (ctx: SectionContext): Promise<Section> => {
       run: () => Effect.runPromise(library)
     }
   ]
-  const chosen = selected(subjects, ctx.only, ["dpop.signjwt"])
-  for (const subject of chosen) {
-    for (let i = 0; i < config.dpop.warmup; i++) await subject.run()
-  }
-  const measurements = await ctx.around(() => interleave(chosen, { ...config.dpop, gc: config.gc, log }))
+  const measurements = await measure(ctx, subjects, ["dpop.signjwt"], config.dpop)
   return {
     name: "dpop",
     title: "5. DPoP proofs",

@@ -4,7 +4,7 @@
  */
 import type { Config } from "./Config.js"
 import type * as Peers from "./Peers.js"
-import { figure, fixed, formatSpread, type Interleaved, ratio, times } from "./Rounds.js"
+import { figure, fixed, formatSpread, type Interleaved, interleave, type Plan, ratio, type Subject, times } from "./Rounds.js"
 import type * as TokenServer from "./TokenServer.js"
 
 export const sectionNames = ["cached", "cold", "coalescing", "memory", "dpop", "web", "api"] as const
@@ -82,4 +82,21 @@ export const markdownTable = (columns: ReadonlyArray<string>, rows: ReadonlyArra
     `| ${columns.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
     ...rows.map(line)
   ].join("\n")
+}
+
+/**
+ * A section's timed part: its chosen rows (the `baselines` always), warmed up `plan.warmup` samples each, then measured
+ * in interleaved rounds by the plan – inside `ctx.around`, so profile mode profiles the rounds only.
+ */
+export const measure = async (
+  ctx: SectionContext,
+  subjects: ReadonlyArray<Subject>,
+  baselines: ReadonlyArray<string>,
+  plan: Plan & { readonly warmup: number }
+): Promise<Interleaved> => {
+  const chosen = selected(subjects, ctx.only, baselines)
+  for (const subject of chosen) {
+    for (let i = 0; i < plan.warmup; i++) await subject.run()
+  }
+  return ctx.around(() => interleave(chosen, { ...plan, gc: ctx.config.gc, log: ctx.log }))
 }

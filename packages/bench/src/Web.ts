@@ -33,8 +33,8 @@ import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 import * as Library from "./Library.js"
 import type { Endpoint } from "./Peers.js"
-import { interleave, type Subject } from "./Rounds.js"
-import { count, perItemRows, type Section, type SectionContext, selected } from "./Section.js"
+import type { Subject } from "./Rounds.js"
+import { count, perItemRows, type Section, measure, type SectionContext } from "./Section.js"
 
 /** What the token endpoint saw during the section: nothing, since every access token stays fresh. */
 export interface WebCounts {
@@ -160,7 +160,7 @@ const requests = (handle: Handler, batch: number, cookie: string | undefined) =>
 }
 
 export const webSection = async (ctx: SectionContext): Promise<{ section: Section; counts: WebCounts }> => {
-  const { config, endpoint, log, server } = ctx
+  const { config, endpoint, server } = ctx
   const batch = config.web.batch
   const serverMode = ManagedRuntime.make(sessionsLayer(endpoint, "server"))
   const cookieMode = ManagedRuntime.make(sessionsLayer(endpoint, "cookie"))
@@ -190,11 +190,7 @@ export const webSection = async (ctx: SectionContext): Promise<{ section: Sectio
         run: requests(withCookieSessions, batch, cookieCookie)
       }
     ]
-    const chosen = selected(subjects, ctx.only, ["web.bare"])
-    for (const subject of chosen) {
-      for (let i = 0; i < config.web.warmup; i++) await subject.run()
-    }
-    const measurements = await ctx.around(() => interleave(chosen, { ...config.web, gc: config.gc, log }))
+    const measurements = await measure(ctx, subjects, ["web.bare"], config.web)
     const stats = await server.stats()
     const cookieBytes = cookieCookie.length
     return {
