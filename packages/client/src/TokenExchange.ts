@@ -198,14 +198,13 @@ const listPart = (values: string | ReadonlyArray<string> | undefined): string =>
 const textPart = (value: string | undefined): string => (value === undefined ? "-" : `${value.length}:${value}`)
 
 /**
- * The shape of an exchange besides its subject token (which keys the outer memo): every part that changes the issued
- * token or the decision to refuse, injective.
+ * The shape of an exchange besides its subject token (a `Redacted` one, whose value keys the outer memo): every part
+ * that changes the issued token or the decision to refuse, injective.
  */
 const shapeOf = (request: Omit<ExchangeRequest, "allowCached">): string => {
   const actor = request.actorToken
   return [
     textPart(request.subjectTokenType),
-    Redacted.isRedacted(request.subjectToken) ? "r" : Memo.identity(request.subjectToken),
     actor === undefined ? "-" : Redacted.isRedacted(actor) ? textPart(Redacted.value(actor)) : Memo.identity(actor),
     textPart(request.actorTokenType),
     listPart(request.audience),
@@ -328,19 +327,21 @@ export const make = (options: Options): Effect.Effect<TokenExchange.Service, nev
         : Effect.clockWith((clock) => {
           // the hot path: the request read now, prepared once per shape (the guard, the key, the subject's expiry)
           const subject = request.subjectToken
-          const subjectKey = Redacted.isRedacted(subject) ? Redacted.value(subject) : undefined
+          // a subject given as a TokenSet is prepared per call (the memo is keyed by a subject token's value)
+          if (!Redacted.isRedacted(subject)) {
+            return Effect.flatMap(prepare(request), (entry) => run(entry, clock.unsafeCurrentTimeMillis()))
+          }
+          const subjectKey = Redacted.value(subject)
           const shape = shapeOf(request)
-          const known = subjectKey === undefined ? undefined : prepared.get(subjectKey)?.get(shape)
+          const known = prepared.get(subjectKey)?.get(shape)
           if (known !== undefined) return run(known, clock.unsafeCurrentTimeMillis())
           return Effect.flatMap(prepare(request), (entry) => {
-            if (subjectKey !== undefined) {
-              let shapes = prepared.get(subjectKey)
-              if (shapes === undefined) {
-                shapes = Memo.make<Prepared>(64)
-                prepared.set(subjectKey, shapes)
-              }
-              shapes.set(shape, entry)
+            let shapes = prepared.get(subjectKey)
+            if (shapes === undefined) {
+              shapes = Memo.make<Prepared>(64)
+              prepared.set(subjectKey, shapes)
             }
+            shapes.set(shape, entry)
             return run(entry, clock.unsafeCurrentTimeMillis())
           })
         })
