@@ -31,6 +31,7 @@ import * as Keys from "./internal/keys.js"
 import * as Notices from "./internal/notices.js"
 import * as Dpop from "./internal/dpop.js"
 import * as ProviderConfig from "./internal/provider.js"
+import * as Listen from "./internal/listen.js"
 import * as Resource from "./internal/resource.js"
 import * as TokenExchange from "./internal/tokenExchange.js"
 
@@ -297,17 +298,6 @@ export const resource: "https://api.example" = Fixtures.resource
  */
 export const tokenExchangeGrant: string = Fixtures.tokenExchangeGrant
 
-const listen = (server: http.Server): Promise<number> =>
-  new Promise((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject)
-      const address = server.address()
-      if (address !== null && typeof address === "object") resolve(address.port)
-      else reject(new Error("the test server has no TCP address"))
-    })
-  })
-
 /**
  * Starts a test server on a free `127.0.0.1` port. For code that does not use Effect; with Effect, use {@link layer}.
  *
@@ -346,19 +336,13 @@ export const start = async (options: StartOptions = {}): Promise<TestServerInfo>
     res.end()
   }
   const server = http.createServer((req, res) => handler(req, res))
-  const port = await listen(server)
+  const { port, stop: stopServer } = await Listen.listen(server, "the test server")
   const issuer = `http://127.0.0.1:${port}`
 
   let resource: Resource.ProtectedResource | undefined
   let stopped: Promise<void> | undefined
   const stop = (): Promise<void> => {
-    stopped ??= Promise.all([
-      new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      }),
-      resource?.stop()
-    ]).then(() => undefined)
+    stopped ??= Promise.all([stopServer(), resource?.stop()]).then(() => undefined)
     return stopped
   }
 

@@ -18,6 +18,7 @@ import * as http from "node:http"
 import type { ResourceRequestRecord } from "../TestServer.js"
 import * as Dpop from "./dpop.js"
 import * as Fixtures from "./fixtures.js"
+import * as Listen from "./listen.js"
 
 /** @internal */
 export interface ProtectedResource {
@@ -170,30 +171,15 @@ export const start = async (options: ResourceOptions): Promise<ProtectedResource
     })
   })
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      server.off("error", reject)
-      resolve()
-    })
-  })
-  const address = server.address()
-  if (address === null || typeof address !== "object") throw new Error("the protected resource has no TCP address")
-  let stopped: Promise<void> | undefined
+  const { port, stop } = await Listen.listen(server, "the protected resource")
 
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url: `http://127.0.0.1:${port}`,
     requestCount: () => log.length,
     requests: () => log.slice(),
     reset: () => {
       log = []
     },
-    stop: () => {
-      stopped ??= new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })
-      return stopped
-    }
+    stop
   }
 }
