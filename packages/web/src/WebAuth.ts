@@ -475,8 +475,8 @@ const build = (
       const response = navigate
         ? HttpServerResponse.redirect(loginPath(returnPath(request)), { status: 302 })
         : json(401, {
-          error: "login_required",
-          error_description: "no session, or the session ended: sign in again",
+          error: Pages.refusals.NoSession.error,
+          error_description: Pages.refusals.NoSession.description,
           login: loginPath()
         })
       return noStore(clearSessionCookie(request)(response))
@@ -486,7 +486,7 @@ const build = (
       noStore(
         !api && Request.isNavigation(request.headers)
           ? html(503, Pages.page("Try again in a moment", "The sign-in service cannot be reached right now."))
-          : json(503, { error: "temporarily_unavailable", error_description: "the session cannot be checked right now" })
+          : json(503, { error: Pages.refusals.Unavailable.error, error_description: Pages.refusals.Unavailable.description })
       )
 
     const refused = (request: HttpServerRequest.HttpServerRequest, reason: string) =>
@@ -497,7 +497,7 @@ const build = (
         noStore(
           Request.isNavigation(request.headers)
             ? html(403, Pages.page("Request refused", "This request did not come from this site."))
-            : json(403, { error: "cross_site_request", error_description: "this request did not come from this site" })
+            : json(403, { error: Pages.refusals.CrossSite.error, error_description: Pages.refusals.CrossSite.description })
         )
       )
 

@@ -53,6 +53,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { CurrentSession } from "./CurrentSession.js"
+import * as Pages from "./internal/pages.js"
 import { paths, WebAuth } from "./WebAuth.js"
 
 /**
@@ -65,7 +66,7 @@ export class LoginRequired extends Schema.Class<LoginRequired>("@effect-oauth/we
   error: Schema.Literal("login_required"),
   error_description: Schema.String,
   login: Schema.String
-}, HttpApiSchema.annotations({ status: 401, description: "no session, or the session ended: sign in again" })) {}
+}, HttpApiSchema.annotations({ status: 401, description: Pages.refusals.NoSession.description })) {}
 
 /**
  * A state-changing request that did not come from this site: `403` with this body (a page for a navigation).
@@ -76,7 +77,7 @@ export class LoginRequired extends Schema.Class<LoginRequired>("@effect-oauth/we
 export class CrossSiteRequest extends Schema.Class<CrossSiteRequest>("@effect-oauth/web/CrossSiteRequest")({
   error: Schema.Literal("cross_site_request"),
   error_description: Schema.String
-}, HttpApiSchema.annotations({ status: 403, description: "this request did not come from this site" })) {}
+}, HttpApiSchema.annotations({ status: 403, description: Pages.refusals.CrossSite.description })) {}
 
 /**
  * The session could not be checked (the store or the authorization server is unreachable): `503` with this body.
@@ -87,21 +88,21 @@ export class CrossSiteRequest extends Schema.Class<CrossSiteRequest>("@effect-oa
 export class SessionUnavailable extends Schema.Class<SessionUnavailable>("@effect-oauth/web/SessionUnavailable")({
   error: Schema.Literal("temporarily_unavailable"),
   error_description: Schema.String
-}, HttpApiSchema.annotations({ status: 503, description: "the session cannot be checked right now" })) {}
+}, HttpApiSchema.annotations({ status: 503, description: Pages.refusals.Unavailable.description })) {}
 
 const failures = {
   NoSession: new LoginRequired({
-    error: "login_required",
-    error_description: "no session, or the session ended: sign in again",
+    error: Pages.refusals.NoSession.error,
+    error_description: Pages.refusals.NoSession.description,
     login: paths.login
   }),
   CrossSite: new CrossSiteRequest({
-    error: "cross_site_request",
-    error_description: "this request did not come from this site"
+    error: Pages.refusals.CrossSite.error,
+    error_description: Pages.refusals.CrossSite.description
   }),
   Unavailable: new SessionUnavailable({
-    error: "temporarily_unavailable",
-    error_description: "the session cannot be checked right now"
+    error: Pages.refusals.Unavailable.error,
+    error_description: Pages.refusals.Unavailable.description
   })
 } as const
 

@@ -14,3 +14,15 @@ export const page = (title: string, message: string, link?: { readonly href: str
   `<body><h1>${escapeHtml(title)}</h1><p id="message">${escapeHtml(message)}</p>` +
   (link === undefined ? "" : `<p><a href="${escapeHtml(link.href)}">${escapeHtml(link.text)}</a></p>`) +
   `</body></html>`
+
+/**
+ * The JSON refusals of the session middleware (`error`, `error_description`): one wording for `WebAuth`'s answers and
+ * `WebAuthApi`'s schemas.
+ *
+ * @internal
+ */
+export const refusals = {
+  NoSession: { error: "login_required", description: "no session, or the session ended: sign in again" },
+  CrossSite: { error: "cross_site_request", description: "this request did not come from this site" },
+  Unavailable: { error: "temporarily_unavailable", description: "the session cannot be checked right now" }
+} as const
