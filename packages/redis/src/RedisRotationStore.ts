@@ -87,15 +87,7 @@ export const make = (
 ): Effect.Effect<RotationStore.RotationStore.Service, ConfigurationError> =>
   Effect.gen(function*() {
     const window = Duration.decode(options.window ?? RotationStore.defaultWindow)
-    const store = internal.makeSessionStore(redis, {
-      namespace: "rotation",
-      prefix: options.prefix ?? "effect-oauth:",
-      ttl: window,
-      operationTimeout: Duration.decode(options.operationTimeout ?? Duration.seconds(1)),
-      lockTtl: Duration.decode(options.lockTtl ?? Duration.seconds(10)),
-      pollInterval: Duration.decode(options.pollInterval ?? Duration.millis(25)),
-      protection: yield* Protection.make(options)
-    }, outcomeCodec)
+    const store = yield* internal.make(redis, options, { namespace: "rotation", ttl: window }, outcomeCodec)
     return RotationStore.RotationStore.of({
       window,
       get: Effect.fn("RedisRotationStore.get")(store.get),

@@ -104,13 +104,8 @@ export const make = (
   options: Options
 ): Effect.Effect<TokenStore.Service, ConfigurationError> =>
   Effect.gen(function*() {
-    const store = internal.makeSessionStore(redis, {
-      prefix: options.prefix ?? "effect-oauth:",
-      ttl: options.ttl === undefined ? undefined : Duration.decode(options.ttl),
-      operationTimeout: Duration.decode(options.operationTimeout ?? Duration.seconds(1)),
-      lockTtl: Duration.decode(options.lockTtl ?? Duration.seconds(10)),
-      pollInterval: Duration.decode(options.pollInterval ?? Duration.millis(25)),
-      protection: yield* Protection.make(options)
+    const store = yield* internal.make(redis, options, {
+      ttl: options.ttl === undefined ? undefined : Duration.decode(options.ttl)
     }, internal.tokenSetCodec)
     return TokenStore.of({
       get: Effect.fn("RedisTokenStore.get")(store.get),

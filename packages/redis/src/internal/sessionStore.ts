@@ -11,7 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Redis } from "ioredis"
-import type * as Protection from "./protection.js"
+import type { ConfigurationError } from "@effect-oauth/client/OAuthError"
+import * as Protection from "./protection.js"
 import * as Shared from "./redis.js"
 
 type Operation = TokenStoreError["operation"]
@@ -46,6 +47,41 @@ export interface SessionStoreOptions {
   readonly pollInterval: Duration.Duration
   readonly protection: Protection.Protection
 }
+
+/**
+ * What a session store's public options hold in common (`RedisTokenStore`, `RedisRotationStore`).
+ *
+ * @internal
+ */
+export interface StoreInput {
+  readonly prefix?: string | undefined
+  readonly operationTimeout?: Duration.DurationInput | undefined
+  readonly lockTtl?: Duration.DurationInput | undefined
+  readonly pollInterval?: Duration.DurationInput | undefined
+}
+
+/**
+ * A session store from its public options: the defaults (prefix `effect-oauth:`, 1 s per command, a 10 s lock polled
+ * every 25 ms) and the protection, in one place for both stores.
+ *
+ * @internal
+ */
+export const make = <A>(
+  redis: Redis,
+  input: StoreInput & Protection.Options,
+  place: { readonly namespace?: string | undefined; readonly ttl: Duration.Duration | undefined },
+  codec: Codec<A>
+): Effect.Effect<ReturnType<typeof makeSessionStore<A>>, ConfigurationError> =>
+  Effect.map(Protection.make(input), (protection) =>
+    makeSessionStore(redis, {
+      namespace: place.namespace,
+      prefix: input.prefix ?? "effect-oauth:",
+      ttl: place.ttl,
+      operationTimeout: Duration.decode(input.operationTimeout ?? Duration.seconds(1)),
+      lockTtl: Duration.decode(input.lockTtl ?? Duration.seconds(10)),
+      pollInterval: Duration.decode(input.pollInterval ?? Duration.millis(25)),
+      protection
+    }, codec))
 
 /** What is written under a key: a version and the value's JSON, sealed by the store's protection. */
 const StoredValue = Schema.parseJson(Schema.Struct({
