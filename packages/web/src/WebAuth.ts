@@ -713,6 +713,8 @@ const build = (
           const chunks = Chunks.split(sealed)
           if (Option.isNone(chunks)) {
             yield* Effect.logWarning("WebAuth: the refreshed token set does not fit in the session cookie; the session ends")
+            // ended as a sign-out ends it: the new refresh token revoked, the rotation's result recorded as Ended
+            yield* endSession(cookie.key)
             return clearSessionCookie(request)(response)
           }
           return setSessionCookie(request, chunks.value, Math.min(idleMillis, endsAt - at) / 1000)(response)

@@ -119,6 +119,20 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
         expect(fakes.revoked).toEqual([`R-${huge}`])
         expect(jar.cookies.size).toBe(0)
       }).pipe(Effect.provide(cookieMode())))
+    it.effect("a refreshed token set that no longer fits ends the session: the cookie cleared, the new refresh token revoked", () =>
+      Effect.gen(function*() {
+        const fakes = yield* FakesTag
+        fakes.lifetimeMillis = 60_000
+        const jar = new Jar()
+        yield* signIn(jar)
+        fakes.refreshPadding = 12_000
+        yield* TestClock.adjust("61 seconds")
+        const answer = yield* send(accessToken, "/a", { jar, headers: fetchJson })
+        expect(fakes.refreshes).toEqual(["R-c1"])
+        expect(jar.cookies.size).toBe(0)
+        expect(fakes.revoked).toEqual(["R-refreshed-1"])
+        expect(answer.status).toBe(200)
+      }).pipe(Effect.provide(cookieMode())))
   })
 
   describe("the rotation's result", () => {

@@ -55,6 +55,8 @@ export interface Fakes {
   refreshDelayMillis: number
   /** the lifetime of issued access tokens */
   lifetimeMillis: number
+  /** characters added to refreshed access tokens (a token set that outgrows the cookie) */
+  refreshPadding: number
   /** the ID token claims of the next code exchange */
   user: Record<string, unknown>
 }
@@ -72,6 +74,7 @@ export const makeFakes = (): Fakes => ({
   refresh: "rotate",
   refreshDelayMillis: 0,
   lifetimeMillis: 300_000,
+  refreshPadding: 0,
   user: { iss: "https://login.example", sub: "alice", aud: "web-app", nonce: "nonce-x", at_hash: "h", name: "Alice" }
 })
 
@@ -137,7 +140,7 @@ const fakeRefresh = (fakes: Fakes) =>
         const n = fakes.refreshes.length
         const now = yield* Clock.currentTimeMillis
         return tokenSet({
-          access: `A-refreshed-${n}`,
+          access: `A-refreshed-${n}${"z".repeat(fakes.refreshPadding)}`,
           refresh: `R-refreshed-${n}`,
           ...(options?.originalIdToken !== undefined ? { idToken: Redacted.value(options.originalIdToken) } : {}),
           issuedAt: now,
