@@ -129,21 +129,20 @@ export const make = (
 
     const open: Sealer["open"] = (purpose, value) =>
       Effect.promise(async () => {
-        let kid: unknown
         try {
-          kid = Jose.decodeProtectedHeader(value).kid
-        } catch {
-          return Option.none()
-        }
-        const key = typeof kid === "string" ? byId.get(kid) : undefined
-        if (key === undefined) return Option.none()
-        try {
-          const { plaintext } = await Jose.compactDecrypt(value, key[purpose], {
+          // the key chosen by the header's kid as jose reads the header (once)
+          let secretId = ""
+          const { plaintext } = await Jose.compactDecrypt(value, (header) => {
+            const key = typeof header.kid === "string" ? byId.get(header.kid) : undefined
+            if (key === undefined) throw new Error("no such secret")
+            secretId = key.id
+            return key[purpose]
+          }, {
             keyManagementAlgorithms: ["dir"],
             contentEncryptionAlgorithms: ["A256GCM"]
           })
           const payload: unknown = JSON.parse(new TextDecoder().decode(plaintext))
-          return Option.some({ payload, secretId: key.id })
+          return Option.some({ payload, secretId })
         } catch {
           return Option.none()
         }
