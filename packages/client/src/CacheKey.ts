@@ -114,8 +114,18 @@ const list = (value: string | ReadonlyArray<string> | undefined): Array<string> 
 export const normalizeScope = (scope: string | ReadonlyArray<string> | undefined): Array<string> => {
   if (scope === undefined) return []
   const entries = typeof scope === "string" ? [scope] : scope
+  // the common case – entries already single, non-empty, sorted and distinct (`["api:read"]`) – is checked, not
+  // rebuilt: a split on a regular expression, a set and a sort cost more than the request's other key work
+  let ordered = true
+  for (let i = 0; i < entries.length && ordered; i++) {
+    const entry = entries[i]
+    ordered = entry.length > 0 && !whitespace.test(entry) && (i === 0 || entries[i - 1] < entry)
+  }
+  if (ordered) return entries.slice()
   return sortedUnique(entries.flatMap((entry) => entry.split(/\s+/)).filter((s) => s.length > 0))
 }
+
+const whitespace = /\s/
 
 const entries = <V>(
   record: Readonly<Record<string, V | undefined>> | undefined,

@@ -55,6 +55,41 @@ const sameRequest = (a: Request, b: Request): boolean =>
   JSON.stringify(Object.entries(a.secrets).sort()) === JSON.stringify(Object.entries(b.secrets).sort())
 
 describe("CacheKey", () => {
+  it("normalizeScope: split on whitespace, empty entries dropped, sorted by code unit, deduplicated", () => {
+    expect(CacheKey.normalizeScope(undefined)).toEqual([])
+    expect(CacheKey.normalizeScope("")).toEqual([])
+    expect(CacheKey.normalizeScope("api:read")).toEqual(["api:read"])
+    expect(CacheKey.normalizeScope(["api:read"])).toEqual(["api:read"])
+    expect(CacheKey.normalizeScope(["a", "b"])).toEqual(["a", "b"])
+    // each case the already-normal fast path must refuse
+    expect(CacheKey.normalizeScope(["b", "a"])).toEqual(["a", "b"])
+    expect(CacheKey.normalizeScope(["a", "a"])).toEqual(["a"])
+    expect(CacheKey.normalizeScope(["", "a"])).toEqual(["a"])
+    expect(CacheKey.normalizeScope(["a b", "a"])).toEqual(["a", "b"])
+    expect(CacheKey.normalizeScope(" b  a ")).toEqual(["a", "b"])
+    expect(CacheKey.normalizeScope(["x\u00a0y"])).toEqual(["x", "y"])
+    expect(CacheKey.normalizeScope(["x\ty\nz"])).toEqual(["x", "y", "z"])
+    expect(CacheKey.normalizeScope(["B", "a"])).toEqual(["B", "a"])
+    expect(CacheKey.normalizeScope(["a", "B"])).toEqual(["B", "a"])
+    // a new array: the caller's is never handed back to be changed
+    const given = ["a", "b"]
+    const normal = CacheKey.normalizeScope(given)
+    normal.push("c")
+    expect(given).toEqual(["a", "b"])
+  })
+
+  it.prop(
+    "normalizeScope agrees with the rule on any list of entries",
+    { entries: fc.array(fc.oneof(scopeToken, fc.stringMatching(/^[ \ta-c]{0,5}$/)), { maxLength: 5 }) },
+    ({ entries }) => {
+      // the rule, written out here: every whitespace run separates, nothing empty, each once, code-unit order
+      const words = new Set<string>()
+      for (const entry of entries) for (const word of entry.split(/[ \t]+/)) if (word !== "") words.add(word)
+      const expected = [...words].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      expect(CacheKey.normalizeScope(entries)).toEqual(expected)
+    }
+  )
+
   it("sha256 is SHA-256, base64url without padding (known vector); a Redacted secret is hashed by its value", () => {
     // sha256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 b00361a3 96177a9c b410ff61 f20015ad
     expect(CacheKey.sha256("abc")).toBe("ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0")
