@@ -1,8 +1,22 @@
 import { assert, describe, it } from "@effect/vitest"
 import { AuthorizationServer, ClientAuth, RetryPolicy, TokenEndpoint } from "@effect-oauth/client"
 import type { TokenSet } from "@effect-oauth/client/TokenSet"
-import { HttpClientRequest } from "@effect/platform"
-import { Config, ConfigProvider, Effect, Exit, FastCheck, Fiber, Layer, Metric, Redacted, TestClock } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import {
+  Config,
+  ConfigProvider,
+  Context,
+  Effect,
+  Exit,
+  FastCheck,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Redacted,
+  TestClock,
+  Tracer
+} from "effect"
 import { excerpt as redactedExcerpt } from "../src/internal/redaction.js"
 import { expectFailure } from "./support/assertions.js"
 import { json, mockHttp } from "./support/http.js"
@@ -39,6 +53,31 @@ const assertNoSecrets = (error: unknown) => {
 
 describe("TokenEndpoint", () => {
   describe("request shape", () => {
+    it.effect("the platform client sees `redirect: \"manual\"` and the request's span; the caller's context is left as it was", () => {
+      const seen: Array<{ readonly init: RequestInit | undefined; readonly parent: string | undefined }> = []
+      const client = HttpClient.make((request, _url, _signal, fiber) => {
+        const parent = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
+        seen.push({
+          init: Option.getOrUndefined(Context.getOption(fiber.currentContext, FetchHttpClient.RequestInit)),
+          parent: Option.isSome(parent) && parent.value._tag === "Span" ? parent.value.name : undefined
+        })
+        return Effect.succeed(HttpClientResponse.fromWeb(request, seen.length === 1 ? ok() : json(400, { error: "invalid_grant" })))
+      })
+      return Effect.gen(function*() {
+        yield* request({ grantType: "client_credentials", auth: basic })
+        yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TokenEndpointError")
+        assert.deepStrictEqual(seen, [
+          { init: { redirect: "manual" }, parent: "TokenEndpoint.request" },
+          { init: { redirect: "manual" }, parent: "TokenEndpoint.request" }
+        ])
+        // nothing of the request's own context is left on the caller's fiber, after a success or a failure
+        assert.isTrue(Option.isNone(yield* Effect.serviceOption(FetchHttpClient.RequestInit)))
+        assert.isTrue(Option.isNone(yield* Effect.serviceOption(Tracer.ParentSpan)))
+      }).pipe(
+        Effect.provide(TokenEndpoint.layer().pipe(Layer.provide(server), Layer.provide(Layer.succeed(HttpClient.HttpClient, client))))
+      )
+    })
+
     it.effect("POSTs a form body: grant_type first, arrays repeated, undefined left out, Accept json, Basic auth", () => {
       const mock = mockHttp([ok()])
       return Effect.gen(function*() {
@@ -213,6 +252,19 @@ describe("TokenEndpoint", () => {
         const service = yield* request({ grantType: "client_credentials", auth: basic })
         assert.isUndefined(service.idToken)
         assert.notProperty(service.extra, "id_token")
+      }).pipe(Effect.provide(endpointWith(mock)))
+    })
+
+    it.effect("a `__proto__` member from the server is dropped, never made the prototype of `extra`", () => {
+      const body = `{"access_token":"${ACCESS}","token_type":"Bearer","expires_in":300,` +
+        `"__proto__":{"polluted":true},"custom":"kept"}`
+      const mock = mockHttp([new Response(body, { status: 200, headers: { "content-type": "application/json" } })])
+      return Effect.gen(function*() {
+        const token = yield* request({ grantType: "client_credentials", auth: basic })
+        assert.strictEqual(Object.getPrototypeOf(token.extra), Object.prototype)
+        assert.deepStrictEqual(Object.keys(token.extra), ["custom"])
+        assert.strictEqual(token.extra["custom"], "kept")
+        assert.isUndefined(Reflect.get(token.extra, "polluted"))
       }).pipe(Effect.provide(endpointWith(mock)))
     })
 
