@@ -227,15 +227,20 @@ export const attemptsTotal: Metric.Metric.Counter<number> = Metric.counter("effe
  * label array finds its registry entry by that array's identity; a new array per update (what `Metric.tagged` builds)
  * would hash a new key each time.
  */
-const labels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+const labels = new Map<string, Map<string, ReadonlyArray<MetricLabel.MetricLabel>>>()
 
 /** counts one, in place (no effect to run) */
 const count = (metric: Metric.Metric.Counter<number>, grant: string, outcome: string): void => {
-  const name = `${grant}\u0000${outcome}`
-  let tags = labels.get(name)
+  // by grant, then outcome: two lookups of strings the caller already holds, no key string built per update
+  let byOutcome = labels.get(grant)
+  if (byOutcome === undefined) {
+    byOutcome = new Map()
+    labels.set(grant, byOutcome)
+  }
+  let tags = byOutcome.get(outcome)
   if (tags === undefined) {
     tags = [MetricLabelModule.make("grant", grant), MetricLabelModule.make("outcome", outcome)]
-    labels.set(name, tags)
+    byOutcome.set(outcome, tags)
   }
   metric.unsafeUpdate(1, tags)
 }
@@ -276,22 +281,32 @@ export const make = (
     const request = (request: TokenRequest): Effect.Effect<TokenSet, TokenRequestError> => {
       const grant = request.grantType
       const clientId = ClientAuth.clientId(request.auth)
+      // what the request alone decides, built with the effect (once for an effect run again and again)
+      const form = formOf(grant, request.params)
+      const retry = policyFor(request)
       return Effect.useSpan(
         "TokenEndpoint.request",
-        {
-          attributes: { ...request.spanAttributes, "oauth.grant": grant, "oauth.client_id": clientId },
-          captureStackTrace: false
-        },
-        (span) =>
-          Effect.flatMap(server.metadata, (metadata) => {
+        { captureStackTrace: false },
+        (span) => {
+          // set one by one: an attributes object spread from the request's would be built only to be read back
+          const attributes = request.spanAttributes
+          if (attributes !== undefined) for (const name in attributes) span.attribute(name, attributes[name])
+          span.attribute("oauth.grant", grant)
+          span.attribute("oauth.client_id", clientId)
+          return Effect.flatMap(server.metadata, (metadata) => {
             const tokenEndpoint = metadata.tokenEndpoint
             span.attribute("oauth.token_endpoint", tokenEndpoint)
-            return Effect.flatMap(keyOf(request, metadata), (dpopKey) => {
+            // without DPoP (the common case) there is no key to look up: no step for it
+            const withKey = <A, E>(
+              f: (key: DPoPModule.KeyPair | undefined) => Effect.Effect<A, E>
+            ): Effect.Effect<A, E | ConfigurationError> =>
+              dpop === undefined && request.dpopKey === undefined ? f(undefined) : Effect.flatMap(keyOf(request, metadata), f)
+            return withKey((dpopKey) => {
               const sent = post({
                 target: { operation: "token", grant, url: tokenEndpoint, issuer: metadata.issuer, tokenEndpoint },
-                form: formOf(grant, request.params),
+                form,
                 auth: request.auth,
-                retry: policyFor(request),
+                retry,
                 countAttempt: (outcome) => count(attemptsTotal, grant, outcome),
                 span,
                 decode: (success) =>
@@ -324,6 +339,7 @@ export const make = (
               return exit
             })
           )
+        }
       )
     }
 
