@@ -10,6 +10,7 @@
  * @internal
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import type * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -19,7 +20,9 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Random from "effect/Random"
@@ -277,9 +280,8 @@ export interface ErrorBody {
 export const parseObject = (body: string): Record<string, unknown> | undefined => {
   try {
     const parsed: unknown = JSON.parse(body)
-    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
-      ? { ...parsed }
-      : undefined
+    // the object JSON.parse made is the caller's alone: used as it is, not copied
+    return Predicate.isRecord(parsed) ? parsed : undefined
   } catch {
     return undefined
   }
@@ -431,9 +433,9 @@ const formBody = (
   return out
 }
 
-const describeStatus = (response: HttpClientResponse.HttpClientResponse, sent: Redaction.Sent): string => {
-  const type = response.headers["content-type"]?.split(";")[0]?.trim()
-  return `HTTP ${response.status} without an OAuth error body${
+const describeStatus = (status: number, headers: Headers.Headers, sent: Redaction.Sent): string => {
+  const type = headers["content-type"]?.split(";")[0]?.trim()
+  return `HTTP ${status} without an OAuth error body${
     type ? ` (${Redaction.fromServer(type, sent.values()).slice(0, 60)})` : ""
   }`
 }
@@ -483,7 +485,7 @@ export const make = (
     const client = yield* HttpClient.HttpClient
     // one timer for the timeouts of every request of the service (see internal/timer)
     const timer = yield* Timer.make
-    const noRedirects = Http.withoutRedirects(yield* Effect.serviceOption(FetchHttpClient.RequestInit))
+    const refuseRedirects = Http.redirectsRefused(yield* Effect.serviceOption(FetchHttpClient.RequestInit))
     const { hook, maxResponseBytes: maxBytes, timeout } = options
     const backoff = options.backoff
     const gates = new Map<string, Gate>()
@@ -527,7 +529,9 @@ export const make = (
 
     const attempt = <A, E extends { readonly _tag: string }>(
       request: Post<A, E>,
-      limit: { readonly timeout: Duration.Duration; readonly description: string }
+      limit: { readonly timeout: Duration.Duration; readonly description: string },
+      /** the request's `Clock` (read once per request) */
+      clock: Clock.Clock
     ): Effect.Effect<A, Retry.AttemptFailure<E | PostError>> => {
       const { target } = request
       const gateKey = `${target.url} ${request.auth.clientId}`
@@ -553,13 +557,148 @@ export const make = (
       }
       const staticAuth = InternalClientAuth.staticApplied(request.auth)
 
-      return Effect.gen(function*() {
-        const clock = yield* Effect.clock
+      // the attempt runs on a fiber of its own (the timer's child), which ends with it: its context is set once for
+      // the platform client – `redirect: "manual"`, the request's span as the parent of the HTTP spans – and never
+      // restored (a scoped change, `Effect.locallyWith`, costs some twenty steps per request)
+      const enter = FiberRef.update(FiberRef.currentContext, (context) => refuseRedirects(context, request.span))
+      type Attempted = Effect.Effect<A, Retry.AttemptFailure<E | PostError>>
+      // the steps as plain continuations, not a generator: a request's common path allocates and runs as little as
+      // it can (see packages/bench, section 2)
+
+      /** the answer: classified, its body read (capped) and decoded */
+      const answered = (
+        response: HttpClientResponse.HttpClientResponse,
+        headers: Headers.Headers,
+        retryAfterMillis: number | undefined,
+        secrets: Redaction.Sent,
+        sentAt: number,
+        dpopProof: boolean
+      ): Attempted => {
+        const status = response.status
+        const ok = status >= 200 && status < 300
+        if (ok && request.readSuccessBody === false) {
+          return Effect.zipRight(
+            Http.release(response),
+            Effect.suspend(() =>
+              Either.match(request.decode({ status, headers, body: "", sentAt, secrets, dpopProof, context }), {
+                onLeft: (error) => fail(error),
+                onRight: succeed
+              })
+            )
+          )
+        }
+        return Effect.flatMap(
+          Effect.catchAll(Http.readBodyCapped(response, maxBytes, headers), (failure) =>
+            failure._tag === "TooLarge"
+              ? transport("BodyTooLarge", `the response body is larger than ${failure.limit} bytes`, { status })
+              : transport("RequestError", failure.description, {
+                status,
+                ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
+              })),
+          (body): Attempted => {
+            if (ok) {
+              return Either.match(request.decode({ status, headers, body, sentAt, secrets, dpopProof, context }), {
+                onLeft: (error) => fail(error, retryAfterMillis),
+                onRight: succeed
+              })
+            }
+            const errorBody = parseErrorBody(body)
+            if (errorBody !== undefined) {
+              return fail(endpointError(context, status, errorBody, secrets), retryAfterMillis)
+            }
+            return transport("Status", describeStatus(status, headers, secrets), {
+              status,
+              ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
+            })
+          }
+        )
+      }
+
+      /** a response: a redirect refused, a 429/503 remembered, the rest answered */
+      const received = (
+        response: HttpClientResponse.HttpClientResponse,
+        gate: Gate | undefined,
+        secrets: Redaction.Sent,
+        sentAt: number,
+        dpopProof: boolean
+      ): Attempted => {
+        const status = response.status
+        if (Http.isRedirect(status)) {
+          // counted once the body is dropped (an attempt timed out while dropping it counts as a timeout only)
+          return Effect.zipRight(
+            Http.discardBody(response),
+            Effect.suspend(() =>
+              transport(
+                "Redirect",
+                `HTTP ${status}: the ${target.operation} endpoint redirected; redirects are never followed`,
+                { status }
+              )
+            )
+          )
+        }
+        // built anew by every read of `response.headers`: read once
+        const headers = response.headers
+        const retryAfterMillis = Http.parseRetryAfter(headers["retry-after"], clock.unsafeCurrentTimeMillis())
+        if (status === 429 || status === 503) {
+          // remembered for every later request to this endpoint and client, and the wait of this request's retry
+          return Effect.flatMap(
+            closeGate(gateKey, retryAfterMillis),
+            (wait) => answered(response, headers, wait, secrets, sentAt, dpopProof)
+          )
+        }
+        if (gate !== undefined) gates.delete(gateKey)
+        return answered(response, headers, retryAfterMillis, secrets, sentAt, dpopProof)
+      }
+
+      /** the request, as the client authentication and the hook made it, sent */
+      const sent = (
+        httpRequest: HttpClientRequest.HttpClientRequest,
+        form: ReadonlyArray<readonly [string, string]>,
+        applied: InternalClientAuth.Applied,
+        gate: Gate | undefined
+      ): Attempted => {
+        const proof = httpRequest.headers["dpop"]
+        const dpopProof = proof !== undefined
+        // what a server might echo back in an error: the secret-bearing form values, the authentication's secrets and
+        // a DPoP proof
+        const secrets = Redaction.sent(form, proof === undefined ? applied.secrets : [...applied.secrets, proof])
+        const sentAt = clock.unsafeCurrentTimeMillis()
+        return Effect.flatMap(
+          Effect.catchAll(Http.executeRedacted(httpRequest, client.execute), (error) => {
+            const { description, maybeSent } = Http.classifyRequestError(error)
+            return transport("RequestError", description, { maybeSent })
+          }),
+          (response) =>
+            hook?.observe
+              ? Effect.zipRight(
+                hook.observe(response),
+                Effect.suspend(() => received(response, gate, secrets, sentAt, dpopProof))
+              )
+              : received(response, gate, secrets, sentAt, dpopProof)
+        )
+      }
+
+      /** the form and the request with the client authentication, then the hook's headers */
+      const authenticated = (applied: InternalClientAuth.Applied, gate: Gate | undefined): Attempted => {
+        const form = formBody(request.form, applied.params)
+        const httpRequest = HttpClientRequest.bodyUrlParams(
+          baseRequest(target.url, applied, staticAuth !== undefined),
+          form
+        )
+        return hook
+          ? Effect.flatMap(
+            Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error)),
+            (prepared) => sent(prepared, form, applied, gate)
+          )
+          : sent(httpRequest, form, applied, gate)
+      }
+
+      return Effect.flatMap(enter, (): Attempted => {
         const gate = gates.size === 0 ? undefined : gates.get(gateKey)
         if (gate !== undefined) {
           const waitMillis = gate.openAt - clock.unsafeCurrentTimeMillis()
           if (waitMillis > 0) {
-            return yield* transport(
+            return transport(
               "RateLimited",
               `not sent: the ${target.operation} endpoint asked to wait (HTTP 429/503); ${
                 Math.ceil(waitMillis / 1000)
@@ -569,83 +708,15 @@ export const make = (
           }
         }
         // Basic, post and none: the same headers and parameters every time; an assertion is signed per request
-        let applied: InternalClientAuth.Applied
         if (staticAuth === undefined) {
-          applied = yield* InternalClientAuth.apply(request.auth, target).pipe(Effect.catchAll((error) => fail(error)))
-        } else if (Either.isLeft(staticAuth)) {
-          return yield* fail(staticAuth.left)
-        } else {
-          applied = staticAuth.right
-        }
-        const form = formBody(request.form, applied.params)
-        let httpRequest = HttpClientRequest.bodyUrlParams(
-          baseRequest(target.url, applied, staticAuth !== undefined),
-          form
-        )
-        if (hook) httpRequest = yield* Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error))
-        const proof = httpRequest.headers["dpop"]
-        const dpopProof = proof !== undefined
-        // what a server might echo back in an error: the secret-bearing form values, the authentication's secrets and
-        // a DPoP proof
-        const secrets = Redaction.sent(form, proof === undefined ? applied.secrets : [...applied.secrets, proof])
-        const sentAt = clock.unsafeCurrentTimeMillis()
-        const response = yield* Http.executeRedacted(httpRequest, client.execute).pipe(
-          Effect.catchAll((error) => {
-            const { description, maybeSent } = Http.classifyRequestError(error)
-            return transport("RequestError", description, { maybeSent })
-          })
-        )
-        if (hook?.observe) yield* hook.observe(response)
-        const status = response.status
-        if (Http.isRedirect(status)) {
-          yield* Http.discardBody(response)
-          return yield* transport(
-            "Redirect",
-            `HTTP ${status}: the ${target.operation} endpoint redirected; redirects are never followed`,
-            { status }
+          return Effect.flatMap(
+            Effect.catchAll(InternalClientAuth.apply(request.auth, target), (error) => fail(error)),
+            (applied) => authenticated(applied, gate)
           )
         }
-        let retryAfterMillis = Http.parseRetryAfter(response.headers["retry-after"], clock.unsafeCurrentTimeMillis())
-        if (status === 429 || status === 503) {
-          // remembered for every later request to this endpoint and client, and the wait of this request's retry
-          retryAfterMillis = yield* closeGate(gateKey, retryAfterMillis)
-        } else if (gate !== undefined) {
-          gates.delete(gateKey)
-        }
-        const ok = status >= 200 && status < 300
-        if (ok && request.readSuccessBody === false) {
-          yield* Http.release(response)
-          return yield* Either.match(request.decode({ status, headers: response.headers, body: "", sentAt, secrets, dpopProof, context }), {
-            onLeft: (error) => fail(error),
-            onRight: succeed
-          })
-        }
-        const body = yield* Http.readBodyCapped(response, maxBytes).pipe(
-          Effect.catchAll((failure) =>
-            failure._tag === "TooLarge"
-              ? transport("BodyTooLarge", `the response body is larger than ${failure.limit} bytes`, { status })
-              : transport("RequestError", failure.description, {
-                status,
-                ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
-              })
-          )
-        )
-        if (ok) {
-          return yield* Either.match(request.decode({ status, headers: response.headers, body, sentAt, secrets, dpopProof, context }), {
-            onLeft: (error) => fail(error, retryAfterMillis),
-            onRight: succeed
-          })
-        }
-        const errorBody = parseErrorBody(body)
-        if (errorBody !== undefined) {
-          return yield* fail(endpointError(context, status, errorBody, secrets), retryAfterMillis)
-        }
-        return yield* transport("Status", describeStatus(response, secrets), {
-          status,
-          ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {})
-        })
+        return Either.isLeft(staticAuth) ? fail(staticAuth.left) : authenticated(staticAuth.right, gate)
       }).pipe((effect) =>
-        timer.timeout(effect, limit.timeout, (): Retry.AttemptFailure<E | PostError> => {
+        timer.timeout(effect, limit.timeout, clock, (): Retry.AttemptFailure<E | PostError> => {
           count?.("Timeout")
           return { error: timeoutError(context, limit.description), retryAfterMillis: undefined }
         })
@@ -677,7 +748,7 @@ export const make = (
     const sent = <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
       Effect.clockWith((clock) => {
         const startedAt = clock.unsafeCurrentTimeMillis()
-        return withResend(attempt(request, first)).pipe(
+        return withResend(attempt(request, first, clock)).pipe(
           Effect.catchAll((failure) => {
             const context = contextOf(request.target, request.auth)
             const deadlineError = () => timeoutError(context, deadlineDescription)
@@ -685,7 +756,7 @@ export const make = (
             // the retries, as if the schedule had seen the first failure itself: the first run replays it (no request)
             let replayed = false
             const again = Effect.suspend(() => {
-              if (replayed) return withResend(attempt(request, later))
+              if (replayed) return withResend(attempt(request, later, clock))
               replayed = true
               return Effect.fail(failure)
             })
@@ -697,16 +768,14 @@ export const make = (
                 // when the gate opens), never kept waiting for the gate by the retry schedule – its caller decides
                 Effect.retry({ schedule: Retry.schedule(request.retry), while: (failure) => !refusedByGate(failure.error) }),
                 Effect.mapError((failure) => failure.error),
-                (retries) => timer.timeout(retries, Duration.millis(left), deadlineError)
+                (retries) => timer.timeout(retries, Duration.millis(left), clock, deadlineError)
               )
             })
           })
         )
       })
 
-    // the request runs with `redirect: "manual"` (and under its span) in its context, set once for every attempt
-    return <A, E extends { readonly _tag: string }>(request: Post<A, E>): Effect.Effect<A, E | PostError> =>
-      noRedirects(sent(request), request.span)
+    return sent
   })
 
 /** a `RateLimited` failure: refused by the gate before sending */

@@ -29,21 +29,33 @@ import * as Tracer from "effect/Tracer"
  * @internal
  */
 export const withoutRedirects = (captured: Option.Option<globalThis.RequestInit>) => {
-  // the common case – no other RequestInit where the request runs – merged once, not per request
-  const manual: globalThis.RequestInit = { ...Option.getOrUndefined(captured), redirect: "manual" }
+  const withInit = redirectsRefused(captured)
   /**
    * `effect` with `redirect: "manual"` in its context – and `parent` as its parent span, when given: one update of the
    * context for both (each `provideService` copies the fiber's context and its fiber refs)
    */
   return <A, E, R>(effect: Effect.Effect<A, E, R>, parent?: Tracer.AnySpan | undefined): Effect.Effect<A, E, R> =>
-    Effect.locallyWith(effect, FiberRef.currentContext, (context) => {
-      const current = Context.getOption(context, FetchHttpClient.RequestInit)
-      const init = Option.isNone(current) || current.value === manual
-        ? manual
-        : { ...Option.getOrUndefined(captured), ...current.value, redirect: "manual" as const }
-      const withInit = Context.add(context, FetchHttpClient.RequestInit, init)
-      return parent === undefined ? withInit : Context.add(withInit, Tracer.ParentSpan, parent)
-    })
+    Effect.locallyWith(effect, FiberRef.currentContext, (context) => withInit(context, parent))
+}
+
+/**
+ * The change of context behind {@link withoutRedirects}: `context` with `redirect: "manual"` in its
+ * `FetchHttpClient.RequestInit` (other members kept: `captured`, then the one in `context`) and `parent`, when given,
+ * as its parent span. For a fiber of its own (a request's attempt) that sets it once and ends, with nothing to restore.
+ *
+ * @internal
+ */
+export const redirectsRefused = (captured: Option.Option<globalThis.RequestInit>) => {
+  // the common case – no other RequestInit where the request runs – merged once, not per request
+  const manual: globalThis.RequestInit = { ...Option.getOrUndefined(captured), redirect: "manual" }
+  return (context: Context.Context<never>, parent?: Tracer.AnySpan | undefined): Context.Context<never> => {
+    const current = Context.getOption(context, FetchHttpClient.RequestInit)
+    const init = Option.isNone(current) || current.value === manual
+      ? manual
+      : { ...Option.getOrUndefined(captured), ...current.value, redirect: "manual" as const }
+    const withInit = Context.add(context, FetchHttpClient.RequestInit, init)
+    return parent === undefined ? withInit : Context.add(withInit, Tracer.ParentSpan, parent)
+  }
 }
 
 /**
@@ -93,13 +105,15 @@ export const release = (response: HttpClientResponse.HttpClientResponse): Effect
  */
 export const readBodyCapped = (
   response: HttpClientResponse.HttpClientResponse,
-  maxBytes: number
+  maxBytes: number,
+  /** the response's headers, when the caller holds them: each read of `response.headers` builds them anew */
+  headers: Headers.Headers = response.headers
 ): Effect.Effect<string, ReadFailure> => {
-  const declared = response.headers["content-length"]
+  const declared = headers["content-length"]
   if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
     return Effect.zipRight(release(response), Effect.fail<ReadFailure>({ _tag: "TooLarge", limit: maxBytes }))
   }
-  const encoding = response.headers["content-encoding"]
+  const encoding = headers["content-encoding"]
   if (declared !== undefined && /^\d+$/.test(declared) && (encoding === undefined || /^\s*identity\s*$/i.test(encoding))) {
     // no content coding: the bytes read are the bytes on the wire, and the HTTP layer reads exactly the declared
     // length (within the cap, checked above) – one read, no stream machinery; the count is still checked in bytes

@@ -23,6 +23,8 @@ export interface Timer {
   readonly timeout: <A, E, R, E2>(
     effect: Effect.Effect<A, E, R>,
     duration: Duration.Duration,
+    /** the caller's `Clock` (the one the sleeper runs on must be the same): the duration starts at its now */
+    clock: Clock.Clock,
     onTimeout: () => E2
   ) => Effect.Effect<A, E | E2, R>
 }
@@ -85,33 +87,33 @@ export const make: Effect.Effect<Timer, never, Scope.Scope> = Effect.map(Effect.
   const timeout = <A, E, R, E2>(
     effect: Effect.Effect<A, E, R>,
     duration: Duration.Duration,
+    clock: Clock.Clock,
     onTimeout: () => E2
   ): Effect.Effect<A, E | E2, R> =>
-    Effect.clockWith((clock) =>
-      // a child of the caller: should the caller be interrupted before it waits below, the child ends with it (a
-      // fiber's children are interrupted when it exits), and its entry is dropped when its deadline comes
-      Effect.flatMap(Effect.fork(effect), (fiber) => {
-        const entry: Entry = {
-          deadline: clock.unsafeCurrentTimeMillis() + Duration.toMillis(duration),
-          fiber,
-          timedOut: false
-        }
-        entries.add(entry)
-        // the wait: one observer on the child (no `Fiber.await` + `onInterrupt` + `flatMap` chain); interrupting the
-        // caller interrupts the child and waits for it to end (its finalizers – a socket released – have run)
-        const wait = Effect.async<A, E | E2>((resume) => {
-          fiber.addObserver((exit) => {
-            entries.delete(entry)
-            resume(entry.timedOut && Exit.isInterrupted(exit) ? Effect.fail(onTimeout()) : exit)
-          })
-          return Effect.suspend(() => {
-            entries.delete(entry)
-            return Fiber.interrupt(fiber)
-          })
+    // the deadline is read from the clock once the child is forked, when the effect runs
+    // a child of the caller: should the caller be interrupted before it waits below, the child ends with it (a
+    // fiber's children are interrupted when it exits), and its entry is dropped when its deadline comes
+    Effect.flatMap(Effect.fork(effect), (fiber) => {
+      const entry: Entry = {
+        deadline: clock.unsafeCurrentTimeMillis() + Duration.toMillis(duration),
+        fiber,
+        timedOut: false
+      }
+      entries.add(entry)
+      // the wait: one observer on the child (no `Fiber.await` + `onInterrupt` + `flatMap` chain); interrupting the
+      // caller interrupts the child and waits for it to end (its finalizers – a socket released – have run)
+      const wait = Effect.async<A, E | E2>((resume) => {
+        fiber.addObserver((exit) => {
+          entries.delete(entry)
+          resume(entry.timedOut && Exit.isInterrupted(exit) ? Effect.fail(onTimeout()) : exit)
         })
-        return wakesAt !== undefined && wakesAt <= entry.deadline ? wait : Effect.zipRight(schedule(entry.deadline), wait)
+        return Effect.suspend(() => {
+          entries.delete(entry)
+          return Fiber.interrupt(fiber)
+        })
       })
-    )
+      return wakesAt !== undefined && wakesAt <= entry.deadline ? wait : Effect.zipRight(schedule(entry.deadline), wait)
+    })
 
   return { timeout }
 })
