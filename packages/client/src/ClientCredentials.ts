@@ -225,9 +225,24 @@ export const make = (options: Options): Effect.Effect<ClientCredentials.Service,
       })
     }
 
+    /**
+     * The request of a shape that bypasses the cache (`allowCached: false`), kept by the shape's value like the cached
+     * ones: its scope normalised, its form and span attributes built once, not on every call.
+     */
+    const bypasses = Memo.make<Effect.Effect<TokenSet, TokenRequestError>>(1024)
+    const bypassOf = (request: AcquireOptions): Effect.Effect<TokenSet, TokenRequestError> => {
+      const shape = shapeOf(request)
+      let bypass = bypasses.get(shape)
+      if (bypass === undefined) {
+        bypass = requestOf(resolve(request), false)
+        bypasses.set(shape, bypass)
+      }
+      return bypass
+    }
+
     const acquire = (request?: AcquireOptions): Effect.Effect<TokenSet, TokenRequestError> =>
       request?.allowCached === false
-        ? Effect.suspend(() => requestOf(resolve(request), false))
+        ? Effect.suspend(() => bypassOf(request))
         : Effect.clockWith((clock) => {
           // the hot path: the shape read now, its key from the memo, a fresh token straight from the cache
           const shape = shapeOf(request)

@@ -194,6 +194,32 @@ describe("ClientCredentials", () => {
         expect((yield* Ref.get(requests)).map((r) => r.params?.["scope"])).toEqual(["api:read", "api:write", "api:read api:write"])
       })))
 
+  it.effect("allowCached: false reads the request when the effect runs too: each shape, and each client, asks for its own", () =>
+    run({ auth }, (cc, requests) =>
+      Effect.gen(function*() {
+        const options: { scope: Array<string>; allowCached: false; credentials?: ClientAuth.ClientAuth | undefined } = {
+          scope: ["api:read"],
+          allowCached: false
+        }
+        const get = cc.acquire(options)
+        yield* get
+        yield* get
+        options.scope = ["api:write"]
+        yield* get
+        options.credentials = ClientAuth.clientSecretBasic("billing", Redacted.make("another-secret-0123456789"))
+        yield* get
+        options.credentials = undefined
+        yield* get
+        // every call a request (nothing cached), each with the shape and client its options had when it ran
+        expect((yield* Ref.get(requests)).map((r) => [r.params?.["scope"], r.auth.clientId])).toEqual([
+          ["api:read", "orders"],
+          ["api:read", "orders"],
+          ["api:write", "orders"],
+          ["api:write", "billing"],
+          ["api:write", "orders"]
+        ])
+      })))
+
   it.effect("shapes that only differ by where their parts split never share a cache entry", () =>
     run({ auth }, (cc, requests) =>
       Effect.gen(function*() {
