@@ -53,8 +53,10 @@ export const redirectsRefused = (captured: Option.Option<globalThis.RequestInit>
     const init = Option.isNone(current) || current.value === manual
       ? manual
       : { ...Option.getOrUndefined(captured), ...current.value, redirect: "manual" as const }
-    const withInit = Context.add(context, FetchHttpClient.RequestInit, init)
-    return parent === undefined ? withInit : Context.add(withInit, Tracer.ParentSpan, parent)
+    // one copy of the context for both services (each `Context.add` copies every service)
+    return parent === undefined
+      ? Context.add(context, FetchHttpClient.RequestInit, init)
+      : Context.merge(context, Context.add(Context.make(FetchHttpClient.RequestInit, init), Tracer.ParentSpan, parent))
   }
 }
 
