@@ -686,6 +686,9 @@ export const parseChange = (arg: string): Change => {
  */
 export const issue14Changes: ReadonlyArray<Change> = [
   ...["060ccd4", "c9050dc", "cb46ad6", "babc3a1", "c0bf71d", "0da3639"].map(parseChange),
+  // the cold request's second pass
+  ...["2916fb7", "4549e68", "390af4c", "3e96b40", "358551f", "cd393f8"].map(parseChange),
+  { before: "ad5aa95", after: "cd393f8" },
   { before: "6ff3842", after: "HEAD" }
 ]
 
