@@ -280,8 +280,11 @@ export interface ErrorBody {
 export const parseObject = (body: string): Record<string, unknown> | undefined => {
   try {
     const parsed: unknown = JSON.parse(body)
-    // the object JSON.parse made is the caller's alone: used as it is, not copied
-    return Predicate.isRecord(parsed) ? parsed : undefined
+    if (!Predicate.isRecord(parsed)) return undefined
+    // the object JSON.parse made is the caller's alone: used as it is, not copied – less a `__proto__` member, which
+    // any copy or decoder assigning it would make the prototype of what it builds
+    if (Object.hasOwn(parsed, "__proto__")) delete parsed["__proto__"]
+    return parsed
   } catch {
     return undefined
   }
@@ -651,7 +654,7 @@ export const make = (
       }
 
       /** the request, as the client authentication and the hook made it, sent */
-      const sent = (
+      const send = (
         httpRequest: HttpClientRequest.HttpClientRequest,
         form: ReadonlyArray<readonly [string, string]>,
         applied: InternalClientAuth.Applied,
@@ -688,9 +691,9 @@ export const make = (
         return hook
           ? Effect.flatMap(
             Effect.catchAll(hook.prepare(httpRequest), (error) => fail(error)),
-            (prepared) => sent(prepared, form, applied, gate)
+            (prepared) => send(prepared, form, applied, gate)
           )
-          : sent(httpRequest, form, applied, gate)
+          : send(httpRequest, form, applied, gate)
       }
 
       return Effect.flatMap(enter, (): Attempted => {

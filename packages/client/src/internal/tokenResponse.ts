@@ -233,9 +233,9 @@ const decodeChecked = (
   // a DPoP token is bound to the key the proof was signed with (RFC 9449 §5): recorded, and kept by a user session
   const bound = context.dpopKey !== undefined && response.token_type.toLowerCase() === "dpop" ? context.dpopKey : undefined
   const extra: Record<string, unknown> = {}
-  // own members only (JSON.parse makes nothing else); `__proto__` would set the object's prototype, not a member
+  // own members only (JSON.parse makes nothing else; `parseObject` dropped a `__proto__`)
   for (const name in json) {
-    if (!modelled.has(name) && name !== "__proto__" && Object.hasOwn(json, name)) extra[name] = json[name]
+    if (!modelled.has(name) && Object.hasOwn(json, name)) extra[name] = json[name]
   }
   return Either.right(
     new TokenSet({
