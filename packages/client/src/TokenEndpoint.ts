@@ -284,6 +284,8 @@ export const make = (
       // what the request alone decides, built with the effect (once for an effect run again and again)
       const form = formOf(grant, request.params)
       const retry = policyFor(request)
+      // without DPoP (the common case) there is no key to look up: no step for it
+      const needsKey = dpop !== undefined || request.dpopKey !== undefined
       return Effect.useSpan(
         "TokenEndpoint.request",
         { captureStackTrace: false },
@@ -296,11 +298,10 @@ export const make = (
           return Effect.flatMap(server.metadata, (metadata) => {
             const tokenEndpoint = metadata.tokenEndpoint
             span.attribute("oauth.token_endpoint", tokenEndpoint)
-            // without DPoP (the common case) there is no key to look up: no step for it
             const withKey = <A, E>(
               f: (key: DPoPModule.KeyPair | undefined) => Effect.Effect<A, E>
             ): Effect.Effect<A, E | ConfigurationError> =>
-              dpop === undefined && request.dpopKey === undefined ? f(undefined) : Effect.flatMap(keyOf(request, metadata), f)
+              needsKey ? Effect.flatMap(keyOf(request, metadata), f) : f(undefined)
             return withKey((dpopKey) => {
               const sent = post({
                 target: { operation: "token", grant, url: tokenEndpoint, issuer: metadata.issuer, tokenEndpoint },

@@ -90,9 +90,9 @@ export const make: Effect.Effect<Timer, never, Scope.Scope> = Effect.map(Effect.
     clock: Clock.Clock,
     onTimeout: () => E2
   ): Effect.Effect<A, E | E2, R> =>
-    // the deadline is read from the clock once the child is forked, when the effect runs
     // a child of the caller: should the caller be interrupted before it waits below, the child ends with it (a
-    // fiber's children are interrupted when it exits), and its entry is dropped when its deadline comes
+    // fiber's children are interrupted when it exits), and its entry is dropped when its deadline comes; the deadline
+    // is read from the clock once the child is forked, when the effect runs
     Effect.flatMap(Effect.fork(effect), (fiber) => {
       const entry: Entry = {
         deadline: clock.unsafeCurrentTimeMillis() + Duration.toMillis(duration),
