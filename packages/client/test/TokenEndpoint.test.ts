@@ -53,23 +53,31 @@ const assertNoSecrets = (error: unknown) => {
 
 describe("TokenEndpoint", () => {
   describe("request shape", () => {
-    it.effect("the platform client sees `redirect: \"manual\"` and the request's span; the caller's context is left as it was", () => {
+    it.effect("every attempt's client sees `redirect: \"manual\"` and the request's span (a retry's too); the caller's context is left as it was", () => {
       const seen: Array<{ readonly init: RequestInit | undefined; readonly parent: string | undefined }> = []
+      // a 500 (retried), then a token, then an error body
+      const answers = [() => new Response("busy", { status: 500 }), () => ok(), () => json(400, { error: "invalid_grant" })]
       const client = HttpClient.make((request, _url, _signal, fiber) => {
         const parent = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
         seen.push({
           init: Option.getOrUndefined(Context.getOption(fiber.currentContext, FetchHttpClient.RequestInit)),
           parent: Option.isSome(parent) && parent.value._tag === "Span" ? parent.value.name : undefined
         })
-        return Effect.succeed(HttpClientResponse.fromWeb(request, seen.length === 1 ? ok() : json(400, { error: "invalid_grant" })))
+        return Effect.succeed(HttpClientResponse.fromWeb(request, answers[seen.length - 1]!()))
       })
       return Effect.gen(function*() {
-        yield* request({ grantType: "client_credentials", auth: basic })
+        const first = yield* Effect.fork(
+          request({ grantType: "client_credentials", auth: basic, retry: RetryPolicy.transient({ times: 1, base: "1 second" }) })
+        )
+        yield* awaitRetrySleep
+        yield* TestClock.adjust("2 seconds")
+        yield* Fiber.join(first)
         yield* expectFailure(request({ grantType: "client_credentials", auth: basic }), "TokenEndpointError")
-        assert.deepStrictEqual(seen, [
-          { init: { redirect: "manual" }, parent: "TokenEndpoint.request" },
-          { init: { redirect: "manual" }, parent: "TokenEndpoint.request" }
-        ])
+        const expected: { readonly init: RequestInit; readonly parent: string } = {
+          init: { redirect: "manual" },
+          parent: "TokenEndpoint.request"
+        }
+        assert.deepStrictEqual(seen, [expected, expected, expected])
         // nothing of the request's own context is left on the caller's fiber, after a success or a failure
         assert.isTrue(Option.isNone(yield* Effect.serviceOption(FetchHttpClient.RequestInit)))
         assert.isTrue(Option.isNone(yield* Effect.serviceOption(Tracer.ParentSpan)))
@@ -687,6 +695,30 @@ describe("TokenEndpoint", () => {
   })
 
   describe("metrics", () => {
+    it.effect("counts each attempt once, by its outcome (a retried one and the redirect after its body is dropped)", () => {
+      const grant = "urn:test:attempts-grant"
+      const mock = mockHttp([
+        new Response("busy", { status: 500 }),
+        ok(),
+        new Response(null, { status: 302, headers: { location: "/elsewhere" } })
+      ])
+      const attempts = (outcome: string) =>
+        Metric.value(TokenEndpoint.attemptsTotal.pipe(Metric.tagged("grant", grant), Metric.tagged("outcome", outcome)))
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(
+          request({ grantType: grant, auth: basic, retry: RetryPolicy.transient({ times: 1, base: "1 second" }) })
+        )
+        yield* awaitRetrySleep
+        yield* TestClock.adjust("2 seconds")
+        yield* Fiber.join(fiber)
+        yield* Effect.either(request({ grantType: grant, auth: basic, retry: RetryPolicy.never }))
+        assert.strictEqual((yield* attempts("Status")).count, 1)
+        assert.strictEqual((yield* attempts("success")).count, 1)
+        assert.strictEqual((yield* attempts("Redirect")).count, 1)
+        assert.strictEqual((yield* attempts("Timeout")).count, 0)
+      }).pipe(Effect.provide(endpointWith(mock)))
+    })
+
     it.effect("counts requests by grant and outcome", () => {
       const grant = "urn:test:metrics-grant"
       const mock = mockHttp([ok(), json(400, { error: "invalid_grant" })])
