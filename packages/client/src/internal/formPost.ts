@@ -513,8 +513,10 @@ export const make = (
 
     /** the request without its body, per endpoint URL and static client authentication: immutable, so shared */
     const baseRequests = new WeakMap<InternalClientAuth.Applied, Map<string, HttpClientRequest.HttpClientRequest>>()
+    const newBaseRequest = (url: string, applied: InternalClientAuth.Applied) =>
+      HttpClientRequest.setHeaders(HttpClientRequest.acceptJson(HttpClientRequest.post(url)), applied.headers)
     const baseRequest = (url: string, applied: InternalClientAuth.Applied, shared: boolean) => {
-      if (!shared) return HttpClientRequest.setHeaders(HttpClientRequest.acceptJson(HttpClientRequest.post(url)), applied.headers)
+      if (!shared) return newBaseRequest(url, applied)
       let byUrl = baseRequests.get(applied)
       if (byUrl === undefined) {
         byUrl = new Map()
@@ -522,7 +524,7 @@ export const make = (
       }
       let base = byUrl.get(url)
       if (base === undefined) {
-        base = HttpClientRequest.setHeaders(HttpClientRequest.acceptJson(HttpClientRequest.post(url)), applied.headers)
+        base = newBaseRequest(url, applied)
         // bounded: a service posts to a handful of endpoints
         if (byUrl.size >= 16) byUrl.clear()
         byUrl.set(url, base)
