@@ -227,8 +227,8 @@ const portOf = (server: HttpServer.HttpServer, fallback: number): number =>
 export const layer = (options: Options) =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const count = Math.max(1, options.instances ?? 1)
-    if (count > 1 && options.redis === undefined && options.sessions !== "cookie") {
-      return yield* Effect.dieMessage("a fleet with sessions on the server needs a shared store: give redis")
+    if (count > 1 && options.redis === undefined) {
+      return yield* Effect.dieMessage("a fleet needs a shared store (the sessions, or the rotation results of cookie-only sessions): give redis")
     }
     // every instance listens first (its port is its URL), then serves
     const listening = yield* Effect.forEach(Array.from({ length: count }), () =>
@@ -261,7 +261,7 @@ export const layer = (options: Options) =>
     const info: WebAppInfo = {
       baseUrl,
       instances: ports.map((port) => `http://127.0.0.1:${port}`),
-      served: () => proxy?.served() ?? [0]
+      served: () => proxy?.served() ?? []
     }
     return Layer.succeedContext(Context.merge(oidcContext, apiContext)).pipe(Layer.merge(Layer.succeed(WebApp, info)))
   }))

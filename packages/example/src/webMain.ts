@@ -6,7 +6,7 @@
  * - `WEB_SESSIONS=cookie`: cookie-only sessions (the token set sealed in the cookie) instead of sessions on the server;
  * - `REDIS_URL=redis://…`: the sessions (or rotation results) in that Redis, encrypted, instead of memory;
  * - `WEB_INSTANCES=2`: two instances behind a loopback proxy on the port that alternates requests between them
- *   (sessions on the server then need `REDIS_URL`).
+ *   (a fleet then needs `REDIS_URL`, for either kind of session).
  *
  * @since 0.1.0
  */

@@ -359,7 +359,7 @@ interface Opened {
 }
 
 type Resolved =
-  | { readonly _tag: "None"; readonly cookieSent: boolean }
+  | { readonly _tag: "None" }
   | { readonly _tag: "Unavailable" }
   | {
     readonly _tag: "Active"
@@ -654,7 +654,7 @@ const build = (
       const cookieSent = request.cookies[sessionCookieName] !== undefined
       if (Option.isNone(opened)) {
         yield* Effect.annotateCurrentSpan("web.session", cookieSent ? "invalid_cookie" : "none")
-        return { _tag: "None", cookieSent } satisfies Resolved
+        return { _tag: "None" } satisfies Resolved
       }
       const cookie = opened.value
       const now = yield* Clock.currentTimeMillis
@@ -663,13 +663,13 @@ const build = (
         // expired (a browser drops it at Max-Age; a replayed one ends the session it names)
         yield* Effect.annotateCurrentSpan("web.session", "expired")
         yield* endSession(cookie.key)
-        return { _tag: "None", cookieSent } satisfies Resolved
+        return { _tag: "None" } satisfies Resolved
       }
       const got = yield* Effect.either(managed.get(cookie.key))
       if (Either.isLeft(got)) {
         if (got.left._tag === "ReauthenticationRequired") {
           yield* Effect.annotateCurrentSpan("web.session", "ended")
-          return { _tag: "None", cookieSent } satisfies Resolved
+          return { _tag: "None" } satisfies Resolved
         }
         yield* Effect.annotateCurrentSpan("web.session", "unavailable")
         yield* Effect.logWarning("WebAuth: the session could not be refreshed").pipe(
@@ -680,7 +680,7 @@ const build = (
       const user = claimsOf(got.right)
       if (Option.isNone(user)) {
         yield* endSession(cookie.key)
-        return { _tag: "None", cookieSent } satisfies Resolved
+        return { _tag: "None" } satisfies Resolved
       }
       if (mode._tag === "Cookie") mode.presented.offer(cookie.key, got.right)
       const { latest, source } = tokenSourceOf(cookie, got.right)
