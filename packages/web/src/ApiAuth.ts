@@ -249,22 +249,23 @@ const unavailable = (description: string) =>
 const encodeError = Schema.encodeSync(ApiAuthError.ApiAuthError)
 
 /**
- * Sets `headers` on the response this request ends with – only when its status is the refusal's (a handler that
+ * Sets the headers `headersOf` gives for `outcome` on the response this request ends with – only when its status is the refusal's (a handler that
  * caught the refusal and answered otherwise gets no challenge): an `HttpApi` answers a middleware's or a handler's
  * failure itself, from the error's schema, and sets no header of its own.
  */
 const setOnResponse = (
   outcome: ApiAuthError.ApiAuthError | VerifiedToken.Service,
-  headers: Readonly<Record<string, string>>
-): Effect.Effect<void> => {
-  if (Object.keys(headers).length === 0) return Effect.void
-  const status = ApiAuthError.isApiAuthError(outcome) ? ApiAuthError.status(outcome) : undefined
-  return HttpApp.appendPreResponseHandler((_request, response) =>
-    Effect.succeed(
-      status === undefined || response.status === status ? HttpServerResponse.setHeaders(response, headers) : response
+  headersOf: (outcome: ApiAuthError.ApiAuthError | VerifiedToken.Service) => Effect.Effect<Readonly<Record<string, string>>>
+): Effect.Effect<void> =>
+  Effect.flatMap(headersOf(outcome), (headers) => {
+    if (Object.keys(headers).length === 0) return Effect.void
+    const status = ApiAuthError.isApiAuthError(outcome) ? ApiAuthError.status(outcome) : undefined
+    return HttpApp.appendPreResponseHandler((_request, response) =>
+      Effect.succeed(
+        status === undefined || response.status === status ? HttpServerResponse.setHeaders(response, headers) : response
+      )
     )
-  )
-}
+  })
 
 const makeWith = (
   options: Options,
@@ -288,7 +289,7 @@ const makeWith = (
     const dpop = options.dpop
     const dpopRequired = dpop?.required ?? false
     const dpopAlgorithms = (dpop?.algorithms ?? Jwks.asymmetricAlgorithms).filter((alg) =>
-      (Jwks.asymmetricAlgorithms as ReadonlyArray<string>).includes(alg)
+      Jwks.asymmetricAlgorithms.includes(alg)
     )
     if (dpopAlgorithms.length === 0) return yield* invalid("dpop.algorithms lists no asymmetric algorithm")
     const policy: Dpop.Policy = {
@@ -512,8 +513,7 @@ const makeWith = (
         return verified
       })
 
-    const withHeaders = (outcome: ApiAuthError.ApiAuthError | VerifiedToken.Service) =>
-      Effect.flatMap(headers(outcome), (set) => setOnResponse(outcome, set))
+    const withHeaders = (outcome: ApiAuthError.ApiAuthError | VerifiedToken.Service) => setOnResponse(outcome, headers)
 
     // one span per request, opened without a stack trace (`Effect.fn` would capture one per call: an `Error`) and
     // annotated in place; the counter updated with label arrays built once
@@ -775,12 +775,12 @@ export const httpApiMiddleware = (
       const scope = options?.scope ?? []
       const result = yield* Effect.either(auth.authenticate(request))
       if (Either.isLeft(result)) {
-        yield* Effect.flatMap(auth.headers(result.left), (set) => setOnResponse(result.left, set))
+        yield* setOnResponse(result.left, auth.headers)
         return yield* result.left
       }
       // a missing scope: requireScope sets the refusal's headers itself
       if (scope.length > 0) yield* result.right.requireScope(...scope)
-      yield* Effect.flatMap(auth.headers(result.right), (set) => setOnResponse(result.right, set))
+      yield* setOnResponse(result.right, auth.headers)
       return result.right
     }))
 
