@@ -273,10 +273,7 @@ export const make = (
     const cacheOptions = options.cache === false ? undefined : options.cache ?? {}
     const maxAge = Duration.toMillis(Duration.decode(cacheOptions?.maxAge ?? defaults.maxAge))
     const inactiveMaxAge = Duration.toMillis(Duration.decode(cacheOptions?.inactiveMaxAge ?? defaults.inactiveMaxAge))
-    const requestedCapacity = cacheOptions?.capacity ?? defaults.capacity
-    const memo = Memo.make<Cached>(
-      Number.isFinite(requestedCapacity) ? Math.max(1, Math.floor(requestedCapacity)) : defaults.capacity
-    )
+    const memo = Memo.make<Cached>(Memo.capacityOf(cacheOptions?.capacity, defaults.capacity))
     // one request per token in flight, a fiber of the layer's scope (an interrupted caller does not cancel it)
     const flights = yield* SingleFlight.make<string, Response, IntrospectionError>()
 
@@ -290,7 +287,7 @@ export const make = (
     const remember = (key: string, response: Response): Effect.Effect<void> =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const ttl = lifetime(response, now)
-        if (cacheOptions !== undefined && ttl > 0) memo.set(key, { response, until: now + ttl })
+        if (ttl > 0) memo.set(key, { response, until: now + ttl })
       })
 
     const request = (token: Redacted.Redacted<string>, hint: TokenTypeHint | undefined) =>

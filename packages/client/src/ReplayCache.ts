@@ -25,12 +25,12 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Memo from "./internal/memo.js"
 import { processHash } from "./internal/tokenCache.js"
 
 /**
@@ -93,8 +93,7 @@ export const defaults = { capacity: 100_000 } as const
  * @category constructors
  */
 export const makeMemory = (options?: MemoryOptions): ReplayCache.Service => {
-  const requested = options?.capacity ?? defaults.capacity
-  const capacity = Number.isFinite(requested) ? Math.max(1, Math.floor(requested)) : defaults.capacity
+  const capacity = Memo.capacityOf(options?.capacity, defaults.capacity)
   // hashed id -> expiry (epoch ms); a Map iterates in insertion order, which is close to expiry order
   const entries = new Map<string, number>()
 
@@ -107,22 +106,23 @@ export const makeMemory = (options?: MemoryOptions): ReplayCache.Service => {
   }
 
   const use = (id: string, ttl: Duration.Duration): Effect.Effect<boolean, ReplayCacheError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.suspend(() => {
-        const key = processHash(id)
-        sweep(now, false)
-        const expiresAt = entries.get(key)
-        if (expiresAt !== undefined && expiresAt > now) return Effect.succeed(false)
-        if (entries.size >= capacity) sweep(now, true)
-        if (entries.size >= capacity && expiresAt === undefined) {
-          return Effect.fail(
-            new ReplayCacheError({ reason: "Full", description: `${capacity} ids are still within their time` })
-          )
-        }
-        entries.delete(key)
-        entries.set(key, now + Math.max(1, Duration.toMillis(ttl)))
-        return Effect.succeed(true)
-      }))
+    Effect.clockWith((clock) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const key = processHash(id)
+      sweep(now, false)
+      const expiresAt = entries.get(key)
+      if (expiresAt !== undefined && expiresAt > now) return Effect.succeed(false)
+      // full: the expired go first (this id's own entry, if any, among them)
+      if (entries.size >= capacity) sweep(now, true)
+      if (entries.size >= capacity) {
+        return Effect.fail(
+          new ReplayCacheError({ reason: "Full", description: `${capacity} ids are still within their time` })
+        )
+      }
+      entries.delete(key)
+      entries.set(key, now + Math.max(1, Duration.toMillis(ttl)))
+      return Effect.succeed(true)
+    })
 
   return ReplayCache.of({ use })
 }

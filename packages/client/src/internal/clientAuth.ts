@@ -196,7 +196,8 @@ export const apply = (auth: ClientAuth, target: Target): Effect.Effect<Applied, 
     case "ClientSecretBasic":
     case "ClientSecretPost":
     case "None":
-      return computeStatic(auth)
+      // the one cached result of a static method (the form POST reads it through `staticApplied` directly)
+      return staticApplied(auth) ?? computeStatic(auth)
     case "ClientSecretJwt":
       return Effect.map(
         assertion(

@@ -10,6 +10,15 @@ export interface Memo<V> {
   readonly set: (key: string, value: V) => void
 }
 
+/**
+ * The bound a caller asked for, made usable: at least 1, a whole number; `fallback` when none was given or it is not a
+ * finite number (NaN would make a bound vanish: `size > NaN` is never true).
+ *
+ * @internal
+ */
+export const capacityOf = (requested: number | undefined, fallback: number): number =>
+  requested !== undefined && Number.isFinite(requested) ? Math.max(1, Math.floor(requested)) : fallback
+
 /** @internal */
 export const make = <V>(capacity: number): Memo<V> => {
   const entries = new Map<string, V>()

@@ -20,6 +20,7 @@ import * as Freshness from "../Freshness.js"
 import type { TokenRequestError } from "../OAuthError.js"
 import type { Store, StoreError, TokenCache } from "../TokenCache.js"
 import type { TokenSet } from "../TokenSet.js"
+import * as Memo from "./memo.js"
 import * as SingleFlight from "./singleFlight.js"
 
 /** @internal */
@@ -110,9 +111,7 @@ export interface MemoryOptions {
 /** @internal */
 export const makeMemory = (options?: MemoryOptions): Effect.Effect<TokenCache.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    // NaN or a non-number would make the bound vanish (`size > NaN` is never true): fall back to the default
-    const requested = options?.capacity ?? 10_000
-    const capacity = Number.isFinite(requested) ? Math.max(1, Math.floor(requested)) : 10_000
+    const capacity = Memo.capacityOf(options?.capacity, 10_000)
     const freshness: Freshness.Options = options?.freshness ?? Freshness.defaults
     // acquisitions are flights of the layer's scope: a caller's interruption does not stop one, closing it does
     const flights = yield* SingleFlight.make<string, TokenSet, TokenRequestError>()
