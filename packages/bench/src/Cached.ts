@@ -26,7 +26,8 @@ export interface CachedCounts {
 
 export const audience = "https://api.example"
 
-const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url")
+/** a JSON value as base64url, for the parts of a hand-made JWT */
+export const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url")
 
 /**
  * A user's access token as a resource server receives it: an RS256 JWT of about 1 KB (header, user claims, a 256-byte

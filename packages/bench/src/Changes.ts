@@ -60,8 +60,9 @@ export interface ChangesConfig {
 }
 
 /**
- * Fewer rounds than `pnpm bench` (its plan for one build, times eleven builds, would take half an hour): 208 s for
- * eleven commits on the 2-core machine, 75 s of it building them; the spreads show what that leaves uncertain.
+ * Fewer rounds than `pnpm bench` (its plan for one build, times seventeen builds, would take most of an hour): 183 s
+ * for the default's 17 commits on the 2-core machine, their builds already there; the spreads show what that leaves
+ * uncertain.
  */
 export const fullChangesConfig: ChangesConfig = {
   cached: { rounds: 10, passes: 20, batch: 1_000, warmup: 20, slowCallNs: 10_000, minCalls: 10 },

@@ -26,11 +26,13 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
+import { base64url } from "./Cached.js"
 import * as Library from "./Library.js"
 import type { Endpoint } from "./Peers.js"
 import type { Subject } from "./Rounds.js"
@@ -43,8 +45,6 @@ export interface WebCounts {
 }
 
 const baseUrl = "https://app.example"
-
-const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url")
 
 /**
  * The code exchange of a sign-in, faked: a token set as a real server returns it – an 800-byte access token, a
@@ -66,7 +66,7 @@ const signInOnly = (endpoint: Endpoint) =>
         })
       }),
     exchangeCode: (_callback, pending) =>
-      Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
         TokenSet.make({
           accessToken: randomBytes(600).toString("base64url"),
           refreshToken: randomBytes(32).toString("base64url"),
@@ -123,7 +123,7 @@ const sessionsLayer = (endpoint: Endpoint, mode: "server" | "cookie") =>
 /** the handler of every row */
 const ok = Effect.succeed(HttpServerResponse.text("ok"))
 
-/** a web handler over `router`, in the runtime of `layer` */
+/** a web handler over `router`, in `runtime` */
 const webHandler = async <E>(
   runtime: ManagedRuntime.ManagedRuntime<WebAuth.WebAuth, E>,
   router: HttpRouter.HttpRouter<unknown, WebAuth.WebAuth>
@@ -192,7 +192,6 @@ export const webSection = async (ctx: SectionContext): Promise<{ section: Sectio
     ]
     const measurements = await measure(ctx, subjects, ["web.bare"], config.web)
     const stats = await server.stats()
-    const cookieBytes = cookieCookie.length
     return {
       section: {
         name: "web",
@@ -203,7 +202,7 @@ export const webSection = async (ctx: SectionContext): Promise<{ section: Sectio
           "session rows carry the cookie of a sign-in through `/login` and `/callback` (an 800-byte access token " +
           "living an hour, a refresh token, a 0.6 KB ID token), never refreshed and never renewed in the rounds " +
           `(the endpoint saw ${stats.refreshToken} refresh request(s)). Session cookie: ${count(serverCookie.length)} ` +
-          `characters on the server, ${count(cookieBytes)} cookie-only. µs per request is the median of the rounds' ` +
+          `characters on the server, ${count(cookieCookie.length)} cookie-only. µs per request is the median of the rounds' ` +
           `median samples divided by ${count(batch)}; a ratio is the median of the per-round ratios to the bare ` +
           "handler (min–max over the rounds).",
         columns: ["subject", "µs/request (median)", "vs bare handler"],

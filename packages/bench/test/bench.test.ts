@@ -232,6 +232,6 @@ describe("bench (quick configuration)", () => {
   it.live("profile mode refuses an unknown section", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.tryPromise(() => profile({ target: "warm", quick: true })))
-      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory, dpop, web')
+      expect(String(error.cause)).toContain('unknown section "warm"; one of cached, cold, coalescing, memory, dpop, web, api')
     }))
 })
