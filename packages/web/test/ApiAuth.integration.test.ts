@@ -176,7 +176,7 @@ describe("ApiAuth against the test server (HttpRouter API)", () => {
       assert.strictEqual(answer.wwwAuthenticate, invalidToken("the access token is from another issuer"))
     }).pipe(Effect.provide(TestServer.layer())))
 
-  it.scopedLive("an expired token: 401 invalid_token (1-second tokens, no clock tolerance)", () =>
+  it.scopedLive("an expired token: 401 invalid_token (2-second tokens – iat is rounded down to the second –, no clock tolerance)", () =>
     Effect.gen(function*() {
       const api = yield* startApi({ clockTolerance: 0 })
       const token = yield* clientToken(["api:read"])
@@ -186,7 +186,7 @@ describe("ApiAuth against the test server (HttpRouter API)", () => {
       const answer = yield* call(`${api}/orders`, { token })
       assert.strictEqual(answer.status, 401)
       assert.strictEqual(answer.wwwAuthenticate, invalidToken("the access token has expired"))
-    }).pipe(Effect.provide(TestServer.layer({ accessTokenTtl: 1 }))))
+    }).pipe(Effect.provide(TestServer.layer({ accessTokenTtl: 2 }))))
 
   it.scopedLive("an unknown kid: exactly one refetch of the key set (counted at the server), then the cooldown holds", () =>
     Effect.gen(function*() {

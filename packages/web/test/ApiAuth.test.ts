@@ -29,6 +29,8 @@ import {
 
 const url = "https://api.example/orders"
 const allAlgs = "RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA Ed25519"
+/** the Bearer challenge of a refused token, written out once */
+const invalidToken = (description: string) => `Bearer error="invalid_token", error_description="${description}"`
 
 const authLayer = (
   options: Partial<ApiAuth.Options> = {},
@@ -190,7 +192,7 @@ describe("ApiAuth (HttpRouter middleware)", () => {
           assert.strictEqual(answer.status, 401)
           assert.strictEqual(
             answer.headers["www-authenticate"],
-            `Bearer error="invalid_token", error_description="${refusal.description}"`
+            invalidToken(refusal.description)
           )
           assert.deepStrictEqual(JSON.parse(answer.body), {
             _tag: "Unauthorized",
@@ -213,7 +215,7 @@ describe("ApiAuth (HttpRouter middleware)", () => {
         assert.strictEqual(expired.status, 401)
         assert.strictEqual(
           expired.headers["www-authenticate"],
-          `Bearer error="invalid_token", error_description="the access token has expired"`
+          invalidToken("the access token has expired")
         )
         assert.strictEqual(runs.count, 1)
       }).pipe(Effect.provide(authLayer())))
@@ -227,7 +229,7 @@ describe("ApiAuth (HttpRouter middleware)", () => {
         assert.strictEqual(early.status, 401)
         assert.strictEqual(
           early.headers["www-authenticate"],
-          `Bearer error="invalid_token", error_description="the access token is not valid yet"`
+          invalidToken("the access token is not valid yet")
         )
         yield* TestClock.adjust("1 millis")
         assert.strictEqual((yield* send(app, url, { headers: bearer(token) })).status, 200)
@@ -340,7 +342,7 @@ describe("ApiAuth (HttpRouter middleware)", () => {
           const { app, runs } = makeApp()
           const refused = yield* send(app, url, { headers: bearer("opaque-1") })
           assert.strictEqual(refused.status, 401)
-          assert.strictEqual(refused.headers["www-authenticate"], `Bearer error="invalid_token", error_description="${description}"`)
+          assert.strictEqual(refused.headers["www-authenticate"], invalidToken(description))
           assert.strictEqual(runs.count, 0)
         }).pipe(Effect.provide(layer))
       })
@@ -355,7 +357,7 @@ describe("ApiAuth (HttpRouter middleware)", () => {
         yield* TestClock.adjust("1 millis")
         assert.strictEqual(
           (yield* send(app, url, { headers: bearer("opaque-1") })).headers["www-authenticate"],
-          `Bearer error="invalid_token", error_description="the access token has expired"`
+          invalidToken("the access token has expired")
         )
       }).pipe(Effect.provide(layer))
     })
@@ -649,7 +651,7 @@ describe("ApiAuth (HttpRouter middleware)", () => {
           assert.strictEqual(answer.status, 401)
           assert.strictEqual(
             answer.headers["www-authenticate"],
-            `Bearer error="invalid_token", error_description="the access token is DPoP-bound: send it with the DPoP scheme and a proof"`
+            invalidToken("the access token is DPoP-bound: send it with the DPoP scheme and a proof")
           )
         }
         assert.strictEqual(runs.count, 0)
@@ -662,7 +664,7 @@ describe("ApiAuth (HttpRouter middleware)", () => {
         const answer = yield* send(app, url, { headers: bearer(token) })
         assert.strictEqual(
           answer.headers["www-authenticate"],
-          `Bearer error="invalid_token", error_description="the access token is bound to a key this API cannot check (cnf)"`
+          invalidToken("the access token is bound to a key this API cannot check (cnf)")
         )
       }).pipe(Effect.provide(dpopApp())))
 
@@ -769,10 +771,30 @@ describe("ApiAuth (HttpRouter middleware)", () => {
         const { app } = makeApp()
         const key = yield* dpopKey()
         const { headers } = yield* boundRequest(key)
-        // the request reached the process as http://10.0.0.7:8080/orders
-        const answer = yield* send(app, "http://10.0.0.7:8080/orders", { headers })
+        // the request reached the process as http://10.0.0.7:8080/orders, with that Host
+        const answer = yield* send(app, "http://10.0.0.7:8080/orders", { headers: { ...headers, host: "10.0.0.7:8080" } })
         assert.strictEqual(answer.status, 200)
       }).pipe(Effect.provide(dpopApp())))
+
+    it.effect("htu from the Host header, https under X-Forwarded-Proto: https; plain http without it", () =>
+      Effect.gen(function*() {
+        const { app, runs } = makeApp()
+        const key = yield* dpopKey()
+        // both proofs are for https://api.example/orders; the requests reached the process at another address
+        const behindTls = yield* boundRequest(key)
+        const forwarded = yield* send(app, "http://10.0.0.7:8080/orders", {
+          headers: { ...behindTls.headers, host: "api.example", "x-forwarded-proto": "https" }
+        })
+        assert.strictEqual(forwarded.status, 200)
+        const plain = yield* boundRequest(key)
+        const answer = yield* send(app, "http://10.0.0.7:8080/orders", { headers: { ...plain.headers, host: "api.example" } })
+        assert.strictEqual(answer.status, 401)
+        assert.strictEqual(
+          answer.headers["www-authenticate"],
+          `DPoP error="invalid_dpop_proof", error_description="the DPoP proof's htu is not this request's URL", algs="ES256 EdDSA"`
+        )
+        assert.strictEqual(runs.count, 1)
+      }).pipe(Effect.provide(authLayer({ origin: undefined, dpop: { algorithms: ["ES256", "EdDSA"] } }))))
   })
 
   describe("observability", () => {
