@@ -43,11 +43,13 @@ describe("RotationStore.layerMemory()", () => {
       yield* store.set("other", rotated("B1"))
       yield* TestClock.adjust("9 seconds")
       expect([seen(yield* store.get("k")), seen(yield* store.get("other"))]).toEqual(["ended", "B1"])
+      yield* store.set("live", rotated("L1"))
       yield* TestClock.adjust("1 seconds")
       expect([seen(yield* store.get("k")), seen(yield* store.get("other"))]).toEqual(["none", "none"])
       // a later set sweeps the expired entries (in order of expiry) without touching live ones
       yield* store.set("k3", rotated("C1"))
       expect(seen(yield* store.get("k3"))).toBe("C1")
+      expect(seen(yield* store.get("live"))).toBe("L1")
     }).pipe(Effect.provide(RotationStore.layerMemory({ window: "10 seconds" }))))
 
   it.effect("has no lock: one process needs none", () =>

@@ -240,7 +240,12 @@ describe("WebAuth.layerCookie: cookie-only sessions", () => {
           "alice A-c1",
           `__Host-session=<sealed>; Max-Age=7200; ${attributes}`
         ])
-        yield* TestClock.adjust("150 minutes")
+        // renewed again at 3 hours: its Max-Age now the hour left before the absolute cap
+        yield* TestClock.adjust("90 minutes")
+        const capped = yield* send(accessToken, "/a", { jar })
+        expect(capped.setCookie.map(shape)).toEqual([`__Host-session=<sealed>; Max-Age=3600; ${attributes}`])
+        // idle 61 minutes (within the idle timeout), 4 hours and a minute after sign-in: the cap alone ends it
+        yield* TestClock.adjust("61 minutes")
         const ended = yield* send(accessToken, "/a", { jar, headers: fetchJson })
         expect(ended.status).toBe(401)
         expect(fakes.refreshes).toEqual([])

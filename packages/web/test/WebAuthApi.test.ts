@@ -189,8 +189,14 @@ for (const sessions of ["server", "cookie"] as const) {
           loginRequired,
           [`__Host-session=; Max-Age=0; ${attributes}`]
         ])
+        // a navigation with a session whose refresh finds it ended: sent to sign in, the cookie cleared
+        yield* signIn(browser, "c2")
         const navigated = yield* browser.request("/api/retry", { headers: navigation })
-        expect([navigated.status, navigated.location]).toEqual([302, "/login?returnTo=%2Fapi%2Fretry"])
+        expect([navigated.status, navigated.location, navigated.setCookie]).toEqual([
+          302,
+          "/login?returnTo=%2Fapi%2Fretry",
+          [`__Host-session=; Max-Age=0; ${attributes}`]
+        ])
       }).pipe(Effect.provide(served(sessions))))
 
     it.live("POST /logout as an HttpApi endpoint: revoked once, the cookie cleared, 303 to end_session", () =>
